@@ -1,0 +1,3 @@
+#include "vision/cli/cli.hpp"
+
+int main(int argc, char** argv) { return vision::cli::main(argc, argv); }

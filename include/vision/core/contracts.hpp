@@ -1,0 +1,62 @@
+// The records that cross module and process boundaries (SPEC 11): Detection, LabelRecord and
+// StatsEvent. Every reader validates; a bad record is rejected with a message naming the
+// field, e.g. "detections[2].bbox_xyxy: x2 < x1".
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "vision/core/error.hpp"
+
+namespace vision {
+
+inline constexpr int k_schema_version = 1;
+
+struct Detection {
+  int class_id = 0;
+  std::string class_name;
+  float score = 0.0F;
+  std::array<float, 4> bbox_xyxy{};  // pixels of the original image
+};
+
+struct LabelRecord {
+  std::string image_path;
+  std::string source;  // e.g. "model:/path/model.onnx" or "llm:qwen2-vl"
+  std::vector<Detection> detections;
+};
+
+struct StatsEvent {
+  std::string source_id;
+  std::string ts_utc;  // ISO-8601
+  std::int64_t total_detections = 0;
+  std::map<std::string, std::int64_t> counts_by_class;
+  double latency_ms = 0.0;
+};
+
+// nullopt when valid, else "<field>: <what is wrong>"; `prefix` is prepended to field names.
+std::optional<std::string> check(const Detection& d, const std::string& prefix = "");
+std::optional<std::string> check(const LabelRecord& r);
+std::optional<std::string> check(const StatsEvent& e);
+
+nlohmann::json to_json(const Detection& d);
+nlohmann::json to_json(const LabelRecord& r);
+nlohmann::json to_json(const StatsEvent& e);
+
+// Parse and validate; ErrorCode::invalid_data names the field.
+Expected<Detection> detection_from_json(const nlohmann::json& j, const std::string& prefix = "");
+Expected<LabelRecord> label_record_from_json(const nlohmann::json& j);
+Expected<StatsEvent> stats_event_from_json(const nlohmann::json& j);
+
+// True for ISO-8601 date-times such as 2026-11-26T08:10:00Z, …00.123456Z or …00+02:00.
+bool is_iso8601_utc(const std::string& text);
+
+// Builds the per-frame StatsEvent from detections (ts_utc = now).
+StatsEvent make_stats_event(const std::string& source_id, const std::vector<Detection>& detections,
+                            double latency_ms);
+
+}  // namespace vision

@@ -1,0 +1,112 @@
+// `vision train`, `vision val` and `vision export`: bind flags to config keys, check the inputs,
+// hand the run to the backend registered for train.backend.
+#include "common.hpp"
+
+namespace vision::cli {
+
+namespace {
+
+struct TrainOptions {
+  CommonOptions common;
+  std::optional<std::string> backend, epochs, batch_size, img_size, device, weights, data;
+  bool dry_run = false;
+  std::string model;  // val / export: checkpoint or ONNX file
+};
+
+void add_train_flags(CLI::App& command, TrainOptions& options) {
+  command.add_option("--backend", options.backend, "train.backend (yolo|faster_rcnn)");
+  command.add_option("--epochs", options.epochs, "train.epochs");
+  command.add_option("--batch-size", options.batch_size, "train.batch_size");
+  command.add_option("--img-size", options.img_size, "train.img_size (multiple of 32)");
+  command.add_option("--device", options.device, "train.device (cpu|cuda|cuda:N|mps)");
+}
+
+void bind(TrainOptions& o) {
+  set_if(o.common, "train.backend", o.backend);
+  set_if(o.common, "train.epochs", o.epochs);
+  set_if(o.common, "train.batch_size", o.batch_size);
+  set_if(o.common, "train.img_size", o.img_size);
+  set_if(o.common, "train.device", o.device);
+  set_if(o.common, "train.yolo.weights", o.weights);
+  set_if(o.common, "data.yolo_dataset_dir", o.data);
+  if (o.dry_run) o.common.overrides.push_back("train.dry_run=true");
+}
+
+RunSpec spec(const std::string& mode, const Config& config) {
+  return {mode, "backend", config.string("train.backend")};
+}
+
+int run_train(TrainOptions options) {
+  bind(options);
+  return run_command(options.common, "train", [](const Config& c) { return spec("train", c); },
+                     [](Run& run) -> Expected<void> {
+                       const Config& c = run.config();
+                       if (auto ok = require_path(c.path("data.yolo_dataset_dir"),
+                                                  "data.yolo_dataset_dir", true);
+                           !ok) {
+                         return ok;
+                       }
+                       if (const auto weights = c.path("train.yolo.weights"); !weights.empty()) {
+                         if (auto ok = require_path(weights, "train.yolo.weights", false); !ok) return ok;
+                       }
+                       auto backend = trainers().find(c.string("train.backend"));
+                       if (!backend) return std::unexpected(backend.error());
+                       return backend->get()(run);
+                     });
+}
+
+// val and export both start from a model file and differ in their registry.
+int run_from_model(TrainOptions options, const std::string& mode, Registry<Backend>& registry) {
+  bind(options);
+  const std::string model = options.model;
+  return run_command(options.common, mode, [mode](const Config& c) { return spec(mode, c); },
+                     [model, mode, &registry](Run& run) -> Expected<void> {
+                       const Config& c = run.config();
+                       if (auto ok = require_path(model, "--model", false); !ok) return ok;
+                       run.artifacts()["model"] = std::filesystem::absolute(model).string();
+                       if (mode == "val") {
+                         if (auto ok = require_path(c.path("data.yolo_dataset_dir"),
+                                                    "data.yolo_dataset_dir", true);
+                             !ok) {
+                           return ok;
+                         }
+                       }
+                       auto backend = registry.find(c.string("train.backend"));
+                       if (!backend) return std::unexpected(backend.error());
+                       return backend->get()(run);
+                     });
+}
+
+}  // namespace
+
+void add_train_commands(CLI::App& app, Action& action) {
+  auto train_options = std::make_shared<TrainOptions>();
+  auto* train = app.add_subcommand("train", "Train a detector, validate it, export ONNX + INT8");
+  add_common_options(*train, train_options->common);
+  add_train_flags(*train, *train_options);
+  train->add_option("--weights", train_options->weights, "train.yolo.weights (checkpoint or ONNX)");
+  train->add_option("--data", train_options->data, "data.yolo_dataset_dir");
+  train->add_flag("--dry-run", train_options->dry_run, "train.dry_run: one batch, then export");
+  train->callback([&action, train_options] { action = [train_options] { return run_train(*train_options); }; });
+
+  auto val_options = std::make_shared<TrainOptions>();
+  auto* val = app.add_subcommand("val", "Evaluate a checkpoint or ONNX model on the val split");
+  add_common_options(*val, val_options->common);
+  add_train_flags(*val, *val_options);
+  val->add_option("--model", val_options->model, "best.pt, last.pt or model.onnx")->required();
+  val->add_option("--data", val_options->data, "data.yolo_dataset_dir");
+  val->callback([&action, val_options] {
+    action = [val_options] { return run_from_model(*val_options, "val", evaluators()); };
+  });
+
+  auto export_options = std::make_shared<TrainOptions>();
+  auto* exp = app.add_subcommand("export", "Export a checkpoint to ONNX and INT8");
+  add_common_options(*exp, export_options->common);
+  add_train_flags(*exp, *export_options);
+  exp->add_option("--model", export_options->model, "checkpoint (best.pt or last.pt)")->required();
+  exp->callback([&action, export_options] {
+    action = [export_options] { return run_from_model(*export_options, "export", exporters()); };
+  });
+}
+
+}  // namespace vision::cli

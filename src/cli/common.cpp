@@ -1,0 +1,112 @@
+#include "common.hpp"
+
+#include <cstdio>
+#include <cstdlib>
+
+#include "vision/core/log.hpp"
+
+namespace fs = std::filesystem;
+
+namespace vision::cli {
+
+void add_common_options(CLI::App& command, CommonOptions& options) {
+  command.add_option("--config", options.config_file, "Config file (TOML)")
+      ->envname("VISION_CONFIG");
+  command.add_option("--workdir", options.workdir,
+                     "Work-dir root; overrides workspace.root (relative to the current folder)")
+      ->envname("VISION_WORKDIR");
+  command.add_option("--set", options.overrides, "Override a config key: key.path=value (repeatable)")
+      ->take_all()
+      ->allow_extra_args(false);
+}
+
+fs::path choose_config_file(const CommonOptions& options) {
+  if (!options.config_file.empty()) return options.config_file;
+  std::error_code ec;
+  if (!options.workdir.empty() && fs::is_regular_file(fs::path(options.workdir) / "config.toml", ec)) {
+    return fs::path(options.workdir) / "config.toml";
+  }
+  if (fs::is_regular_file("work-dir/config.toml", ec)) return "work-dir/config.toml";
+  return {};
+}
+
+int report_error(const Error& error) {
+  std::fprintf(stderr, "vision: %s error: %s\n", error_code_name(error.code), error.message.c_str());
+  return exit_code(error.code);
+}
+
+std::optional<Config> load_config(const CommonOptions& options,
+                                  const std::vector<std::string>& scopes) {
+  ConfigSources sources;
+  sources.config_file = choose_config_file(options);
+  if (!options.workdir.empty()) sources.workdir = options.workdir;
+  sources.overrides = options.overrides;
+  auto config = Config::load(sources);
+  if (!config) {
+    report_error(config.error());
+    return std::nullopt;
+  }
+  if (auto ok = validate(*config, scopes); !ok) {
+    report_error(ok.error());
+    return std::nullopt;
+  }
+  return std::move(*config);
+}
+
+Expected<void> require_path(const fs::path& path, const std::string& what, bool folder) {
+  if (path.empty()) return fail(ErrorCode::not_found, what + " is not set");
+  std::error_code ec;
+  const bool ok = folder ? fs::is_directory(path, ec) : fs::is_regular_file(path, ec);
+  if (!ok) {
+    return fail(ErrorCode::not_found, what + ": " + (folder ? "folder" : "file") +
+                                          " not found: " + path.string());
+  }
+  return {};
+}
+
+Registry<Backend>& trainers() {
+  static Registry<Backend> registry("train backend");
+  return registry;
+}
+
+Registry<Backend>& autolabelers() {
+  static Registry<Backend> registry("autolabel mode");
+  return registry;
+}
+
+Registry<Backend>& edge_modes() {
+  static Registry<Backend> registry("deploy edge mode");
+  return registry;
+}
+
+}  // namespace vision::cli
+
+#include "scopes.hpp"
+
+namespace vision::cli {
+
+int run_command(const CommonOptions& options, const std::string& command,
+                const std::function<RunSpec(const Config&)>& spec_for,
+                const std::function<Expected<void>(Run&)>& body) {
+  auto scopes = scopes_for_command(command);
+  if (!scopes) return report_error(scopes.error());
+  auto config = load_config(options, *scopes);
+  if (!config) return 2;
+  return execute_run(*config, spec_for(*config), body);
+}
+
+void set_if(CommonOptions& options, const std::string& key, const std::optional<std::string>& value) {
+  if (value) options.overrides.push_back(key + "=" + *value);
+}
+
+Registry<Backend>& evaluators() {
+  static Registry<Backend> registry("val backend");
+  return registry;
+}
+
+Registry<Backend>& exporters() {
+  static Registry<Backend> registry("export backend");
+  return registry;
+}
+
+}  // namespace vision::cli

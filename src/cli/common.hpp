@@ -1,0 +1,81 @@
+// What every subcommand shares: --config / --workdir / --set, config loading with the exit-2
+// contract, and the backend registries. Private to src/cli.
+#pragma once
+
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include "vision/core/config.hpp"
+#include "vision/core/registry.hpp"
+#include "vision/core/run.hpp"
+
+namespace vision::cli {
+
+struct CommonOptions {
+  std::string config_file;
+  std::string workdir;
+  std::vector<std::string> overrides;
+};
+
+// Registered on every subcommand so they read the same wherever they are typed.
+void add_common_options(CLI::App& command, CommonOptions& options);
+
+// The config file to use: --config, $VISION_CONFIG, <--workdir>/config.toml, ./work-dir/config.toml
+// (when present), else none (built-in defaults).
+std::filesystem::path choose_config_file(const CommonOptions& options);
+
+// Loads and checks the config for `scopes` (see vision::validate). On failure prints the error
+// and returns nullopt; the caller exits with code 2.
+std::optional<Config> load_config(const CommonOptions& options,
+                                  const std::vector<std::string>& scopes);
+
+// Prints a config or usage error the same way everywhere and returns its exit code.
+int report_error(const Error& error);
+
+// Fails with ErrorCode::not_found unless `path` names an existing file (or folder when
+// `folder` is true). `what` says which setting it came from.
+Expected<void> require_path(const std::filesystem::path& path, const std::string& what, bool folder);
+
+// Subcommand actions run after parsing; each returns the exit code.
+using Action = std::function<int()>;
+
+// Backends that run inside a Run. cli/backends.cpp fills these; commands look names up here.
+using Backend = std::function<Expected<void>(Run&)>;
+Registry<Backend>& trainers();
+Registry<Backend>& autolabelers();
+Registry<Backend>& edge_modes();
+
+void add_init_command(CLI::App& app, Action& action);
+void add_config_command(CLI::App& app, Action& action);
+void add_train_commands(CLI::App& app, Action& action);
+void add_predict_command(CLI::App& app, Action& action);
+void add_autolabel_command(CLI::App& app, Action& action);
+void add_deploy_command(CLI::App& app, Action& action);
+void add_stats_command(CLI::App& app, Action& action);
+void add_demo_command(CLI::App& app, Action& action);
+
+// The annotated example config, embedded at build time from work-dir/config.example.toml.
+const char* example_config_toml();
+
+}  // namespace vision::cli
+
+namespace vision::cli {
+
+// Loads the config for `command` (scopes from scopes.hpp), then runs `body` through the run
+// lifecycle. `spec_for` picks the RunSpec once the config is known (e.g. the backend name).
+int run_command(const CommonOptions& options, const std::string& command,
+                const std::function<RunSpec(const Config&)>& spec_for,
+                const std::function<Expected<void>(Run&)>& body);
+
+// Appends `--set key=value` for a flag that is sugar over a config key.
+void set_if(CommonOptions& options, const std::string& key, const std::optional<std::string>& value);
+
+Registry<Backend>& evaluators();
+Registry<Backend>& exporters();
+
+}  // namespace vision::cli

@@ -1,0 +1,29 @@
+#include "scopes.hpp"
+
+#include <map>
+
+namespace vision::cli {
+
+Expected<std::vector<std::string>> scopes_for_command(const std::string& command) {
+  static const std::map<std::string, std::vector<std::string>> k_scopes = {
+      {"train", {"app", "workspace", "class_map", "data.yolo_dataset_dir", "train", "export"}},
+      {"val", {"app", "workspace", "class_map", "data.yolo_dataset_dir", "train"}},
+      {"export", {"app", "workspace", "class_map", "train", "export"}},
+      {"predict", {"app", "workspace"}},
+      {"autolabel",
+       {"app", "workspace", "class_map", "data.unlabeled_dir", "data.labeled_dir", "autolabel"}},
+      {"deploy-edge", {"app", "workspace", "deploy.edge"}},
+      {"deploy-remote", {"app", "workspace", "deploy.remote"}},
+      {"stats", {"app", "workspace", "deploy.statistics", "statistics"}},
+      {"demo", {"app", "workspace"}},
+  };
+  const auto it = k_scopes.find(command);
+  if (it == k_scopes.end()) {
+    std::string known;
+    for (const auto& [name, scopes] : k_scopes) known += (known.empty() ? "" : ", ") + name;
+    return fail(ErrorCode::usage, "unknown command \"" + command + "\" (one of " + known + ")");
+  }
+  return it->second;
+}
+
+}  // namespace vision::cli

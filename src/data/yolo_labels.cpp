@@ -1,0 +1,99 @@
+#include "vision/data/yolo_labels.hpp"
+
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include "vision/core/run.hpp"
+
+namespace vision {
+
+namespace {
+// Exporters round coordinates; a box edge a hair past the image border is still fine.
+constexpr float k_coordinate_slack = 1e-3F;
+
+std::optional<std::string> parse_line(const std::string& line, int num_classes, YoloBox& box) {
+  std::istringstream in(line);
+  std::string cls_text;
+  in >> cls_text;
+  double cls = 0;
+  try {
+    size_t used = 0;
+    cls = std::stod(cls_text, &used);
+    if (used != cls_text.size()) throw std::invalid_argument("x");
+  } catch (const std::exception&) {
+    return "class id \"" + cls_text + "\" is not a number";
+  }
+  if (cls != std::floor(cls) || cls < 0) return "class id " + cls_text + " must be an integer >= 0";
+  if (num_classes > 0 && cls >= num_classes) {
+    return "class id " + cls_text + " is not in class_map (" + std::to_string(num_classes) +
+           " classes)";
+  }
+  float values[4];
+  for (float& v : values) {
+    if (!(in >> v)) return "expected 5 values: class cx cy w h";
+    if (!std::isfinite(v)) return "coordinates must be finite numbers";
+  }
+  std::string extra;
+  if (in >> extra) return "expected 5 values: class cx cy w h (segment labels are not supported)";
+  box = {static_cast<int>(cls), values[0], values[1], values[2], values[3]};
+  if (box.w <= 0 || box.h <= 0) return "width and height must be > 0";
+  for (float v : values) {
+    if (v < -k_coordinate_slack || v > 1 + k_coordinate_slack) {
+      return "coordinates must be normalised to [0, 1]";
+    }
+  }
+  return std::nullopt;
+}
+}  // namespace
+
+Expected<YoloLabels> parse_yolo_labels(const std::string& text, const std::string& origin,
+                                       int num_classes, LabelStrictness strictness) {
+  YoloLabels labels;
+  std::istringstream in(text);
+  std::string line;
+  int number = 0;
+  while (std::getline(in, line)) {
+    ++number;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.find_first_not_of(" \t") == std::string::npos) continue;
+    YoloBox box;
+    if (auto problem = parse_line(line, num_classes, box)) {
+      std::string message = origin + ":" + std::to_string(number) + ": " + *problem;
+      if (strictness == LabelStrictness::strict) return fail(ErrorCode::invalid_data, message);
+      labels.problems.push_back(std::move(message));
+      continue;
+    }
+    labels.boxes.push_back(box);
+  }
+  return labels;
+}
+
+Expected<YoloLabels> read_yolo_labels(const std::filesystem::path& file, int num_classes,
+                                      LabelStrictness strictness) {
+  std::error_code ec;
+  if (!std::filesystem::exists(file, ec)) return YoloLabels{};
+  std::ifstream in(file, std::ios::binary);
+  if (!in) return fail(ErrorCode::io, "cannot read " + file.string());
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return parse_yolo_labels(buffer.str(), file.string(), num_classes, strictness);
+}
+
+std::string format_yolo_line(const YoloBox& box) {
+  char line[96];
+  std::snprintf(line, sizeof line, "%d %.6f %.6f %.6f %.6f", box.class_id, box.cx, box.cy, box.w,
+                box.h);
+  return line;
+}
+
+Expected<void> write_yolo_labels(const std::filesystem::path& file, const std::vector<YoloBox>& boxes) {
+  std::string text;
+  for (const auto& box : boxes) text += format_yolo_line(box) + "\n";
+  std::error_code ec;
+  std::filesystem::create_directories(file.parent_path(), ec);
+  return write_file_atomic(file, text);
+}
+
+}  // namespace vision

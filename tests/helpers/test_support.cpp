@@ -1,0 +1,83 @@
+#include "helpers/test_support.hpp"
+
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <random>
+#include <sstream>
+
+#include <gtest/gtest.h>
+
+namespace fs = std::filesystem;
+
+namespace vision::test {
+
+TempDir::TempDir() {
+  std::random_device random;
+  m_path = fs::temp_directory_path() /
+           ("vision-test-" + std::to_string(getpid()) + "-" + std::to_string(random()));
+  fs::create_directories(m_path);
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  fs::remove_all(m_path, ec);
+}
+
+void write_text(const fs::path& file, const std::string& text) {
+  if (file.has_parent_path()) fs::create_directories(file.parent_path());
+  std::ofstream out(file, std::ios::binary | std::ios::trunc);
+  out << text;
+}
+
+std::string read_text(const fs::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return buffer.str();
+}
+
+nlohmann::json read_json(const fs::path& file) { return nlohmann::json::parse(read_text(file)); }
+
+ProcessResult run_process(const std::string& program, const std::vector<std::string>& args,
+                          const fs::path& cwd) {
+  TempDir capture;
+  const fs::path out_file = capture / "stdout";
+  const fs::path err_file = capture / "stderr";
+  const pid_t pid = fork();
+  if (pid == 0) {
+    if (chdir(cwd.c_str()) != 0) _exit(126);
+    const int out = open(out_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    const int err = open(err_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    dup2(out, 1);
+    dup2(err, 2);
+    std::vector<char*> argv;
+    argv.push_back(const_cast<char*>(program.c_str()));
+    for (const auto& arg : args) argv.push_back(const_cast<char*>(arg.c_str()));
+    argv.push_back(nullptr);
+    execv(program.c_str(), argv.data());
+    _exit(127);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ProcessResult result;
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  result.out = read_text(out_file);
+  result.err = read_text(err_file);
+  return result;
+}
+
+ProcessResult run_vision(const std::vector<std::string>& args, const fs::path& cwd) {
+  return run_process(VISION_BINARY, args, cwd);
+}
+
+fs::path only_run_dir(const fs::path& root) {
+  std::vector<fs::path> runs;
+  for (const auto& entry : fs::directory_iterator(root / "runs")) runs.push_back(entry.path());
+  EXPECT_EQ(runs.size(), 1U) << "expected exactly one run folder under " << root;
+  return runs.empty() ? fs::path() : runs.front();
+}
+
+}  // namespace vision::test

@@ -1,0 +1,45 @@
+// Shared by the test programs: temporary folders, file helpers, running the vision binary.
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace vision::test {
+
+// A fresh folder under /tmp, removed when the object goes away.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::filesystem::path& path() const { return m_path; }
+  std::filesystem::path operator/(const std::string& child) const { return m_path / child; }
+
+ private:
+  std::filesystem::path m_path;
+};
+
+void write_text(const std::filesystem::path& file, const std::string& text);
+std::string read_text(const std::filesystem::path& file);
+nlohmann::json read_json(const std::filesystem::path& file);
+
+struct ProcessResult {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+// Runs `program args…` with `cwd`, capturing stdout and stderr (via files, no shell quoting).
+ProcessResult run_process(const std::string& program, const std::vector<std::string>& args,
+                          const std::filesystem::path& cwd = std::filesystem::current_path());
+ProcessResult run_vision(const std::vector<std::string>& args,
+                         const std::filesystem::path& cwd = std::filesystem::current_path());
+
+// The single sub-folder of `runs` (fails the test when there is not exactly one).
+std::filesystem::path only_run_dir(const std::filesystem::path& root);
+
+}  // namespace vision::test
