@@ -314,14 +314,15 @@ void resolve_paths(toml::table& table, const fs::path& base,
     fs::path path = expand_home(value);
     return path.is_absolute() ? path : base / path;
   };
-  const fs::path root = resolve(*table.at_path("workspace.root").value<std::string>());
-  set_path("workspace.root", root);
+  const std::string root_value = *table.at_path("workspace.root").value<std::string>();
+  const fs::path root = root_value.empty() ? fs::path() : resolve(root_value);
+  if (!root.empty()) set_path("workspace.root", root);
   for (const auto& key : config_path_keys()) {
     if (key == "workspace.root") continue;
     const std::string value = *table.at_path(key).value<std::string>();
     if (value.empty()) continue;  // empty means "not set", never the current directory
     // Defaults inside the default work-dir follow workspace.root (and so --workdir).
-    if (!user_keys.contains(key) && value.starts_with(k_default_root_prefix)) {
+    if (!user_keys.contains(key) && !root.empty() && value.starts_with(k_default_root_prefix)) {
       set_path(key, root / value.substr(k_default_root_prefix.size()));
     } else {
       set_path(key, resolve(value));
@@ -333,6 +334,9 @@ void fill_id_map(toml::table& table) {
   auto* id_map = table.at_path("class_map.id_map").as_table();
   const auto* names = table.at_path("class_map.names").as_array();
   if (!id_map || !names || !id_map->empty()) return;
+  std::set<std::string> unique;
+  for (const auto& name : *names) unique.insert(name.value_or(std::string()));
+  if (unique.size() != names->size()) return;  // the names rule reports duplicates
   std::int64_t index = 0;
   for (const auto& name : *names) id_map->insert_or_assign(*name.value<std::string>(), index++);
 }

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
 #include <ctime>
 #include <fstream>
@@ -33,8 +34,11 @@ std::string make_run_id(const std::string& run_name, std::chrono::system_clock::
 }
 
 Expected<void> write_file_atomic(const fs::path& path, const std::string& text) {
-  const fs::path temporary =
-      path.parent_path() / ("." + path.filename().string() + "." + std::to_string(getpid()) + ".tmp");
+  // Unique per process and call, so concurrent writers of one file never share a temporary.
+  static std::atomic<unsigned long> counter{0};
+  const fs::path temporary = path.parent_path() / ("." + path.filename().string() + "." +
+                                                   std::to_string(getpid()) + "." +
+                                                   std::to_string(counter++) + ".tmp");
   {
     std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
     out << text;

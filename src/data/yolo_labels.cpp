@@ -1,5 +1,6 @@
 #include "vision/data/yolo_labels.hpp"
 
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -15,28 +16,26 @@ constexpr float k_coordinate_slack = 1e-3F;
 
 std::optional<std::string> parse_line(const std::string& line, int num_classes, YoloBox& box) {
   std::istringstream in(line);
-  std::string cls_text;
-  in >> cls_text;
+  std::vector<std::string> tokens;
+  for (std::string token; in >> token;) tokens.push_back(token);
   double cls = 0;
-  try {
-    size_t used = 0;
-    cls = std::stod(cls_text, &used);
-    if (used != cls_text.size()) throw std::invalid_argument("x");
-  } catch (const std::exception&) {
-    return "class id \"" + cls_text + "\" is not a number";
-  }
-  if (cls != std::floor(cls) || cls < 0) return "class id " + cls_text + " must be an integer >= 0";
+  const auto parse = [](const std::string& text, auto& out) {
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
+    return ec == std::errc() && end == text.data() + text.size();
+  };
+  if (!parse(tokens[0], cls)) return "class id \"" + tokens[0] + "\" is not a number";
+  if (cls != std::floor(cls) || cls < 0) return "class id " + tokens[0] + " must be an integer >= 0";
   if (num_classes > 0 && cls >= num_classes) {
-    return "class id " + cls_text + " is not in class_map (" + std::to_string(num_classes) +
+    return "class id " + tokens[0] + " is not in class_map (" + std::to_string(num_classes) +
            " classes)";
   }
+  if (tokens.size() < 5) return "expected 5 values: class cx cy w h";
+  if (tokens.size() > 5) return "expected 5 values: class cx cy w h (segment labels are not supported)";
   float values[4];
-  for (float& v : values) {
-    if (!(in >> v)) return "expected 5 values: class cx cy w h";
-    if (!std::isfinite(v)) return "coordinates must be finite numbers";
+  for (int i = 0; i < 4; ++i) {
+    if (!parse(tokens[static_cast<size_t>(i) + 1], values[i])) return "\"" + tokens[static_cast<size_t>(i) + 1] + "\" is not a number";
+    if (!std::isfinite(values[i])) return "coordinates must be finite numbers";
   }
-  std::string extra;
-  if (in >> extra) return "expected 5 values: class cx cy w h (segment labels are not supported)";
   box = {static_cast<int>(cls), values[0], values[1], values[2], values[3]};
   if (box.w <= 0 || box.h <= 0) return "width and height must be > 0";
   for (float v : values) {

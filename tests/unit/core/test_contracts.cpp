@@ -1,1 +1,147 @@
 #include <gtest/gtest.h>
+
+#include "vision/core/contracts.hpp"
+
+using nlohmann::json;
+
+namespace {
+
+json valid_detection() {
+  return {{"schema_version", 1}, {"class_id", 2}, {"class_name", "triangle"}, {"score", 0.9},
+          {"bbox_xyxy", {10.0, 20.0, 30.5, 40.25}}};
+}
+
+// The example event of the Python original's README and clients.
+json seed_event() {
+  return json::parse(R"({"schema_version": 1, "source_id": "edge-001",
+    "ts_utc": "2025-01-01T12:00:00Z", "total_detections": 3,
+    "counts_by_class": {"person": 2, "car": 1}, "latency_ms": 42.5})");
+}
+
+struct BadField {
+  std::string name;
+  std::function<void(json&)> mutate;
+  std::string field;  // must be named in the message
+};
+
+}  // namespace
+
+TEST(Detection, RoundTrips) {
+  auto d = vision::detection_from_json(valid_detection());
+  ASSERT_TRUE(d) << d.error().message;
+  EXPECT_EQ(d->class_id, 2);
+  EXPECT_EQ(d->class_name, "triangle");
+  EXPECT_FLOAT_EQ(d->bbox_xyxy[3], 40.25F);
+  auto again = vision::detection_from_json(vision::to_json(*d));
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->bbox_xyxy, d->bbox_xyxy);
+}
+
+TEST(Detection, EveryBadFieldIsNamed) {
+  const std::vector<BadField> cases = {
+      {"negative class", [](json& j) { j["class_id"] = -1; }, "class_id"},
+      {"float class", [](json& j) { j["class_id"] = 1.5; }, "class_id"},
+      {"empty name", [](json& j) { j["class_name"] = ""; }, "class_name"},
+      {"missing name", [](json& j) { j.erase("class_name"); }, "class_name: missing"},
+      {"score above 1", [](json& j) { j["score"] = 1.01; }, "score"},
+      {"score negative", [](json& j) { j["score"] = -0.1; }, "score"},
+      {"score text", [](json& j) { j["score"] = "high"; }, "score"},
+      {"box of 3", [](json& j) { j["bbox_xyxy"] = {1, 2, 3}; }, "bbox_xyxy"},
+      {"x2 < x1", [](json& j) { j["bbox_xyxy"] = {5, 0, 4, 1}; }, "x2 < x1"},
+      {"y2 < y1", [](json& j) { j["bbox_xyxy"] = {0, 5, 1, 4}; }, "y2 < y1"},
+      {"box text", [](json& j) { j["bbox_xyxy"] = {0, "a", 1, 4}; }, "bbox_xyxy"},
+      {"schema 2", [](json& j) { j["schema_version"] = 2; }, "schema_version"},
+  };
+  for (const auto& c : cases) {
+    json j = valid_detection();
+    c.mutate(j);
+    auto d = vision::detection_from_json(j);
+    ASSERT_FALSE(d) << c.name;
+    EXPECT_EQ(d.error().code, vision::ErrorCode::invalid_data);
+    EXPECT_NE(d.error().message.find(c.field), std::string::npos) << c.name << ": " << d.error().message;
+  }
+}
+
+TEST(Detection, NonFiniteBoxIsRejected) {
+  vision::Detection d{0, "a", 0.5F, {0, 0, std::numeric_limits<float>::infinity(), 1}};
+  ASSERT_TRUE(vision::check(d));
+  EXPECT_NE(vision::check(d)->find("finite"), std::string::npos);
+}
+
+TEST(LabelRecord, RoundTripsAndNamesNestedFields) {
+  json record = {{"schema_version", 1}, {"image_path", "images/a/b.jpg"}, {"source", "model:x.onnx"},
+                 {"detections", {valid_detection(), valid_detection()}}};
+  auto r = vision::label_record_from_json(record);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->detections.size(), 2U);
+  EXPECT_EQ(vision::to_json(*r)["detections"][1]["class_name"], "triangle");
+
+  record["detections"][1]["score"] = 7;
+  auto bad = vision::label_record_from_json(record);
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message.find("detections[1].score"), std::string::npos) << bad.error().message;
+
+  record.erase("image_path");
+  EXPECT_FALSE(vision::label_record_from_json(record));
+}
+
+TEST(StatsEvent, AcceptsTheSeedExample) {
+  auto e = vision::stats_event_from_json(seed_event());
+  ASSERT_TRUE(e) << e.error().message;
+  EXPECT_EQ(e->source_id, "edge-001");
+  EXPECT_EQ(e->counts_by_class.at("person"), 2);
+  EXPECT_DOUBLE_EQ(e->latency_ms, 42.5);
+  auto again = vision::stats_event_from_json(vision::to_json(*e));
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->counts_by_class, e->counts_by_class);
+}
+
+TEST(StatsEvent, EveryBadFieldIsNamed) {
+  const std::vector<BadField> cases = {
+      {"empty source", [](json& j) { j["source_id"] = ""; }, "source_id"},
+      {"missing source", [](json& j) { j.erase("source_id"); }, "source_id: missing"},
+      {"bad time", [](json& j) { j["ts_utc"] = "yesterday"; }, "ts_utc"},
+      {"negative total", [](json& j) { j["total_detections"] = -1; }, "total_detections"},
+      {"float total", [](json& j) { j["total_detections"] = 1.5; }, "total_detections"},
+      {"negative count", [](json& j) { j["counts_by_class"]["car"] = -2; }, "counts_by_class.car"},
+      {"text count", [](json& j) { j["counts_by_class"]["car"] = "two"; }, "counts_by_class.car"},
+      {"counts list", [](json& j) { j["counts_by_class"] = json::array(); }, "counts_by_class"},
+      {"negative latency", [](json& j) { j["latency_ms"] = -0.5; }, "latency_ms"},
+      {"latency text", [](json& j) { j["latency_ms"] = "fast"; }, "latency_ms"},
+      {"schema 3", [](json& j) { j["schema_version"] = 3; }, "schema_version"},
+      {"not an object", [](json& j) { j = json::array(); }, "object"},
+  };
+  for (const auto& c : cases) {
+    json j = seed_event();
+    c.mutate(j);
+    auto e = vision::stats_event_from_json(j);
+    ASSERT_FALSE(e) << c.name;
+    EXPECT_NE(e.error().message.find(c.field), std::string::npos) << c.name << ": " << e.error().message;
+  }
+}
+
+TEST(StatsEvent, NonFiniteLatencyIsRejected) {
+  vision::StatsEvent e{"edge", "2026-01-01T00:00:00Z", 0, {}, std::nan("")};
+  ASSERT_TRUE(vision::check(e));
+  EXPECT_NE(vision::check(e)->find("latency_ms"), std::string::npos);
+}
+
+TEST(StatsEvent, MadeFromDetections) {
+  std::vector<vision::Detection> detections = {{0, "car", 0.9F, {0, 0, 1, 1}},
+                                               {0, "car", 0.8F, {2, 2, 3, 3}},
+                                               {1, "person", 0.7F, {0, 0, 1, 1}}};
+  const auto e = vision::make_stats_event("edge-7", detections, 12.0);
+  EXPECT_EQ(e.total_detections, 3);
+  EXPECT_EQ(e.counts_by_class.at("car"), 2);
+  EXPECT_FALSE(vision::check(e)) << *vision::check(e);
+}
+
+TEST(Iso8601, AcceptsCommonFormsOnly) {
+  for (const char* ok : {"2026-11-26T08:10:00Z", "2026-11-26T08:10:00.123456Z",
+                         "2026-11-26T08:10:00+02:00", "2026-11-26 08:10:00"}) {
+    EXPECT_TRUE(vision::is_iso8601_utc(ok)) << ok;
+  }
+  for (const char* bad : {"", "2026-11-26", "26/11/2026 08:10", "2026-11-26T08:10Z"}) {
+    EXPECT_FALSE(vision::is_iso8601_utc(bad)) << bad;
+  }
+}
