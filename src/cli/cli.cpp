@@ -24,6 +24,7 @@ int main(int argc, char** argv) {
   add_deploy_command(app, action);
   add_stats_command(app, action);
   add_demo_command(app, action);
+  add_datagen_command(app, action);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -58,6 +58,7 @@ void add_autolabel_command(CLI::App& app, Action& action);
 void add_deploy_command(CLI::App& app, Action& action);
 void add_stats_command(CLI::App& app, Action& action);
 void add_demo_command(CLI::App& app, Action& action);
+void add_datagen_command(CLI::App& app, Action& action);
 
 // The annotated example config, embedded at build time from work-dir/config.example.toml.
 const char* example_config_toml();
