@@ -9,6 +9,7 @@ namespace vision::cli {
 
 int main(int argc, char** argv) {
   interrupt::install();
+  register_backends();
   CLI::App app{"Vision: train, export, auto-label, deploy and watch your own object detectors.",
                "vision"};
   app.require_subcommand(1);

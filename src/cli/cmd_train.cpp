@@ -1,6 +1,8 @@
 // `vision train`, `vision val` and `vision export`: bind flags to config keys, check the inputs,
 // hand the run to the backend registered for train.backend.
 #include "common.hpp"
+#include "vision/core/log.hpp"
+#include "vision/data/yolo_dataset.hpp"
 
 namespace vision::cli {
 
@@ -32,6 +34,24 @@ void bind(TrainOptions& o) {
   if (o.dry_run) o.common.overrides.push_back("train.dry_run=true");
 }
 
+// Reads the whole data set (yaml, splits, every label line) before any backend starts, so a
+// bad data set fails in seconds with file:line, and artifacts carry the dataset summary.
+Expected<void> check_dataset(Run& run) {
+  const Config& c = run.config();
+  DatasetOptions options;
+  options.dir = c.path("data.yolo_dataset_dir");
+  options.class_names = c.class_names();
+  options.strictness = c.boolean("train.yolo.strict_labels") ? LabelStrictness::strict : LabelStrictness::lenient;
+  auto dataset = load_yolo_dataset(options);
+  if (!dataset) return std::unexpected(dataset.error());
+  run.artifacts()["dataset"] = summarize(*dataset);
+  for (const auto& problem : dataset->problems) log::warn("train.data.label_skipped", problem);
+  log::info("train.data.ok", "data set: " + std::to_string(dataset->train.size()) + " train / " +
+                                 std::to_string(dataset->val.size()) + " val images",
+            {{"train_images", dataset->train.size()}, {"val_images", dataset->val.size()}});
+  return {};
+}
+
 RunSpec spec(const std::string& mode, const Config& config) {
   return {mode, "backend", config.string("train.backend")};
 }
@@ -49,6 +69,7 @@ int run_train(TrainOptions options) {
                        if (const auto weights = c.path("train.yolo.weights"); !weights.empty()) {
                          if (auto ok = require_path(weights, "train.yolo.weights", false); !ok) return ok;
                        }
+                       if (auto ok = check_dataset(run); !ok) return ok;
                        auto backend = trainers().find(c.string("train.backend"));
                        if (!backend) return std::unexpected(backend.error());
                        return backend->get()(run);

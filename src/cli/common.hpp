@@ -50,6 +50,9 @@ Registry<Backend>& trainers();
 Registry<Backend>& autolabelers();
 Registry<Backend>& edge_modes();
 
+// Fills the registries above with the backends of this build (backends.cpp).
+void register_backends();
+
 void add_init_command(CLI::App& app, Action& action);
 void add_config_command(CLI::App& app, Action& action);
 void add_train_commands(CLI::App& app, Action& action);

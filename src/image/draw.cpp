@@ -34,11 +34,13 @@ void draw_detections(cv::Mat& image, const std::vector<Detection>& detections) {
     const cv::Size size = cv::getTextSize(text, cv::FONT_HERSHEY_SIMPLEX, font_scale, font_thickness, &baseline);
     // The label sits above the box, or inside it when the box touches the top edge.
     const bool outside = p1.y - size.height - 3 >= 0;
-    const cv::Point label_p2(p1.x + size.width, outside ? p1.y - size.height - 3 : p1.y + size.height + 3);
-    cv::rectangle(image, p1, label_p2, color, cv::FILLED, cv::LINE_AA);
+    // Slide the label left when it would run off the right edge.
+    const cv::Point label_p1(std::max(0, std::min(p1.x, image.cols - size.width)), p1.y);
+    const cv::Point label_p2(label_p1.x + size.width, outside ? p1.y - size.height - 3 : p1.y + size.height + 3);
+    cv::rectangle(image, label_p1, label_p2, color, cv::FILLED, cv::LINE_AA);
     const double luminance = 0.299 * color[2] + 0.587 * color[1] + 0.114 * color[0];
     const cv::Scalar text_color = luminance > 150 ? cv::Scalar(0, 0, 0) : cv::Scalar(255, 255, 255);
-    cv::putText(image, text, cv::Point(p1.x, outside ? p1.y - 2 : p1.y + size.height + 2),
+    cv::putText(image, text, cv::Point(label_p1.x, outside ? p1.y - 2 : p1.y + size.height + 2),
                 cv::FONT_HERSHEY_SIMPLEX, font_scale, text_color, font_thickness, cv::LINE_AA);
   }
 }

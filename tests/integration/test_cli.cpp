@@ -118,15 +118,16 @@ TEST(CliRun, MissingModelFileFailsWithItsPath) {
 
 TEST(CliRun, UndeliveredBackendsSayNotAvailableYet) {
   TempDir dir;
-  fs::create_directories(dir / "data");
+  ASSERT_EQ(run_vision({"datagen", "--out", (dir / "data").string(), "--train", "2", "--val", "1", "--size", "64"}).exit_code, 0);
   const auto train = run_vision({"train", "--workdir", dir.path().string(), "--set",
-                                 "class_map.names=[a]", "--data", (dir / "data").string(),
-                                 "--backend", "faster_rcnn"});
+                                 "class_map.names=[circle,square,triangle,star]", "--data",
+                                 (dir / "data").string(), "--backend", "faster_rcnn"});
   EXPECT_EQ(train.exit_code, 1);
   const auto metrics = read_json(vision::test::only_run_dir(dir.path()) / "metrics.json");
   EXPECT_NE(metrics["error"].get<std::string>().find("not available yet"), std::string::npos);
   const auto artifacts = read_json(vision::test::only_run_dir(dir.path()) / "artifacts.json");
   EXPECT_EQ(artifacts["backend"], "faster_rcnn");
+  EXPECT_EQ(artifacts["artifacts"]["dataset"]["train"]["images"], 2);  // the data set was read first
 }
 
 TEST(CliUsage, UnknownFlagsAndCommandsExitTwo) {

@@ -1,0 +1,75 @@
+// The output side of autolabel: a YOLO data set under data.labeled_dir that `vision train` takes
+// as it is. For an input image <rel> (its path under the unlabeled folder) it writes
+//   images/<rel>                 a hard link to the input (a copy across file systems)
+//   labels/<rel with .txt>       YOLO lines; an empty file when nothing was found
+//   records/<rel with .json>     the LabelRecord: pixel boxes, scores, provenance
+//   previews/<rel>               the image with boxes drawn (when visualize is on)
+// and, at the end, dataset.yaml with train.txt / val.txt lists over every image in images/.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+#include <opencv2/core.hpp>
+
+#include "vision/core/contracts.hpp"
+#include "vision/core/error.hpp"
+
+namespace vision {
+
+enum class OnConflict { skip, overwrite, merge };
+Expected<OnConflict> parse_on_conflict(const std::string& text);
+
+struct LabeledImage {
+  std::filesystem::path source;    // the input file
+  std::filesystem::path relative;  // its path under the unlabeled folder
+  cv::Mat image;
+  std::vector<Detection> detections;
+  std::string provenance;  // LabelRecord.source, e.g. "model:/models/m.onnx"
+};
+
+struct LabeledDatasetCounts {
+  std::int64_t created = 0;      // images labeled for the first time
+  std::int64_t overwritten = 0;  // existing labels replaced
+  std::int64_t merged = 0;       // existing labels extended
+  std::int64_t skipped = 0;      // existing labels kept (on_conflict = skip)
+  std::int64_t detections = 0;   // boxes written (for merge: boxes added)
+};
+
+class LabeledDatasetWriter {
+ public:
+  LabeledDatasetWriter(std::filesystem::path labeled_dir, std::vector<std::string> class_names,
+                       OnConflict on_conflict, bool visualize);
+
+  // True when on_conflict = skip and the image already has a label file: no need to label it.
+  bool should_skip(const std::filesystem::path& relative) const;
+  // Counts an image passed over by should_skip.
+  void count_skipped() { ++m_counts.skipped; }
+
+  Expected<void> write(const LabeledImage& labeled);
+
+  // dataset.yaml, train.txt and val.txt over every image under images/; the split is by a hash
+  // of the image's path, so it never changes when images are added.
+  Expected<void> write_dataset_files(double val_fraction) const;
+
+  const LabeledDatasetCounts& counts() const { return m_counts; }
+  std::filesystem::path label_path(const std::filesystem::path& relative) const;
+  std::filesystem::path record_path(const std::filesystem::path& relative) const;
+
+ private:
+  std::filesystem::path m_dir;
+  std::vector<std::string> m_class_names;
+  OnConflict m_on_conflict;
+  bool m_visualize;
+  LabeledDatasetCounts m_counts;
+  std::set<std::filesystem::path> m_written_labels;
+};
+
+// True when the image lands in val.txt for this fraction.
+bool in_val_split(const std::string& relative_path, double val_fraction);
+
+}  // namespace vision

@@ -1,0 +1,151 @@
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+#include <opencv2/imgcodecs.hpp>
+
+#include "helpers/test_support.hpp"
+#include "vision/data/synthetic_shapes.hpp"
+#include "vision/data/yolo_dataset.hpp"
+
+namespace fs = std::filesystem;
+using vision::test::TempDir;
+using vision::test::write_text;
+
+namespace {
+
+void image_at(const fs::path& file) {
+  fs::create_directories(file.parent_path());
+  cv::imwrite(file.string(), cv::Mat(8, 8, CV_8UC3, cv::Scalar::all(0)));
+}
+
+vision::DatasetOptions options_for(const fs::path& dir, std::vector<std::string> names = {"a", "b"}) {
+  return {dir, std::move(names), vision::LabelStrictness::lenient};
+}
+
+}  // namespace
+
+TEST(LabelPath, FollowsUltralytics) {
+  EXPECT_EQ(vision::label_path_for("/d/images/train/x.jpg"), fs::path("/d/labels/train/x.txt"));
+  EXPECT_EQ(vision::label_path_for("/images/d/images/a/b.png"), fs::path("/images/d/labels/a/b.txt"));
+}
+
+TEST(YoloDataset, ReadsFoldersFromDatasetYaml) {
+  TempDir dir;
+  image_at(dir / "images/train/1.jpg");
+  image_at(dir / "images/train/2.jpg");
+  image_at(dir / "images/val/3.jpg");
+  write_text(dir / "labels/train/1.txt", "0 0.5 0.5 0.2 0.2\n1 0.1 0.1 0.1 0.1\n");
+  write_text(dir / "labels/val/3.txt", "1 0.5 0.5 0.2 0.2\n");
+  write_text(dir / "dataset.yaml", "path: .\ntrain: images/train\nval: images/val\nnames:\n  0: a\n  1: b\n");
+  auto dataset = vision::load_yolo_dataset(options_for(dir.path()));
+  ASSERT_TRUE(dataset) << dataset.error().message;
+  ASSERT_EQ(dataset->train.size(), 2U);
+  ASSERT_EQ(dataset->val.size(), 1U);
+  EXPECT_EQ(dataset->train[0].boxes.size(), 2U);
+  EXPECT_TRUE(dataset->train[1].boxes.empty());  // a background image
+  const auto summary = vision::summarize(*dataset);
+  EXPECT_EQ(summary["train"]["images"], 2);
+  EXPECT_EQ(summary["train"]["backgrounds"], 1);
+  EXPECT_EQ(summary["train"]["per_class"]["b"], 1);
+  EXPECT_EQ(summary["val"]["boxes"], 1);
+}
+
+TEST(YoloDataset, ReadsUltralyticsListFiles) {
+  TempDir dir;
+  image_at(dir / "images/x/1.jpg");
+  image_at(dir / "images/y/2.jpg");
+  write_text(dir / "train.txt", "./images/x/1.jpg\n");
+  write_text(dir / "val.txt", (dir / "images/y/2.jpg").string() + "\n");
+  write_text(dir / "dataset.yaml", "path: /moved/elsewhere\ntrain: train.txt\nval: [val.txt]\nnames: [a, b]\n");
+  auto dataset = vision::load_yolo_dataset(options_for(dir.path()));
+  ASSERT_TRUE(dataset) << dataset.error().message;
+  EXPECT_EQ(dataset->train.size(), 1U);
+  EXPECT_EQ(dataset->val.size(), 1U);
+  EXPECT_EQ(dataset->root, dir.path());  // `path` no longer exists: the yaml's folder is used
+}
+
+TEST(YoloDataset, FindsTheLayoutWithoutAYaml) {
+  TempDir dir;
+  image_at(dir / "images/train2017/1.jpg");
+  image_at(dir / "images/val2017/2.jpg");
+  auto dataset = vision::load_yolo_dataset(options_for(dir.path()));
+  ASSERT_TRUE(dataset) << dataset.error().message;
+  EXPECT_EQ(dataset->train.size(), 1U);
+}
+
+TEST(YoloDataset, MissingValSplitIsAnErrorNeverAFallback) {
+  TempDir dir;
+  image_at(dir / "images/train/1.jpg");
+  write_text(dir / "dataset.yaml", "train: images/train\nnames: [a, b]\n");
+  auto with_yaml = vision::load_yolo_dataset(options_for(dir.path()));
+  ASSERT_FALSE(with_yaml);
+  EXPECT_NE(with_yaml.error().message.find("no val split"), std::string::npos);
+  fs::remove(dir / "dataset.yaml");
+  auto without = vision::load_yolo_dataset(options_for(dir.path()));
+  ASSERT_FALSE(without);
+  EXPECT_NE(without.error().message.find("images/val"), std::string::npos);
+}
+
+TEST(YoloDataset, ErrorsNameTheProblem) {
+  TempDir dir;
+  image_at(dir / "images/train/1.jpg");
+  image_at(dir / "images/val/2.jpg");
+  write_text(dir / "dataset.yaml", "train: images/train\nval: images/val\nnames: [a, c]\n");
+  auto mismatch = vision::load_yolo_dataset(options_for(dir.path()));
+  ASSERT_FALSE(mismatch);
+  EXPECT_NE(mismatch.error().message.find("differ from class_map.names"), std::string::npos);
+
+  write_text(dir / "dataset.yaml", "train: images/train\nval: images/nowhere\nnames: [a, b]\n");
+  auto missing = vision::load_yolo_dataset(options_for(dir.path()));
+  ASSERT_FALSE(missing);
+  EXPECT_NE(missing.error().message.find("images/nowhere"), std::string::npos);
+
+  write_text(dir / "dataset.yaml", "train: [images/train\n");
+  EXPECT_FALSE(vision::load_yolo_dataset(options_for(dir.path())));
+
+  EXPECT_FALSE(vision::load_yolo_dataset(options_for(dir / "absent")));
+}
+
+TEST(YoloDataset, BadLabelLinesAreSkippedOrFatalWithFileAndLine) {
+  TempDir dir;
+  image_at(dir / "images/train/1.jpg");
+  image_at(dir / "images/val/2.jpg");
+  write_text(dir / "labels/train/1.txt", "0 0.5 0.5 0.2 0.2\n7 0.5 0.5 0.2 0.2\n");
+  write_text(dir / "dataset.yaml", "train: images/train\nval: images/val\nnames: [a, b]\n");
+  auto lenient = vision::load_yolo_dataset(options_for(dir.path()));
+  ASSERT_TRUE(lenient);
+  EXPECT_EQ(lenient->train[0].boxes.size(), 1U);
+  ASSERT_EQ(lenient->problems.size(), 1U);
+  EXPECT_NE(lenient->problems[0].find("1.txt:2: class id 7 is not in class_map"), std::string::npos);
+  auto options = options_for(dir.path());
+  options.strictness = vision::LabelStrictness::strict;
+  auto strict = vision::load_yolo_dataset(options);
+  ASSERT_FALSE(strict);
+  EXPECT_NE(strict.error().message.find("1.txt:2:"), std::string::npos);
+}
+
+TEST(SyntheticShapes, SameSeedSameSampleAndBoxesInside) {
+  const auto a = vision::make_shape_sample(5, {128, 2, 4});
+  const auto b = vision::make_shape_sample(5, {128, 2, 4});
+  EXPECT_EQ(cv::norm(a.image, b.image, cv::NORM_INF), 0.0);
+  ASSERT_EQ(a.boxes.size(), b.boxes.size());
+  EXPECT_GE(a.boxes.size(), 2U);
+  EXPECT_LE(a.boxes.size(), 4U);
+  for (const auto& box : a.boxes) {
+    EXPECT_GE(box.cx - box.w / 2, -1e-6);
+    EXPECT_LE(box.cx + box.w / 2, 1 + 1e-6);
+    EXPECT_GT(box.w, 0);
+    EXPECT_LT(box.class_id, 4);
+  }
+  EXPECT_GT(cv::norm(a.image, vision::make_shape_sample(6, {128, 2, 4}).image, cv::NORM_INF), 0.0);
+}
+
+TEST(SyntheticShapes, DatasetLoadsAsAYoloDataset) {
+  TempDir dir;
+  ASSERT_TRUE(vision::write_shape_dataset({dir / "shapes", 6, 3, 64, 1}));
+  auto dataset = vision::load_yolo_dataset({dir / "shapes", vision::k_shape_class_names, vision::LabelStrictness::strict});
+  ASSERT_TRUE(dataset) << dataset.error().message;
+  EXPECT_EQ(dataset->train.size(), 6U);
+  EXPECT_EQ(dataset->val.size(), 3U);
+  for (const auto& item : dataset->train) EXPECT_FALSE(item.boxes.empty());
+}
