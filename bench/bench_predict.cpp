@@ -1,0 +1,74 @@
+// Predict-path overhead: the full detector path (letterbox, BGR→RGB/255, ONNX Runtime, decode,
+// NMS, boxes back to pixels) against a bare ONNX Runtime Run on the same model and an
+// already prepared tensor. Both are timed in one run, interleaved, and reported as medians and
+// their ratio (SPEC: machines are noisy, compare ratios).
+//   bench_predict [MODEL.onnx] [--iterations N] [--threads T] [--width W --height H]
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include "vision/data/synthetic_shapes.hpp"
+#include "vision/edge/edge_runner.hpp"
+#include "vision/image/letterbox.hpp"
+#include "vision/infer/detector.hpp"
+
+using Clock = std::chrono::steady_clock;
+
+int main(int argc, char** argv) {
+  std::string model = std::string(VISION_SOURCE_DIR) + "/../shared/fixtures/ultralytics-yolov8n-shapes-320.onnx";
+  int iterations = 50, threads = 2, width = 640, height = 480;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--iterations" && i + 1 < argc) iterations = std::stoi(argv[++i]);
+    else if (arg == "--threads" && i + 1 < argc) threads = std::stoi(argv[++i]);
+    else if (arg == "--width" && i + 1 < argc) width = std::stoi(argv[++i]);
+    else if (arg == "--height" && i + 1 < argc) height = std::stoi(argv[++i]);
+    else model = arg;
+  }
+  auto detector = vision::Detector::open({.model_path = model, .threads = threads, .device = "cpu"});
+  if (!detector) {
+    std::fprintf(stderr, "bench_predict: %s\n", detector.error().message.c_str());
+    return 1;
+  }
+  const auto& info = (*detector)->model();
+  // A camera-sized frame of the synthetic shapes, encoded as JPEG like a file on disk.
+  cv::Mat frame;
+  cv::resize(vision::make_shape_sample(1, {std::max(width, height), 2, 6}).image, frame, cv::Size(width, height));
+  std::vector<uchar> jpeg;
+  cv::imencode(".jpg", frame, jpeg);
+  cv::Mat letterboxed;
+  vision::letterbox(frame, {info.input_width, info.input_height, 114, true}, letterboxed);
+  std::vector<float> tensor(3 * static_cast<size_t>(info.input_width) * static_cast<size_t>(info.input_height));
+  vision::bgr_to_rgb_chw(letterboxed, tensor.data());
+
+  const auto time_ms = [](auto&& body) {
+    const auto t0 = Clock::now();
+    body();
+    return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+  };
+  for (int i = 0; i < 10; ++i) {  // warm-up
+    (void)(*detector)->run_raw(tensor.data(), 1);
+    (void)(*detector)->detect(frame);
+  }
+  std::vector<double> bare, full, full_with_decode;
+  for (int i = 0; i < iterations; ++i) {
+    bare.push_back(time_ms([&] { (void)(*detector)->run_raw(tensor.data(), 1); }));
+    full.push_back(time_ms([&] { (void)(*detector)->detect(frame); }));
+    full_with_decode.push_back(time_ms([&] { (void)(*detector)->detect(cv::imdecode(jpeg, cv::IMREAD_COLOR)); }));
+  }
+  const double b = vision::percentile(bare, 0.5);
+  const double f = vision::percentile(full, 0.5);
+  const double j = vision::percentile(full_with_decode, 0.5);
+  std::printf("model %s (%s, %dx%d input), frame %dx%d, %d threads, median of %d\n", model.c_str(),
+              vision::model_format_name(info.format), info.input_width, info.input_height, width, height, threads, iterations);
+  std::printf("%-44s %9.2f ms\n", "bare ONNX Runtime Run (baseline)", b);
+  std::printf("%-44s %9.2f ms  ratio %.3f  overhead %+.1f %%\n", "detect(): letterbox+run+decode+NMS", f, f / b, (f / b - 1) * 100);
+  std::printf("%-44s %9.2f ms  ratio %.3f  overhead %+.1f %%\n", "JPEG decode + detect()", j, j / b, (j / b - 1) * 100);
+  return 0;
+}

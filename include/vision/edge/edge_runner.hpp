@@ -1,0 +1,66 @@
+// The edge loop: frames from a FrameSource are detected by a FrameProcessor (the local engine,
+// or a remote server in stream mode) and leave as annotated images and StatsEvents. Capture,
+// detection and output run on their own threads joined by bounded queues, so a slow disk or
+// network never stalls capture; frames are dropped (and counted) only when a live source
+// outruns detection.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "vision/core/contracts.hpp"
+#include "vision/core/error.hpp"
+#include "vision/edge/frame_source.hpp"
+#include "vision/edge/stats_sender.hpp"
+
+namespace vision {
+
+class FrameProcessor {
+ public:
+  virtual ~FrameProcessor() = default;
+  virtual Expected<std::vector<Detection>> process(const Frame& frame) = 0;
+};
+
+struct EdgeOptions {
+  std::string source_id = "edge-001";
+  double fps_limit = 0;          // frames per second at most; 0 = as fast as possible
+  std::int64_t max_frames = 0;   // 0 = until the source ends
+  bool save_annotated = false;
+  std::filesystem::path outputs_dir;  // outputs/<run_id>
+  int jpeg_quality = 80;
+  std::size_t queue_size = 4;
+  bool image_folder = false;     // names annotated files after the source file
+};
+
+struct EdgeReport {
+  std::int64_t frames = 0;           // detected
+  std::int64_t dropped = 0;          // skipped because a live source outran detection
+  std::int64_t failed_frames = 0;    // detection errors (the run goes on)
+  std::int64_t annotated_saved = 0;
+  std::int64_t detections = 0;
+  std::map<std::string, std::int64_t> detections_per_class;
+  double elapsed_sec = 0;
+  double fps = 0;
+  double latency_p50_ms = 0, latency_p95_ms = 0, latency_max_ms = 0;
+  bool interrupted = false;
+};
+
+// Runs until the source ends, max_frames, or an interrupt. `sender` may be null.
+Expected<EdgeReport> run_edge(FrameSource& source, FrameProcessor& processor, StatsSender* sender,
+                              const EdgeOptions& options);
+
+nlohmann::json to_json(const EdgeReport& report);
+
+// The annotated file name: "<stem>_annotated.jpg" under the source's sub-folder for image
+// folders, "<frame-number>.jpg" (six digits) for cameras, videos and streams.
+std::filesystem::path annotated_name(const Frame& frame, bool image_folder);
+
+// q-quantile (0..1) of the values, nearest rank.
+double percentile(std::vector<double> values, double q);
+
+}  // namespace vision

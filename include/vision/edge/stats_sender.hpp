@@ -1,0 +1,83 @@
+// Delivery of StatsEvents to the statistics service without ever blocking the frame loop or
+// losing an event: `enqueue` appends the event to runs/<run_id>/stats.jsonl at once, and a
+// background thread posts batches (POST <endpoint>/batch, or one event per POST when the
+// service has no batch endpoint), retrying with exponential back-off while the service is down
+// and sending the backlog when it returns. Used by the edge runner and the remote server.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "vision/core/contracts.hpp"
+#include "vision/core/error.hpp"
+
+namespace vision {
+
+// Sends one JSON body; the HTTP status, or an error when no answer came back.
+class StatsTransport {
+ public:
+  virtual ~StatsTransport() = default;
+  virtual Expected<int> post_json(const std::string& url, const std::string& body) = 0;
+};
+
+struct StatsSenderOptions {
+  std::string endpoint;             // ".../api/v1/push"; empty: keep events in stats.jsonl only
+  std::filesystem::path jsonl_path;  // every event is appended here first
+  int batch_max = 500;
+  double retry_initial_sec = 0.25;
+  double retry_max_sec = 5.0;
+  double drain_timeout_sec = 5.0;   // how long stop() keeps trying to deliver the backlog
+};
+
+struct StatsSenderCounts {
+  std::int64_t queued = 0;   // events enqueued
+  std::int64_t sent = 0;     // acknowledged by the service
+  std::int64_t pending = 0;  // not delivered yet (still in stats.jsonl)
+  std::int64_t failed = 0;   // rejected by the service as invalid (400); not retried
+};
+
+class StatsSender {
+ public:
+  StatsSender(StatsSenderOptions options, std::unique_ptr<StatsTransport> transport);
+  ~StatsSender();
+  StatsSender(const StatsSender&) = delete;
+  StatsSender& operator=(const StatsSender&) = delete;
+
+  // Opens stats.jsonl and starts the sender thread.
+  Expected<void> start();
+  // Thread-safe; never waits for the network.
+  void enqueue(const StatsEvent& event);
+  // Delivers what it can within drain_timeout_sec, then stops the thread. Idempotent.
+  void stop();
+  StatsSenderCounts counts() const;
+
+ private:
+  void loop();
+  // Tries to deliver the front of the queue; false when the service is unreachable.
+  bool deliver_some();
+
+  StatsSenderOptions m_options;
+  std::unique_ptr<StatsTransport> m_transport;
+  int m_jsonl_fd = -1;
+  std::thread m_thread;
+  mutable std::mutex m_mutex;
+  std::condition_variable m_wake;
+  std::deque<std::string> m_queue;  // serialised events
+  bool m_stopping = false;
+  bool m_batch_supported = true;
+  std::atomic<std::int64_t> m_queued{0};
+  std::atomic<std::int64_t> m_sent{0};
+  std::atomic<std::int64_t> m_failed{0};
+};
+
+// The batch URL for a push URL: ".../push" → ".../push/batch"; empty when there is none.
+std::string batch_endpoint_for(const std::string& push_endpoint);
+
+}  // namespace vision
