@@ -1,0 +1,72 @@
+// The single writer of the store. HTTP threads hand it validated events through a queue and
+// answer 200 as soon as they are queued; this thread commits them in batched transactions —
+// as soon as `max_batch` events wait, or `flush_interval_sec` after the oldest one arrived —
+// and applies the retention setting. stop() commits everything still queued, so an
+// acknowledged event survives a clean shutdown.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "vision/stats/stats_store.hpp"
+
+namespace vision::stats {
+
+class StatsMetrics;
+
+struct EventWriterOptions {
+  double flush_interval_sec = 5.0;  // longest time an acknowledged event waits for its commit
+  std::size_t max_batch = 4096;     // commit at once when this many events wait
+  std::size_t max_queue = 500000;   // enqueue refuses (503) beyond this many waiting events
+  int retention_days = 0;           // delete events older than this; 0 keeps everything
+  std::chrono::seconds retention_interval{3600};
+  std::chrono::seconds retry_delay{1};  // after a failed commit
+};
+
+class EventWriter {
+ public:
+  EventWriter(StatsStore& store, EventWriterOptions options, StatsMetrics* metrics = nullptr);
+  ~EventWriter();  // stop()
+  EventWriter(const EventWriter&) = delete;
+  EventWriter& operator=(const EventWriter&) = delete;
+
+  void start();
+  // Queues the events (all or none); false when the queue is full or the writer stopped.
+  bool enqueue(std::vector<NewEvent>&& events);
+  // Blocks until every event queued before the call is committed; false when a commit failed
+  // or the writer stopped first.
+  bool flush();
+  // Commits what is queued (retrying a failed commit a few times) and ends the thread.
+  void stop();
+  std::size_t queued() const;
+  // Runs retention now (also done every retention_interval); returns how many were deleted.
+  Expected<std::int64_t> apply_retention(std::int64_t now_micros);
+
+ private:
+  void loop();
+  bool commit(std::vector<NewEvent>& batch);
+
+  StatsStore& m_store;
+  EventWriterOptions m_options;
+  StatsMetrics* m_metrics;
+
+  std::mutex m_stop_mutex;
+  mutable std::mutex m_mutex;
+  std::condition_variable m_wake;       // the writer waits on this
+  std::condition_variable m_committed;  // flush() waits on this
+  std::vector<NewEvent> m_queue;
+  std::chrono::steady_clock::time_point m_oldest;  // arrival of the oldest queued event
+  std::uint64_t m_enqueued = 0;   // events ever queued
+  std::uint64_t m_done = 0;       // events ever committed or given up
+  std::uint64_t m_lost = 0;       // events given up after repeated failed commits
+  bool m_flush_requested = false;
+  bool m_stopping = false;
+  bool m_stopped = false;
+  std::thread m_thread;
+};
+
+}  // namespace vision::stats

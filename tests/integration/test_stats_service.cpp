@@ -1,0 +1,302 @@
+// The statistics service end to end over loopback: a real server on ephemeral ports with a
+// real SQLite file, concurrent clients, and the `vision stats …` commands as a black box.
+#include <gtest/gtest.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "helpers/ports.hpp"
+#include "helpers/test_support.hpp"
+#include "vision/net/http_client.hpp"
+#include "vision/stats/event_writer.hpp"
+#include "vision/stats/stats_service.hpp"
+
+namespace fs = std::filesystem;
+using namespace vision;
+using json = nlohmann::json;
+using vision::test::free_tcp_port;
+using vision::test::run_vision;
+using vision::test::TempDir;
+
+namespace {
+
+constexpr const char* k_seed_event =
+    R"({"schema_version":1,"source_id":"edge-001","ts_utc":"2025-01-01T12:00:00Z","total_detections":3,"counts_by_class":{"person":2,"car":1},"latency_ms":42.5})";
+
+stats::StatsServiceOptions local_options(const TempDir& dir) {
+  stats::StatsServiceOptions o;
+  o.api_port = 0;
+  o.ui_port = 0;
+  o.store.db_path = dir / "stats.db";
+  o.flush_interval_sec = 0.2;
+  return o;
+}
+
+net::HttpClient client_for(const stats::StatsService& service, const std::string& key = "") {
+  return net::HttpClient({.base_url = service.api_url(), .timeout_sec = 5.0, .api_key = key});
+}
+
+}  // namespace
+
+TEST(StatsService, StoresTenThousandEventsFromEightConcurrentClients) {
+  TempDir dir;
+  auto service = stats::StatsService::start(local_options(dir));
+  ASSERT_TRUE(service) << service.error().message;
+  constexpr int k_clients = 8, k_per_client = 1250;
+  std::atomic<int> ok{0}, failed{0};
+  std::atomic<std::int64_t> detections{0};
+  std::vector<std::thread> clients;
+  for (int c = 0; c < k_clients; ++c) {
+    clients.emplace_back([&, c] {
+      auto client = client_for(**service);
+      for (int i = 0; i < k_per_client; ++i) {
+        const int n = (c + i) % 6;
+        const json event = {{"schema_version", 1}, {"source_id", "edge-" + std::to_string(c)},
+                            {"ts_utc", "2025-01-01T12:00:00Z"}, {"total_detections", n},
+                            {"counts_by_class", {{"person", n}}}, {"latency_ms", 1.5 * i}};
+        auto r = client.post_json("/api/v1/push", event.dump());
+        if (r && r->status == 200 && r->body == R"({"ok":true})") {
+          ++ok;
+          detections += n;
+        } else {
+          ++failed;
+        }
+      }
+    });
+  }
+  for (auto& t : clients) t.join();
+  EXPECT_EQ(ok.load(), k_clients * k_per_client);
+  EXPECT_EQ(failed.load(), 0);
+  ASSERT_TRUE((*service)->writer().flush());
+  const auto overview = *(*service)->store().overview({});
+  EXPECT_EQ(overview.events, k_clients * k_per_client);
+  EXPECT_EQ(overview.detections, detections.load());
+  EXPECT_EQ(overview.sources, k_clients);
+  const auto sources = *(*service)->store().sources({});
+  for (const auto& s : sources) EXPECT_EQ(s.events, k_per_client) << s.source_id;
+}
+
+TEST(StatsService, TheSeedExampleWithItsApiKeyGetsOk) {
+  TempDir dir;
+  auto options = local_options(dir);
+  options.api_key = "edge-key";
+  auto service = stats::StatsService::start(options);
+  ASSERT_TRUE(service) << service.error().message;
+  auto with_key = client_for(**service, "edge-key");
+  auto r = with_key.post_json("/api/v1/push", k_seed_event);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(json::parse(r->body), json::parse(R"({"ok":true})"));
+  auto without = client_for(**service);
+  auto refused = without.post_json("/api/v1/push", k_seed_event);
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 401);
+  EXPECT_EQ(json::parse(refused->body)["error"], "unauthorized");
+
+  auto health = without.get("/health");
+  ASSERT_TRUE(health);
+  const auto body = json::parse(health->body);
+  EXPECT_EQ(body["ok"], true);
+  EXPECT_EQ(body["storage"], "sqlite");
+  EXPECT_EQ(body["db_path"], (dir / "stats.db").string());
+}
+
+TEST(StatsService, AnOversizedBodyIs413OverTheSocket) {
+  TempDir dir;
+  auto options = local_options(dir);
+  options.max_body_bytes = 4096;
+  auto service = stats::StatsService::start(options);
+  ASSERT_TRUE(service);
+  auto client = client_for(**service);
+  auto r = client.post_json("/api/v1/push/batch", "[" + std::string(10000, ' ') + "]");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 413);
+  EXPECT_EQ(json::parse(r->body)["error"], "payload_too_large");
+}
+
+TEST(StatsService, TheDashboardPortServesThePageAndTheReadApi) {
+  TempDir dir;
+  auto service = stats::StatsService::start(local_options(dir));
+  ASSERT_TRUE(service);
+  ASSERT_GT((*service)->ui_port(), 0);
+  ASSERT_NE((*service)->ui_port(), (*service)->api_port());
+  net::HttpClient ui({.base_url = "http://127.0.0.1:" + std::to_string((*service)->ui_port()), .timeout_sec = 5.0});
+  auto page = ui.get("/");
+  ASSERT_TRUE(page);
+  EXPECT_EQ(page->status, 200);
+  EXPECT_NE(page->content_type.find("text/html"), std::string::npos);
+  EXPECT_NE(page->body.find("app.js"), std::string::npos);
+  EXPECT_EQ(page->body.find("http://"), std::string::npos) << "no external resources";
+  EXPECT_EQ(page->body.find("https://"), std::string::npos) << "no external resources";
+  for (const char* asset : {"/app.js", "/style.css", "/favicon.svg"}) {
+    auto r = ui.get(asset);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200) << asset;
+    EXPECT_FALSE(r->body.empty()) << asset;
+  }
+  auto overview = ui.get("/api/v1/overview?window=1h");
+  ASSERT_TRUE(overview);
+  EXPECT_EQ(overview->status, 200);
+  EXPECT_EQ(json::parse(overview->body)["events"], 0);
+  auto push = ui.post_json("/api/v1/push", k_seed_event);
+  ASSERT_TRUE(push);
+  EXPECT_EQ(push->status, 404) << "pushes go to the API port only";
+}
+
+TEST(StatsService, StopCommitsEveryAcknowledgedEvent) {
+  TempDir dir;
+  auto options = local_options(dir);
+  options.flush_interval_sec = 3600;
+  {
+    auto service = stats::StatsService::start(options);
+    ASSERT_TRUE(service);
+    auto client = client_for(**service);
+    for (int i = 0; i < 300; ++i) ASSERT_EQ(client.post_json("/api/v1/push", k_seed_event)->status, 200);
+    EXPECT_EQ((*service)->writer().queued(), 300U);
+    (*service)->stop();
+  }
+  auto store = stats::open_store({.storage = "sqlite", .db_path = dir / "stats.db"});
+  EXPECT_EQ(*(*store)->count(), 300);
+}
+
+TEST(StatsService, RefusesANonLoopbackHostWithoutAnApiKey) {
+  EXPECT_TRUE(stats::is_loopback_host("127.0.0.1"));
+  EXPECT_TRUE(stats::is_loopback_host("127.1.2.3"));
+  EXPECT_TRUE(stats::is_loopback_host("::1"));
+  EXPECT_TRUE(stats::is_loopback_host("localhost"));
+  EXPECT_FALSE(stats::is_loopback_host("0.0.0.0"));
+  EXPECT_FALSE(stats::is_loopback_host("192.168.1.10"));
+  TempDir dir;
+  auto options = local_options(dir);
+  options.public_host = "0.0.0.0";
+  auto refused = stats::StatsService::start(options);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, ErrorCode::config);
+  EXPECT_NE(refused.error().message.find("api_key"), std::string::npos);
+  EXPECT_NE(refused.error().message.find("--insecure"), std::string::npos);
+  options.api_key = "k";
+  EXPECT_TRUE(stats::check_exposure(options));
+  options.api_key.clear();
+  options.insecure = true;
+  EXPECT_TRUE(stats::check_exposure(options));
+}
+
+// ---- the vision binary ----
+
+namespace {
+
+struct Ports {
+  int api = free_tcp_port();
+  int ui = free_tcp_port();
+};
+
+std::vector<std::string> stats_args(const std::string& command, const TempDir& dir, const Ports& ports,
+                                    std::vector<std::string> extra = {}) {
+  std::vector<std::string> args = {"stats", command, "--workdir", (dir / "wd").string(),
+                                   "--set", "deploy.statistics.api_port=" + std::to_string(ports.api),
+                                   "--set", "deploy.statistics.ui_port=" + std::to_string(ports.ui),
+                                   "--set", "statistics.flush_interval_sec=3600"};
+  args.insert(args.end(), extra.begin(), extra.end());
+  return args;
+}
+
+// Makes sure a background service started by a test is gone, whatever the test did.
+struct StopOnExit {
+  std::vector<std::string> args;
+  ~StopOnExit() { run_vision(args); }
+};
+
+}  // namespace
+
+TEST(StatsCli, StartStatusStopRunTheServiceInTheBackground) {
+  TempDir dir;
+  Ports ports;
+  StopOnExit guard{stats_args("stop", dir, ports)};
+  const auto start = run_vision(stats_args("start", dir, ports));
+  ASSERT_EQ(start.exit_code, 0) << start.err;
+  EXPECT_NE(start.out.find("pid="), std::string::npos) << start.out;
+  EXPECT_NE(start.out.find("api=http://127.0.0.1:" + std::to_string(ports.api)), std::string::npos) << start.out;
+  const fs::path pid_file = dir / "wd/stats.pid";
+  ASSERT_TRUE(fs::exists(pid_file));
+
+  const auto status = run_vision(stats_args("status", dir, ports));
+  EXPECT_EQ(status.exit_code, 0) << status.out << status.err;
+  EXPECT_NE(status.out.find("status=healthy"), std::string::npos);
+
+  const auto again = run_vision(stats_args("start", dir, ports));
+  EXPECT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_NE(again.err.find("already running"), std::string::npos) << again.err;
+
+  // Events acknowledged while the flush interval is an hour are committed by the SIGTERM of stop.
+  net::HttpClient client({.base_url = "http://127.0.0.1:" + std::to_string(ports.api), .timeout_sec = 5.0});
+  for (int i = 0; i < 250; ++i) ASSERT_EQ(client.post_json("/api/v1/push", k_seed_event)->status, 200);
+
+  const auto stop = run_vision(stats_args("stop", dir, ports));
+  EXPECT_EQ(stop.exit_code, 0) << stop.err;
+  EXPECT_NE(stop.err.find("stopped"), std::string::npos) << stop.err;
+  EXPECT_FALSE(fs::exists(pid_file));
+
+  const auto after = run_vision(stats_args("status", dir, ports));
+  EXPECT_EQ(after.exit_code, 1);
+  EXPECT_NE(after.out.find("status=stopped"), std::string::npos);
+  EXPECT_EQ(run_vision(stats_args("stop", dir, ports)).exit_code, 0) << "stopping twice is fine";
+
+  auto store = stats::open_store({.storage = "sqlite", .db_path = dir / "wd/stats/stats.db"});
+  ASSERT_TRUE(store);
+  EXPECT_EQ(*(*store)->count(), 250);
+  const auto log = vision::test::read_text(dir / "wd/log.txt");
+  EXPECT_NE(log.find("\"statistics.service.stop\""), std::string::npos) << log;
+}
+
+TEST(StatsCli, StartFailsWithTheServiceLogWhenThePortIsTaken) {
+  TempDir dir;
+  Ports ports;
+  // Hold the API port.
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(static_cast<uint16_t>(ports.api));
+  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(listen(fd, 1), 0);
+  StopOnExit guard{stats_args("stop", dir, ports)};
+  const auto start = run_vision(stats_args("start", dir, ports, {"--wait-sec", "10"}));
+  close(fd);
+  EXPECT_EQ(start.exit_code, 1);
+  EXPECT_NE(start.err.find("did not start"), std::string::npos) << start.err;
+  EXPECT_NE(start.err.find("cannot listen"), std::string::npos) << "the log tail explains why:\n" << start.err;
+  EXPECT_FALSE(fs::exists(dir / "wd/stats.pid"));
+}
+
+TEST(StatsCli, ANonLoopbackHostWithoutKeyIsRefusedWithExitTwo) {
+  TempDir dir;
+  Ports ports;
+  for (const char* command : {"serve", "start"}) {
+    const auto r = run_vision(stats_args(command, dir, ports, {"--public-host", "0.0.0.0"}));
+    EXPECT_EQ(r.exit_code, 2) << command << r.err;
+    EXPECT_NE(r.err.find("api_key"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("--insecure"), std::string::npos) << r.err;
+  }
+  EXPECT_FALSE(fs::exists(dir / "wd/stats.pid"));
+}
+
+TEST(StatsCli, InstallSystemdPrintsOrWritesAUnit) {
+  TempDir dir;
+  Ports ports;
+  const auto printed = run_vision(stats_args("install-systemd", dir, ports));
+  ASSERT_EQ(printed.exit_code, 0) << printed.err;
+  EXPECT_NE(printed.out.find("[Service]"), std::string::npos);
+  EXPECT_NE(printed.out.find(" stats serve "), std::string::npos) << printed.out;
+  EXPECT_NE(printed.out.find("KillSignal=SIGTERM"), std::string::npos);
+  EXPECT_NE(printed.out.find("WantedBy=multi-user.target"), std::string::npos);
+  const auto written = run_vision(stats_args("install-systemd", dir, ports, {"--output", (dir / "vision-stats.service").string()}));
+  ASSERT_EQ(written.exit_code, 0) << written.err;
+  EXPECT_EQ(vision::test::read_text(dir / "vision-stats.service"), printed.out);
+}

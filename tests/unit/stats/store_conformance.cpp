@@ -1,0 +1,265 @@
+#include "store_conformance.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <numeric>
+#include <set>
+
+#include <nlohmann/json.hpp>
+
+#include "helpers/test_support.hpp"
+#include "vision/stats/timestamp.hpp"
+
+namespace vision::test {
+
+using stats::EventFilter;
+using stats::NewEvent;
+using stats::StatsStore;
+
+std::vector<NewEvent> sample_events(int count) {
+  const std::int64_t base = *stats::parse_utc_micros("2025-03-01T10:00:00Z");
+  const char* sources[] = {"edge-001", "edge-002", "remote-001"};
+  std::vector<NewEvent> events;
+  for (int i = 0; i < count; ++i) {
+    NewEvent e;
+    e.source_id = sources[(i * 7) % 3];
+    // Spread over 3 hours, deliberately not in arrival order.
+    const std::int64_t offset_s = (static_cast<std::int64_t>(i) * 7919) % (3 * 3600);
+    e.ts_utc = stats::format_utc_micros(base + offset_s * 1'000'000 + (i % 1000) * 37);
+    const int person = i % 4, car = (i / 3) % 3, dog = i % 11 == 0 ? 1 : 0;
+    nlohmann::json counts = nlohmann::json::object();
+    if (person) counts["person"] = person;
+    if (car) counts["car"] = car;
+    if (dog) counts["dog"] = dog;
+    if (i % 13 == 0) counts["cat"] = 0;  // a class listed with a zero count
+    e.counts_by_class = counts.dump();
+    e.total_detections = person + car + dog;
+    e.latency_ms = 5.0 + (i % 17) * 1.25 + (i % 50 == 0 ? 400.0 : 0.0);
+    e.ts_received_utc = stats::format_utc_micros(base + 4 * 3600 * 1'000'000LL + i);
+    events.push_back(std::move(e));
+  }
+  return events;
+}
+
+namespace {
+
+struct Want {
+  std::int64_t events = 0, detections = 0;
+  double avg = 0, p50 = 0, p95 = 0, max = 0;
+  std::set<std::string> sources;
+};
+
+bool matches(const NewEvent& e, const EventFilter& f) {
+  if (!f.source_id.empty() && e.source_id != f.source_id) return false;
+  if (!f.from_utc.empty() && e.ts_utc < f.from_utc) return false;
+  if (!f.to_utc.empty() && e.ts_utc >= f.to_utc) return false;
+  return e.total_detections >= f.min_detections;
+}
+
+Want expect(const std::vector<NewEvent>& all, const EventFilter& f) {
+  Want x;
+  std::vector<double> latencies;
+  for (const auto& e : all) {
+    if (!matches(e, f)) continue;
+    ++x.events;
+    x.detections += e.total_detections;
+    latencies.push_back(e.latency_ms);
+    x.sources.insert(e.source_id);
+  }
+  if (latencies.empty()) return x;
+  std::sort(latencies.begin(), latencies.end());
+  x.avg = std::accumulate(latencies.begin(), latencies.end(), 0.0) / static_cast<double>(latencies.size());
+  const auto rank = [&](int p) { return static_cast<size_t>((p * x.events + 99) / 100) - 1; };
+  x.p50 = latencies[rank(50)];
+  x.p95 = latencies[rank(95)];
+  x.max = latencies.back();
+  return x;
+}
+
+class Fixture {
+ public:
+  explicit Fixture(const StoreBackend& backend) { store = backend.open_empty(dir.path(), skip_reason); }
+  TempDir dir;
+  std::string skip_reason;
+  std::unique_ptr<StatsStore> store;
+};
+
+#define OPEN_STORE_OR_SKIP(f)                           \
+  Fixture f(GetParam());                                \
+  if (!f.store) GTEST_SKIP() << f.skip_reason;          \
+  StatsStore& store = *f.store
+
+}  // namespace
+
+TEST_P(StoreConformance, AnEmptyStoreAnswersZeros) {
+  OPEN_STORE_OR_SKIP(f);
+  EXPECT_EQ(*store.count(), 0);
+  const auto o = *store.overview({});
+  EXPECT_EQ(o.events, 0);
+  EXPECT_EQ(o.detections, 0);
+  EXPECT_EQ(o.avg_latency_ms, 0.0);
+  EXPECT_FALSE(o.last_event);
+  EXPECT_TRUE(store.events({}, 10, std::nullopt)->events.empty());
+  EXPECT_TRUE(store.class_totals({})->empty());
+  EXPECT_TRUE(store.sources({})->empty());
+  EXPECT_TRUE(store.time_series({}, 60)->empty());
+}
+
+TEST_P(StoreConformance, InsertsEveryEventOfABatch) {
+  OPEN_STORE_OR_SKIP(f);
+  const auto events = sample_events(500);
+  ASSERT_TRUE(store.insert(std::span(events).first(200)));
+  ASSERT_TRUE(store.insert(std::span(events).subspan(200)));
+  EXPECT_EQ(*store.count(), 500);
+}
+
+TEST_P(StoreConformance, OverviewMatchesAComputationInCpp) {
+  OPEN_STORE_OR_SKIP(f);
+  const auto events = sample_events(997);
+  ASSERT_TRUE(store.insert(events));
+  const std::vector<EventFilter> filters = {
+      {},
+      {.source_id = "edge-002"},
+      {.from_utc = "2025-03-01T11:00:00.000000Z", .to_utc = "2025-03-01T12:00:00.000000Z"},
+      {.min_detections = 3},
+      {.source_id = "remote-001", .from_utc = "2025-03-01T10:30:00.000000Z", .min_detections = 2},
+      {.source_id = "nobody"},
+  };
+  for (const auto& filter : filters) {
+    const auto x = expect(events, filter);
+    const auto o = *store.overview(filter);
+    SCOPED_TRACE(filter.source_id + " " + filter.from_utc + " " + filter.to_utc + " " + std::to_string(filter.min_detections));
+    EXPECT_EQ(o.events, x.events);
+    EXPECT_EQ(o.detections, x.detections);
+    EXPECT_EQ(o.sources, static_cast<std::int64_t>(x.sources.size()));
+    EXPECT_NEAR(o.avg_latency_ms, x.avg, 1e-9);
+    EXPECT_DOUBLE_EQ(o.p50_latency_ms, x.p50);
+    EXPECT_DOUBLE_EQ(o.p95_latency_ms, x.p95);
+    EXPECT_DOUBLE_EQ(o.max_latency_ms, x.max);
+    if (x.events > 0) {
+      ASSERT_TRUE(o.last_event);
+      std::string latest;
+      for (const auto& e : events) {
+        if (matches(e, filter)) latest = std::max(latest, e.ts_utc);
+      }
+      EXPECT_EQ(o.last_event->ts_utc, latest);
+      EXPECT_EQ(o.last_ts_utc, latest);
+    }
+  }
+}
+
+TEST_P(StoreConformance, EventsPageNewestFirstWithACursor) {
+  OPEN_STORE_OR_SKIP(f);
+  const auto events = sample_events(250);
+  ASSERT_TRUE(store.insert(events));
+  std::vector<std::int64_t> ids;
+  std::optional<std::int64_t> cursor;
+  int pages = 0;
+  do {
+    auto page = store.events({.min_detections = 1}, 40, cursor);
+    ASSERT_TRUE(page);
+    for (const auto& e : page->events) {
+      EXPECT_GE(e.total_detections, 1);
+      ids.push_back(e.id);
+    }
+    cursor = page->next_cursor;
+    ++pages;
+  } while (cursor && pages < 100);
+  const auto x = expect(events, {.min_detections = 1});
+  EXPECT_EQ(static_cast<std::int64_t>(ids.size()), x.events);
+  EXPECT_TRUE(std::is_sorted(ids.rbegin(), ids.rend())) << "newest (highest id) first";
+  EXPECT_EQ(std::set<std::int64_t>(ids.begin(), ids.end()).size(), ids.size()) << "no event twice";
+
+  // The first event as stored reads back field for field.
+  auto one = store.events({}, 250, std::nullopt);
+  const auto& oldest = one->events.back();
+  EXPECT_EQ(oldest.source_id, events[0].source_id);
+  EXPECT_EQ(oldest.ts_utc, events[0].ts_utc);
+  EXPECT_EQ(oldest.total_detections, events[0].total_detections);
+  EXPECT_EQ(nlohmann::json::parse(oldest.counts_by_class), nlohmann::json::parse(events[0].counts_by_class));
+  EXPECT_DOUBLE_EQ(oldest.latency_ms, events[0].latency_ms);
+  EXPECT_EQ(oldest.ts_received_utc, events[0].ts_received_utc);
+}
+
+TEST_P(StoreConformance, ClassTotalsSumTheCounts) {
+  OPEN_STORE_OR_SKIP(f);
+  const auto events = sample_events(600);
+  ASSERT_TRUE(store.insert(events));
+  for (const EventFilter& filter : {EventFilter{}, EventFilter{.source_id = "edge-001", .min_detections = 2}}) {
+    std::map<std::string, std::pair<std::int64_t, std::int64_t>> want;
+    for (const auto& e : events) {
+      if (!matches(e, filter)) continue;
+      const auto counts = nlohmann::json::parse(e.counts_by_class);
+      for (const auto& [name, count] : counts.items()) {
+        want[name].first += count.get<std::int64_t>();
+        if (count.get<std::int64_t>() > 0) ++want[name].second;
+      }
+    }
+    const auto totals = *store.class_totals(filter);
+    ASSERT_EQ(totals.size(), want.size());
+    for (size_t i = 0; i < totals.size(); ++i) {
+      EXPECT_EQ(totals[i].detections, want[totals[i].class_name].first) << totals[i].class_name;
+      EXPECT_EQ(totals[i].events, want[totals[i].class_name].second) << totals[i].class_name;
+      if (i > 0) {
+        EXPECT_GE(totals[i - 1].detections, totals[i].detections) << "largest first";
+      }
+    }
+  }
+}
+
+TEST_P(StoreConformance, SourcesBreakDownEventsAndLatency) {
+  OPEN_STORE_OR_SKIP(f);
+  const auto events = sample_events(400);
+  ASSERT_TRUE(store.insert(events));
+  const auto rows = *store.sources({});
+  ASSERT_EQ(rows.size(), 3U);
+  std::int64_t total = 0;
+  for (const auto& row : rows) {
+    const auto x = expect(events, {.source_id = row.source_id});
+    EXPECT_EQ(row.events, x.events) << row.source_id;
+    EXPECT_EQ(row.detections, x.detections) << row.source_id;
+    EXPECT_NEAR(row.avg_latency_ms, x.avg, 1e-9) << row.source_id;
+    EXPECT_DOUBLE_EQ(row.max_latency_ms, x.max) << row.source_id;
+    total += row.events;
+  }
+  EXPECT_EQ(total, 400);
+  EXPECT_GE(rows[0].events, rows[1].events);
+}
+
+TEST_P(StoreConformance, TimeSeriesBucketsByUtcTime) {
+  OPEN_STORE_OR_SKIP(f);
+  const auto events = sample_events(700);
+  ASSERT_TRUE(store.insert(events));
+  for (int width : {60, 300, 3600}) {
+    std::map<std::int64_t, std::pair<std::int64_t, std::int64_t>> want;
+    for (const auto& e : events) {
+      const std::int64_t t = *stats::parse_utc_micros(e.ts_utc) / 1'000'000 / width * width;
+      ++want[t].first;
+      want[t].second += e.total_detections;
+    }
+    const auto points = *store.time_series({}, width);
+    ASSERT_EQ(points.size(), want.size()) << width;
+    for (const auto& p : points) {
+      EXPECT_EQ(p.bucket_start % width, 0);
+      EXPECT_EQ(p.events, want[p.bucket_start].first) << p.bucket_start;
+      EXPECT_EQ(p.detections, want[p.bucket_start].second) << p.bucket_start;
+    }
+  }
+  EXPECT_FALSE(store.time_series({}, 0));
+}
+
+TEST_P(StoreConformance, DeleteBeforeRemovesOnlyOlderEvents) {
+  OPEN_STORE_OR_SKIP(f);
+  const auto events = sample_events(300);
+  ASSERT_TRUE(store.insert(events));
+  const std::string cutoff = "2025-03-01T11:30:00.000000Z";
+  const auto older = std::count_if(events.begin(), events.end(), [&](const NewEvent& e) { return e.ts_utc < cutoff; });
+  ASSERT_GT(older, 0);
+  EXPECT_EQ(*store.delete_before(cutoff), older);
+  EXPECT_EQ(*store.count(), 300 - older);
+  EXPECT_EQ(store.overview({.to_utc = cutoff})->events, 0);
+  EXPECT_EQ(*store.delete_before(cutoff), 0);
+}
+
+}  // namespace vision::test
