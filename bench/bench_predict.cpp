@@ -14,7 +14,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include "vision/data/synthetic_shapes.hpp"
-#include "vision/edge/edge_runner.hpp"
+#include "vision/core/percentile.hpp"
 #include "vision/image/letterbox.hpp"
 #include "vision/infer/detector.hpp"
 

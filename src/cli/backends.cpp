@@ -1,7 +1,16 @@
 // The backends this build delivers, registered by name. Each entry binds config keys to the
 // module's options struct and calls the module; nothing below src/cli reads Config.
+#include <cstdio>
+#include <thread>
+
 #include "common.hpp"
 #include "vision/autolabel/model_autolabel.hpp"
+#include "vision/core/interrupt.hpp"
+#include "vision/core/log.hpp"
+#include "vision/edge/edge_runner.hpp"
+#include "vision/edge/http_transport.hpp"
+#include "vision/edge/local_processor.hpp"
+#include "vision/remote/inference_server.hpp"
 
 namespace vision::cli {
 
@@ -28,10 +37,124 @@ Expected<void> autolabel_with_model(Run& run) {
   return {};
 }
 
+nlohmann::json sender_json(const StatsSenderCounts& c) {
+  return {{"queued", c.queued}, {"sent", c.sent}, {"pending", c.pending}, {"failed", c.failed}};
+}
+
+StatsSender make_sender(const Run& run, const std::string& section) {
+  const Config& c = run.config();
+  StatsSenderOptions options;
+  options.endpoint = c.string(section + ".stats_endpoint");
+  options.jsonl_path = run.dir() / "stats.jsonl";
+  return StatsSender(options, make_http_stats_transport(c.string(section + ".api_key"), c.number(section + ".stats_timeout_sec")));
+}
+
+Expected<std::unique_ptr<FrameProcessor>> edge_processor(Run& run) {
+  const Config& c = run.config();
+  if (c.string("deploy.edge.mode") == "stream") {
+    run.artifacts()["stream_endpoint"] = c.string("deploy.edge.stream_endpoint");
+    return make_stream_processor({c.string("deploy.edge.stream_endpoint"), c.string("deploy.edge.stream_api_key"),
+                                  c.number("deploy.edge.stream_timeout_sec"),
+                                  static_cast<int>(c.integer("deploy.edge.jpeg_quality")), c.string("deploy.edge.source_id")});
+  }
+  DetectorOptions detector;
+  detector.model_path = c.path("deploy.edge.local_model");
+  detector.confidence = static_cast<float>(c.number("deploy.edge.confidence"));
+  detector.class_names = c.class_names();
+  auto opened = Detector::open(detector);
+  if (!opened) return std::unexpected(opened.error());
+  run.artifacts()["model"] = detector.model_path.string();
+  run.artifacts()["provider"] = (*opened)->provider();
+  return std::make_unique<LocalProcessor>(std::move(*opened));
+}
+
+// deploy edge, modes local and stream: they differ only in who detects.
+Expected<void> deploy_edge(Run& run) {
+  const Config& c = run.config();
+  auto kind = parse_frame_source_kind(c.string("deploy.edge.source"));
+  if (!kind) return std::unexpected(kind.error());
+  FrameSourceOptions source_options;
+  source_options.kind = *kind;
+  source_options.images_dir = c.path("deploy.edge.images_dir");
+  source_options.video_path = c.path("deploy.edge.video_path");
+  source_options.camera_id = static_cast<int>(c.integer("deploy.edge.camera_id"));
+  source_options.url = c.string("deploy.edge.rtsp_url");
+  auto source = open_frame_source(source_options);
+  if (!source) return std::unexpected(source.error());
+  run.artifacts()["source"] = (*source)->describe();
+  auto processor = edge_processor(run);
+  if (!processor) return std::unexpected(processor.error());
+
+  StatsSender sender = make_sender(run, "deploy.edge");
+  if (auto ok = sender.start(); !ok) return ok;
+  EdgeOptions options;
+  options.source_id = c.string("deploy.edge.source_id");
+  options.fps_limit = c.number("deploy.edge.fps_limit");
+  options.max_frames = c.integer("deploy.edge.max_frames");
+  options.save_annotated = c.boolean("deploy.edge.save_annotated");
+  options.outputs_dir = options.save_annotated ? run.outputs_dir() : std::filesystem::path();
+  options.jpeg_quality = static_cast<int>(c.integer("deploy.edge.jpeg_quality"));
+  options.image_folder = *kind == FrameSourceKind::images;
+  log::info("deploy.edge.start", "detecting on " + (*source)->describe());
+  auto report = run_edge(**source, **processor, &sender, options);
+  sender.stop();
+  run.artifacts()["stats"] = sender_json(sender.counts());
+  run.artifacts()["stats_jsonl"] = (run.dir() / "stats.jsonl").string();
+  if (options.save_annotated) run.artifacts()["outputs_dir"] = options.outputs_dir.string();
+  run.artifacts()["source_failures"] = (*source)->failures();
+  run.artifacts()["source_reconnects"] = (*source)->reconnects();
+  if (!report) return std::unexpected(report.error());
+  run.artifacts().update(to_json(*report));
+  return {};
+}
+
 }  // namespace
+
+Expected<void> deploy_remote(Run& run) {
+  const Config& c = run.config();
+  InferenceServerOptions options;
+  options.host = c.string("deploy.remote.listen_host");
+  options.port = static_cast<int>(c.integer("deploy.remote.listen_port"));
+  options.workers = static_cast<int>(c.integer("deploy.remote.workers"));
+  options.detector.model_path = c.path("deploy.remote.model");
+  options.detector.confidence = static_cast<float>(c.number("deploy.remote.confidence"));
+  options.detector.class_names = c.class_names();
+  options.ingest_api_key = c.string("deploy.remote.ingest_api_key");
+  options.max_payload_mb = c.number("deploy.remote.max_payload_mb");
+  options.save_annotated = c.boolean("deploy.remote.save_annotated");
+  options.outputs_dir = options.save_annotated ? run.outputs_dir() : std::filesystem::path();
+  options.run_id = run.id();
+
+  StatsSender sender = make_sender(run, "deploy.remote");
+  if (auto ok = sender.start(); !ok) return ok;
+  InferenceServer server(options, &sender);
+  if (auto ok = server.start(); !ok) return ok;
+  const std::string url = "http://" + options.host + ":" + std::to_string(server.port());
+  run.artifacts()["url"] = url;
+  run.artifacts()["listen_port"] = server.port();
+  run.artifacts()["model"] = options.detector.model_path.string();
+  // Scripts and tests find the port (listen_port = 0 picks one) in artifacts.json at once.
+  if (auto ok = run.write_results(RunStatus::running, ""); !ok) return ok;
+  log::info("deploy.remote.listening", "inference server on " + url + " (POST /api/v1/frame, KServe v2 under /v2)",
+            {{"url", url}});
+  while (interrupt::sleep_for(std::chrono::milliseconds(500))) {
+  }
+  server.stop();
+  sender.stop();
+  const auto counts = server.counts();
+  run.artifacts()["frames_processed"] = counts.frames_processed;
+  run.artifacts()["detections_total"] = counts.detections_total;
+  run.artifacts()["annotated_saved"] = counts.annotated_saved;
+  run.artifacts()["rejected"] = counts.rejected;
+  run.artifacts()["failed"] = counts.failed;
+  run.artifacts()["stats"] = sender_json(sender.counts());
+  return {};
+}
 
 void register_backends() {
   autolabelers().add("model", autolabel_with_model);
+  edge_modes().add("local", deploy_edge);
+  edge_modes().add("stream", deploy_edge);
 }
 
 }  // namespace vision::cli

@@ -49,8 +49,7 @@ int run_remote(DeployOptions options) {
         if (auto ok = require_path(run.config().path("deploy.remote.model"), "deploy.remote.model", false); !ok) {
           return ok;
         }
-        return fail(ErrorCode::not_implemented,
-                    "deploy remote: the inference server is not available yet in this version of Vision");
+        return deploy_remote(run);
       });
 }
 

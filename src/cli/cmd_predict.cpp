@@ -9,6 +9,7 @@
 #include "common.hpp"
 #include "vision/core/interrupt.hpp"
 #include "vision/core/log.hpp"
+#include "vision/core/percentile.hpp"
 #include "vision/image/draw.hpp"
 #include "vision/image/image_files.hpp"
 #include "vision/infer/detector.hpp"
@@ -74,13 +75,6 @@ Expected<void> save_annotated(const fs::path& dir, const Frame& frame, const Ima
   fs::create_directories(file.parent_path(), ec);
   if (!cv::imwrite(file.string(), annotated)) return fail(ErrorCode::io, "cannot write " + file.string());
   return {};
-}
-
-double percentile(std::vector<double> values, double q) {
-  if (values.empty()) return 0;
-  std::ranges::sort(values);
-  const size_t index = static_cast<size_t>(std::min<double>(q * static_cast<double>(values.size() - 1) + 0.5, static_cast<double>(values.size() - 1)));
-  return values[index];
 }
 
 Expected<void> predict(Run& run, const PredictOptions& options) {

@@ -52,6 +52,8 @@ Registry<Backend>& edge_modes();
 
 // Fills the registries above with the backends of this build (backends.cpp).
 void register_backends();
+// The body of `vision deploy remote` (backends.cpp).
+Expected<void> deploy_remote(Run& run);
 
 void add_init_command(CLI::App& app, Action& action);
 void add_config_command(CLI::App& app, Action& action);

@@ -11,6 +11,7 @@
 #include "vision/core/bounded_queue.hpp"
 #include "vision/core/interrupt.hpp"
 #include "vision/core/log.hpp"
+#include "vision/core/percentile.hpp"
 #include "vision/core/progress.hpp"
 #include "vision/image/draw.hpp"
 
@@ -18,13 +19,6 @@ namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
 namespace vision {
-
-double percentile(std::vector<double> values, double q) {
-  if (values.empty()) return 0;
-  std::ranges::sort(values);
-  const auto rank = static_cast<size_t>(q * static_cast<double>(values.size() - 1) + 0.5);
-  return values[std::min(rank, values.size() - 1)];
-}
 
 fs::path annotated_name(const Frame& frame, bool image_folder) {
   if (image_folder) {

@@ -60,7 +60,4 @@ nlohmann::json to_json(const EdgeReport& report);
 // folders, "<frame-number>.jpg" (six digits) for cameras, videos and streams.
 std::filesystem::path annotated_name(const Frame& frame, bool image_folder);
 
-// q-quantile (0..1) of the values, nearest rank.
-double percentile(std::vector<double> values, double q);
-
 }  // namespace vision

@@ -1,0 +1,93 @@
+// `vision deploy remote`: the HTTP inference server edge devices stream frames to (SPEC 9).
+//   GET  /health                     {"ok":true, run_id, frames_processed, detections_total,
+//                                     stats_sent, stats_failed, annotated_saved}
+//   POST /api/v1/frame               one JPEG frame → detections (401 / 400 / 413 / 500 bodies
+//                                     as SPEC 9)
+//   KServe v2 / Triton HTTP subset:
+//   GET  /v2/health/live, /v2/health/ready, /v2/models/{name}, /v2/models/{name}/ready
+//   POST /v2/models/{name}/infer     input "image": BYTES, base64 JPEG → outputs "detections"
+//                                     FP32 [K, 6] (x1, y1, x2, y2, score, class_id) and
+//                                     "detections_json" BYTES [1]
+// The handlers are plain functions of HttpRequest, so route tests need no socket.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "vision/core/error.hpp"
+#include "vision/edge/stats_sender.hpp"
+#include "vision/infer/detector.hpp"
+#include "vision/net/http_router.hpp"
+
+namespace vision {
+
+class InferencePool;
+namespace net {
+class HttpServer;
+}
+
+struct InferenceServerOptions {
+  std::string host = "127.0.0.1";
+  int port = 60051;                 // 0: any free port
+  int workers = 0;                  // inference sessions; 0 = number of cores
+  DetectorOptions detector;         // model, confidence; threads per session are chosen here
+  std::string model_name;           // the KServe model name; default: the model file's stem
+  std::string ingest_api_key;       // X-API-Key clients must send when set
+  double max_payload_mb = 8.0;
+  bool save_annotated = false;
+  std::filesystem::path outputs_dir;  // outputs/<run_id>
+  std::string run_id;
+};
+
+struct InferenceServerCounts {
+  std::int64_t frames_processed = 0;
+  std::int64_t detections_total = 0;
+  std::int64_t annotated_saved = 0;
+  std::int64_t rejected = 0;  // 400 / 401 / 413
+  std::int64_t failed = 0;    // 500
+};
+
+class InferenceServer {
+ public:
+  // `sender` (may be null) receives one StatsEvent per frame, tagged with the client's source_id.
+  InferenceServer(InferenceServerOptions options, StatsSender* sender);
+  ~InferenceServer();
+
+  // Loads the model into every worker; the HTTP side is not started.
+  Expected<void> load();
+  // load() if needed, then binds and serves on a background thread.
+  Expected<void> start();
+  int port() const;
+  void stop();
+  InferenceServerCounts counts() const;
+  const net::HttpRouter& router() const { return m_router; }
+
+  net::HttpResponse health(const net::HttpRequest& request) const;
+  net::HttpResponse frame(const net::HttpRequest& request);
+  net::HttpResponse kserve_live(const net::HttpRequest& request) const;
+  net::HttpResponse kserve_ready(const net::HttpRequest& request) const;
+  net::HttpResponse kserve_model(const net::HttpRequest& request) const;
+  net::HttpResponse kserve_infer(const net::HttpRequest& request);
+
+ private:
+  Expected<ImageDetections> detect(const cv::Mat& image);
+  void after_frame(const std::string& source_id, const cv::Mat& image, const ImageDetections& result,
+                   std::string* annotated_base64);
+
+  InferenceServerOptions m_options;
+  StatsSender* m_sender;
+  std::unique_ptr<InferencePool> m_pool;
+  std::unique_ptr<net::HttpServer> m_server;
+  net::HttpRouter m_router;
+  std::atomic<std::int64_t> m_frames{0};
+  std::atomic<std::int64_t> m_detections{0};
+  std::atomic<std::int64_t> m_annotated{0};
+  std::atomic<std::int64_t> m_rejected{0};
+  std::atomic<std::int64_t> m_failed{0};
+  std::atomic<std::int64_t> m_sequence{0};
+};
+
+}  // namespace vision

@@ -1,0 +1,91 @@
+#include "vision/edge/http_transport.hpp"
+
+#include <map>
+
+#include <nlohmann/json.hpp>
+#include <opencv2/imgcodecs.hpp>
+
+#include "vision/core/base64.hpp"
+#include "vision/net/http_client.hpp"
+
+namespace vision {
+
+namespace {
+
+class HttpStatsTransport final : public StatsTransport {
+ public:
+  HttpStatsTransport(std::string api_key, double timeout_sec) : m_api_key(std::move(api_key)), m_timeout(timeout_sec) {}
+
+  Expected<int> post_json(const std::string& url, const std::string& body) override {
+    auto parts = net::split_url(url);
+    if (!parts) return std::unexpected(parts.error());
+    auto& client = m_clients[parts->first];
+    if (!client) client = std::make_unique<net::HttpClient>(net::HttpClientOptions{parts->first, m_timeout, m_api_key});
+    auto response = client->post_json(parts->second, body);
+    if (!response) return std::unexpected(response.error());
+    return response->status;
+  }
+
+ private:
+  std::string m_api_key;
+  double m_timeout;
+  std::map<std::string, std::unique_ptr<net::HttpClient>> m_clients;  // one keep-alive connection per server
+};
+
+class StreamProcessor final : public FrameProcessor {
+ public:
+  StreamProcessor(StreamOptions options, std::string base, std::string path)
+      : m_options(std::move(options)),
+        m_path(std::move(path)),
+        m_client(net::HttpClientOptions{std::move(base), m_options.timeout_sec, m_options.api_key}) {}
+
+  Expected<std::vector<Detection>> process(const Frame& frame) override {
+    std::vector<std::uint8_t> jpeg;
+    if (!cv::imencode(".jpg", frame.image, jpeg, {cv::IMWRITE_JPEG_QUALITY, m_options.jpeg_quality})) {
+      return fail(ErrorCode::runtime, "cannot encode frame " + std::to_string(frame.index) + " as JPEG");
+    }
+    const nlohmann::json body = {{"schema_version", 1},
+                                 {"source_id", m_options.source_id},
+                                 {"frame_index", frame.index},
+                                 {"frame_name", frame.relative.empty() ? std::to_string(frame.index) : frame.relative.string()},
+                                 {"image_jpeg_base64", base64_encode(jpeg)},
+                                 {"return_annotated", false}};
+    auto response = m_client.post_json(m_path, body.dump());
+    if (!response) return std::unexpected(response.error());
+    const auto reply = nlohmann::json::parse(response->body, nullptr, false);
+    if (response->status != 200) {
+      const std::string error = reply.is_object() && reply.contains("error") ? reply["error"].dump() : response->body.substr(0, 200);
+      return fail(response->status == 401 ? ErrorCode::unauthorized : ErrorCode::runtime,
+                  m_options.endpoint + " answered HTTP " + std::to_string(response->status) + ": " + error);
+    }
+    if (!reply.is_object() || !reply.contains("detections") || !reply["detections"].is_array()) {
+      return fail(ErrorCode::invalid_data, m_options.endpoint + ": the reply has no detections array");
+    }
+    std::vector<Detection> detections;
+    for (size_t i = 0; i < reply["detections"].size(); ++i) {
+      auto d = detection_from_json(reply["detections"][i], "detections[" + std::to_string(i) + "].");
+      if (!d) return std::unexpected(d.error());
+      detections.push_back(std::move(*d));
+    }
+    return detections;
+  }
+
+ private:
+  StreamOptions m_options;
+  std::string m_path;
+  net::HttpClient m_client;
+};
+
+}  // namespace
+
+std::unique_ptr<StatsTransport> make_http_stats_transport(std::string api_key, double timeout_sec) {
+  return std::make_unique<HttpStatsTransport>(std::move(api_key), timeout_sec);
+}
+
+Expected<std::unique_ptr<FrameProcessor>> make_stream_processor(const StreamOptions& options) {
+  auto parts = net::split_url(options.endpoint);
+  if (!parts) return std::unexpected(Error{ErrorCode::config, "deploy.edge.stream_endpoint: " + parts.error().message});
+  return std::make_unique<StreamProcessor>(options, parts->first, parts->second);
+}
+
+}  // namespace vision

@@ -1,0 +1,270 @@
+#include "vision/remote/inference_server.hpp"
+
+#include <thread>
+
+#include <nlohmann/json.hpp>
+#include <opencv2/imgcodecs.hpp>
+
+#include "vision/core/base64.hpp"
+#include "vision/core/log.hpp"
+#include "vision/image/draw.hpp"
+#include "vision/net/http_server.hpp"
+#include "vision/remote/inference_pool.hpp"
+
+namespace fs = std::filesystem;
+using vision::net::HttpRequest;
+using vision::net::HttpResponse;
+
+namespace vision {
+
+namespace {
+
+HttpResponse validation_failed(const std::string& detail) { return HttpResponse::error(400, "validation_failed", detail); }
+
+nlohmann::json detection_json(const Detection& d) {
+  return {{"class_id", d.class_id}, {"class_name", d.class_name}, {"score", d.score}, {"bbox_xyxy", d.bbox_xyxy}};
+}
+
+// KServe errors are {"error": "<message>"}.
+HttpResponse kserve_error(int status, const std::string& message) { return HttpResponse::json(status, {{"error", message}}); }
+
+Expected<cv::Mat> decode_jpeg(const std::string& base64, const std::string& field) {
+  auto bytes = base64_decode(base64);
+  if (!bytes || bytes->empty()) return fail(ErrorCode::invalid_data, field + ": not valid base64");
+  cv::Mat image = cv::imdecode(*bytes, cv::IMREAD_COLOR);
+  if (image.empty()) return fail(ErrorCode::invalid_data, field + ": not a decodable image");
+  return image;
+}
+
+}  // namespace
+
+InferenceServer::InferenceServer(InferenceServerOptions options, StatsSender* sender)
+    : m_options(std::move(options)), m_sender(sender), m_router(net::HttpRouterOptions{false, "*", "deploy.remote.http"}) {
+  if (m_options.model_name.empty()) m_options.model_name = m_options.detector.model_path.stem().string();
+  m_router.add_route("GET", "/health", [this](const HttpRequest& r) { return health(r); });
+  m_router.add_route("POST", "/api/v1/frame", [this](const HttpRequest& r) { return frame(r); });
+  m_router.add_route("GET", "/v2/health/live", [this](const HttpRequest& r) { return kserve_live(r); });
+  m_router.add_route("GET", "/v2/health/ready", [this](const HttpRequest& r) { return kserve_ready(r); });
+  m_router.add_route("GET", "/v2/models/{name}", [this](const HttpRequest& r) { return kserve_model(r); });
+  m_router.add_route("GET", "/v2/models/{name}/ready", [this](const HttpRequest& r) { return kserve_ready(r); });
+  m_router.add_route("POST", "/v2/models/{name}/infer", [this](const HttpRequest& r) { return kserve_infer(r); });
+}
+
+InferenceServer::~InferenceServer() { stop(); }
+
+Expected<void> InferenceServer::load() {
+  if (m_pool) return {};
+  const int cores = static_cast<int>(std::max(1U, std::thread::hardware_concurrency()));
+  const int workers = m_options.workers > 0 ? m_options.workers : cores;
+  DetectorOptions detector = m_options.detector;
+  // Parallel sessions scale better than threads inside one session on small models: split the
+  // cores between the workers.
+  if (detector.threads == 0) detector.threads = std::max(1, cores / workers);
+  auto pool = InferencePool::open(detector, workers);
+  if (!pool) return std::unexpected(pool.error());
+  m_pool = std::move(*pool);
+  return {};
+}
+
+Expected<void> InferenceServer::start() {
+  if (auto ok = load(); !ok) return ok;
+  net::HttpServerOptions http;
+  http.host = m_options.host;
+  http.port = m_options.port;
+  http.threads = std::max(16, m_pool->workers() * 4);
+  http.payload_max_bytes = static_cast<std::size_t>(m_options.max_payload_mb * 1024 * 1024);
+  http.log_name = "deploy.remote.http";
+  m_server = std::make_unique<net::HttpServer>(http, m_router);
+  return m_server->start();
+}
+
+int InferenceServer::port() const { return m_server ? m_server->port() : 0; }
+
+void InferenceServer::stop() {
+  if (m_server) m_server->stop();
+  if (m_pool) m_pool->stop();
+}
+
+InferenceServerCounts InferenceServer::counts() const {
+  return {m_frames.load(), m_detections.load(), m_annotated.load(), m_rejected.load(), m_failed.load()};
+}
+
+Expected<ImageDetections> InferenceServer::detect(const cv::Mat& image) {
+  if (!m_pool) return fail(ErrorCode::runtime, "the model is not loaded");
+  return m_pool->submit(image).get();
+}
+
+void InferenceServer::after_frame(const std::string& source_id, const cv::Mat& image, const ImageDetections& result,
+                                  std::string* annotated_base64) {
+  ++m_frames;
+  m_detections += static_cast<std::int64_t>(result.detections.size());
+  if (m_sender) m_sender->enqueue(make_stats_event(source_id, result.detections, result.latency_ms));
+  if (!m_options.save_annotated && !annotated_base64) return;
+  cv::Mat annotated = image.clone();
+  draw_detections(annotated, result.detections);
+  if (annotated_base64) {
+    std::vector<std::uint8_t> jpeg;
+    cv::imencode(".jpg", annotated, jpeg, {cv::IMWRITE_JPEG_QUALITY, 85});
+    *annotated_base64 = base64_encode(jpeg);
+  }
+  if (m_options.save_annotated) {
+    // The server's own sequence number names the file: a client's frame_name is never a path.
+    char name[32];
+    std::snprintf(name, sizeof name, "%06lld.jpg", static_cast<long long>(m_sequence++));
+    std::error_code ec;
+    fs::create_directories(m_options.outputs_dir, ec);
+    if (cv::imwrite((m_options.outputs_dir / name).string(), annotated)) ++m_annotated;
+  }
+}
+
+HttpResponse InferenceServer::health(const HttpRequest&) const {
+  const auto stats = m_sender ? m_sender->counts() : StatsSenderCounts{};
+  return HttpResponse::json(200, {{"ok", true},
+                                  {"run_id", m_options.run_id},
+                                  {"model", m_options.model_name},
+                                  {"workers", m_pool ? m_pool->workers() : 0},
+                                  {"frames_processed", m_frames.load()},
+                                  {"detections_total", m_detections.load()},
+                                  {"stats_sent", stats.sent},
+                                  {"stats_pending", stats.pending},
+                                  {"stats_failed", stats.failed},
+                                  {"annotated_saved", m_annotated.load()}});
+}
+
+HttpResponse InferenceServer::frame(const HttpRequest& request) {
+  if (!m_options.ingest_api_key.empty() &&
+      !net::constant_time_equals(request.header("x-api-key"), m_options.ingest_api_key)) {
+    ++m_rejected;
+    return HttpResponse::error(401, "unauthorized");
+  }
+  const auto body = nlohmann::json::parse(request.body, nullptr, false);
+  const auto reject = [this](const std::string& detail) {
+    ++m_rejected;
+    return validation_failed(detail);
+  };
+  if (!body.is_object()) return reject("body: must be a JSON object");
+  if (body.contains("schema_version") && body["schema_version"] != 1) return reject("schema_version: must be 1");
+  if (!body.contains("source_id") || !body["source_id"].is_string() || body["source_id"].get<std::string>().empty()) {
+    return reject("source_id: must be a non-empty string");
+  }
+  if (!body.contains("frame_index") || !body["frame_index"].is_number_integer() || body["frame_index"].get<std::int64_t>() < 0) {
+    return reject("frame_index: must be an integer >= 0");
+  }
+  if (body.contains("frame_name") && !body["frame_name"].is_string()) return reject("frame_name: must be a string");
+  if (!body.contains("image_jpeg_base64") || !body["image_jpeg_base64"].is_string()) {
+    return reject("image_jpeg_base64: must be a base64 string");
+  }
+  if (body.contains("return_annotated") && !body["return_annotated"].is_boolean()) {
+    return reject("return_annotated: must be true or false");
+  }
+  auto image = decode_jpeg(body["image_jpeg_base64"].get<std::string>(), "image_jpeg_base64");
+  if (!image) return reject(image.error().message);
+
+  auto result = detect(*image);
+  if (!result) {
+    ++m_failed;
+    log::error("deploy.remote.inference_failed", result.error().message);
+    return HttpResponse::error(500, "inference_failed");
+  }
+  const std::string source_id = body["source_id"].get<std::string>();
+  const bool want_annotated = body.value("return_annotated", false);
+  std::string annotated;
+  after_frame(source_id, *image, *result, want_annotated ? &annotated : nullptr);
+
+  nlohmann::json detections = nlohmann::json::array();
+  std::map<std::string, std::int64_t> counts;
+  for (const auto& d : result->detections) {
+    detections.push_back(detection_json(d));
+    ++counts[d.class_name];
+  }
+  nlohmann::json reply = {{"ok", true},
+                          {"run_id", m_options.run_id},
+                          {"source_id", source_id},
+                          {"frame_index", body["frame_index"]},
+                          {"frame_name", body.value("frame_name", std::string())},
+                          {"total_detections", result->detections.size()},
+                          {"counts_by_class", counts},
+                          {"latency_ms", result->latency_ms},
+                          {"detections", detections}};
+  if (want_annotated) reply["annotated_jpeg_base64"] = annotated;
+  return HttpResponse::json(200, reply);
+}
+
+HttpResponse InferenceServer::kserve_live(const HttpRequest&) const { return HttpResponse::json(200, {{"live", true}}); }
+
+HttpResponse InferenceServer::kserve_ready(const HttpRequest& request) const {
+  const auto name = request.path_params.find("name");
+  if (name != request.path_params.end() && name->second != m_options.model_name) {
+    return kserve_error(404, "unknown model \"" + name->second + "\"");
+  }
+  const bool ready = m_pool != nullptr;
+  return HttpResponse::json(ready ? 200 : 503, {{"ready", ready}});
+}
+
+HttpResponse InferenceServer::kserve_model(const HttpRequest& request) const {
+  const std::string name = request.path_params.at("name");
+  if (name != m_options.model_name) return kserve_error(404, "unknown model \"" + name + "\"");
+  nlohmann::json names = m_pool ? nlohmann::json(m_pool->class_names()) : nlohmann::json::array();
+  return HttpResponse::json(200, {{"name", m_options.model_name},
+                                  {"versions", {"1"}},
+                                  {"platform", "onnxruntime_onnx"},
+                                  {"inputs", {{{"name", "image"}, {"datatype", "BYTES"}, {"shape", {-1}}}}},
+                                  {"outputs", {{{"name", "detections"}, {"datatype", "FP32"}, {"shape", {-1, 6}}},
+                                               {{"name", "detections_json"}, {"datatype", "BYTES"}, {"shape", {1}}}}},
+                                  {"parameters", {{"class_names", names}}}});
+}
+
+HttpResponse InferenceServer::kserve_infer(const HttpRequest& request) {
+  const std::string name = request.path_params.at("name");
+  if (name != m_options.model_name) return kserve_error(404, "unknown model \"" + name + "\"");
+  if (!m_options.ingest_api_key.empty() &&
+      !net::constant_time_equals(request.header("x-api-key"), m_options.ingest_api_key)) {
+    ++m_rejected;
+    return kserve_error(401, "unauthorized");
+  }
+  const auto body = nlohmann::json::parse(request.body, nullptr, false);
+  if (!body.is_object() || !body.contains("inputs") || !body["inputs"].is_array() || body["inputs"].empty()) {
+    ++m_rejected;
+    return kserve_error(400, "inputs: expected an array with one BYTES input holding a base64 JPEG");
+  }
+  const auto& input = body["inputs"][0];
+  if (input.value("datatype", "") != "BYTES" || !input.contains("data") || !input["data"].is_array() ||
+      input["data"].empty() || !input["data"][0].is_string()) {
+    ++m_rejected;
+    return kserve_error(400, "inputs[0]: expected datatype BYTES with data [\"<base64 JPEG>\"]");
+  }
+  auto image = decode_jpeg(input["data"][0].get<std::string>(), "inputs[0].data[0]");
+  if (!image) {
+    ++m_rejected;
+    return kserve_error(400, image.error().message);
+  }
+  auto result = detect(*image);
+  if (!result) {
+    ++m_failed;
+    return kserve_error(500, "inference failed");
+  }
+  std::string source_id = "kserve";
+  if (body.contains("parameters") && body["parameters"].is_object() && body["parameters"].contains("source_id") &&
+      body["parameters"]["source_id"].is_string()) {
+    source_id = body["parameters"]["source_id"].get<std::string>();
+  }
+  after_frame(source_id, *image, *result, nullptr);
+  nlohmann::json flat = nlohmann::json::array();
+  nlohmann::json detections = nlohmann::json::array();
+  for (const auto& d : result->detections) {
+    for (float v : d.bbox_xyxy) flat.push_back(v);
+    flat.push_back(d.score);
+    flat.push_back(d.class_id);
+    detections.push_back(detection_json(d));
+  }
+  nlohmann::json reply = {{"model_name", m_options.model_name},
+                          {"model_version", "1"},
+                          {"outputs", {{{"name", "detections"}, {"datatype", "FP32"},
+                                        {"shape", {result->detections.size(), 6}}, {"data", flat}},
+                                       {{"name", "detections_json"}, {"datatype", "BYTES"}, {"shape", {1}},
+                                        {"data", {detections.dump()}}}}}};
+  if (body.contains("id")) reply["id"] = body["id"];
+  return HttpResponse::json(200, reply);
+}
+
+}  // namespace vision
