@@ -1,12 +1,14 @@
 #include "helpers/test_support.hpp"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <fstream>
 #include <random>
 #include <sstream>
+#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -71,6 +73,65 @@ ProcessResult run_process(const std::string& program, const std::vector<std::str
 
 ProcessResult run_vision(const std::vector<std::string>& args, const fs::path& cwd) {
   return run_process(VISION_BINARY, args, cwd);
+}
+
+BackgroundProcess::BackgroundProcess(const std::string& program, const std::vector<std::string>& args, const fs::path& cwd) {
+  const fs::path out_file = m_capture / "stdout";
+  const fs::path err_file = m_capture / "stderr";
+  m_pid = fork();
+  if (m_pid == 0) {
+    if (chdir(cwd.c_str()) != 0) _exit(126);
+    const int out = open(out_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    const int err = open(err_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    dup2(out, 1);
+    dup2(err, 2);
+    std::vector<char*> argv;
+    argv.push_back(const_cast<char*>(program.c_str()));
+    for (const auto& arg : args) argv.push_back(const_cast<char*>(arg.c_str()));
+    argv.push_back(nullptr);
+    execv(program.c_str(), argv.data());
+    _exit(127);
+  }
+}
+
+BackgroundProcess::~BackgroundProcess() {
+  if (m_pid > 0) stop(SIGTERM, 10);
+}
+
+bool BackgroundProcess::running() {
+  if (m_pid <= 0) return false;
+  int status = 0;
+  const pid_t done = waitpid(m_pid, &status, WNOHANG);
+  if (done == m_pid) {
+    m_exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    m_pid = -1;
+    return false;
+  }
+  return true;
+}
+
+int BackgroundProcess::stop(int signal, double timeout_sec) {
+  if (!running()) return m_exit_code;
+  kill(m_pid, signal);
+  if (!wait_until([&] { return !running(); }, timeout_sec)) {
+    kill(m_pid, SIGKILL);
+    int status = 0;
+    waitpid(m_pid, &status, 0);
+    m_pid = -1;
+    m_exit_code = 137;
+  }
+  return m_exit_code;
+}
+
+std::string BackgroundProcess::err() const { return read_text(m_capture / "stderr"); }
+
+bool wait_until(const std::function<bool()>& done, double timeout_sec) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(static_cast<long>(timeout_sec * 1000));
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (done()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return done();
 }
 
 fs::path only_run_dir(const fs::path& root) {

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -38,6 +39,29 @@ ProcessResult run_process(const std::string& program, const std::vector<std::str
                           const std::filesystem::path& cwd = std::filesystem::current_path());
 ProcessResult run_vision(const std::vector<std::string>& args,
                          const std::filesystem::path& cwd = std::filesystem::current_path());
+
+// A process running in the background (stdout and stderr to files); SIGTERM and reaped when
+// the object goes away.
+class BackgroundProcess {
+ public:
+  BackgroundProcess(const std::string& program, const std::vector<std::string>& args,
+                    const std::filesystem::path& cwd = std::filesystem::current_path());
+  ~BackgroundProcess();
+  BackgroundProcess(const BackgroundProcess&) = delete;
+  BackgroundProcess& operator=(const BackgroundProcess&) = delete;
+  // Sends `signal` and waits (up to `timeout_sec`, then SIGKILL); returns the exit code.
+  int stop(int signal, double timeout_sec = 30);
+  bool running();
+  std::string err() const;
+
+ private:
+  int m_pid = -1;
+  int m_exit_code = -1;
+  TempDir m_capture;
+};
+
+// Polls `done` every 20 ms until it returns true or `timeout_sec` passes.
+bool wait_until(const std::function<bool()>& done, double timeout_sec);
 
 // The single sub-folder of `runs` (fails the test when there is not exactly one).
 std::filesystem::path only_run_dir(const std::filesystem::path& root);
