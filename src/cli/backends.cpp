@@ -7,7 +7,9 @@
 #include "vision/autolabel/model_autolabel.hpp"
 #include "vision/core/interrupt.hpp"
 #include "vision/core/log.hpp"
+#include "vision/core/progress.hpp"
 #include "vision/edge/edge_runner.hpp"
+#include "vision/eval/validate.hpp"
 #include "vision/edge/http_transport.hpp"
 #include "vision/edge/local_processor.hpp"
 #include "vision/remote/inference_server.hpp"
@@ -110,6 +112,33 @@ Expected<void> deploy_edge(Run& run) {
 
 }  // namespace
 
+// vision val on an ONNX model; checkpoints (.pt) belong to the trainer.
+Expected<void> validate_model(Run& run) {
+  const Config& c = run.config();
+  const std::filesystem::path model = run.artifacts()["model"].get<std::string>();
+  if (model.extension() != ".onnx") {
+    return fail(ErrorCode::not_implemented, "val: checkpoints (" + model.filename().string() +
+                                                ") need the trainer, which is not available yet; pass an ONNX model");
+  }
+  ValidateOptions options = default_validate_options();
+  options.dataset.dir = c.path("data.yolo_dataset_dir");
+  options.dataset.class_names = c.class_names();
+  options.detector.model_path = model;
+  options.batch = static_cast<int>(std::min<std::int64_t>(c.integer("train.batch_size"), 32));
+  std::optional<Progress> progress;
+  auto metrics = validate_onnx(options, [&](std::int64_t done, std::int64_t total) {
+    if (!progress) progress.emplace("val", total, "img");
+    progress->update(done);
+  });
+  progress.reset();
+  if (!metrics) return std::unexpected(metrics.error());
+  std::printf("%s", format_metrics_table(*metrics).c_str());
+  run.artifacts()["metrics"] = to_json(*metrics);
+  run.artifacts()["map50"] = metrics->map50;
+  run.artifacts()["map50_95"] = metrics->map50_95;
+  return {};
+}
+
 Expected<void> deploy_remote(Run& run) {
   const Config& c = run.config();
   InferenceServerOptions options;
@@ -153,6 +182,7 @@ Expected<void> deploy_remote(Run& run) {
 
 void register_backends() {
   autolabelers().add("model", autolabel_with_model);
+  evaluators().add("yolo", validate_model);
   edge_modes().add("local", deploy_edge);
   edge_modes().add("stream", deploy_edge);
 }

@@ -21,6 +21,19 @@ void keep_best(std::vector<ScoredBox>& boxes, int max_candidates) {
 
 std::vector<ScoredBox> decode_yolov8(const float* data, int channels, int anchors, const DecodeOptions& options) {
   const int classes = channels - 4;
+  if (options.multi_label) {
+    std::vector<ScoredBox> boxes;
+    for (int c = 0; c < classes; ++c) {
+      const float* row = data + static_cast<size_t>(4 + c) * static_cast<size_t>(anchors);
+      for (int a = 0; a < anchors; ++a) {
+        if (row[a] <= options.confidence) continue;
+        boxes.push_back(from_center(data[a], data[anchors + a], data[2 * static_cast<size_t>(anchors) + a],
+                                    data[3 * static_cast<size_t>(anchors) + a], row[a], c));
+      }
+    }
+    keep_best(boxes, options.max_candidates);
+    return boxes;
+  }
   // Class rows are contiguous over anchors: a running max per anchor reads memory in order.
   std::vector<float> best_score(static_cast<size_t>(anchors), -1.0F);
   std::vector<int> best_class(static_cast<size_t>(anchors), 0);

@@ -98,7 +98,7 @@ struct Detector::Impl {
   }
 
   std::vector<ScoredBox> decode(std::vector<Ort::Value>& outputs, int image) const {
-    const DecodeOptions decode_options{options.confidence, 30000};
+    const DecodeOptions decode_options{options.confidence, 30000, options.multi_label};
     if (info.format == ModelFormat::boxes_labels_scores) {
       auto& labels_value = outputs[1];
       const auto count = static_cast<int>(outputs[2].GetTensorTypeAndShapeInfo().GetElementCount());

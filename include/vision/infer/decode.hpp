@@ -1,5 +1,5 @@
 // Decoding raw detector outputs into scored xyxy boxes in model-input pixels, one image at a
-// time. Layouts are described in model_info.hpp. A box keeps its best class only.
+// time. Layouts are described in model_info.hpp.
 #pragma once
 
 #include <cstdint>
@@ -12,6 +12,9 @@ namespace vision {
 struct DecodeOptions {
   float confidence = 0.25F;     // drop boxes scoring below this
   int max_candidates = 30000;   // keep at most this many (best first) for NMS
+  // Every class above the threshold makes its own box (validation, as Ultralytics does);
+  // otherwise a box keeps its best class only. yolov8 layouts only.
+  bool multi_label = false;
 };
 
 // [4+nc, A]: rows cx, cy, w, h, then one row per class.

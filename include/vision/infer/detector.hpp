@@ -23,6 +23,7 @@ struct DetectorOptions {
   float confidence = 0.25F;
   float nms_iou_threshold = 0.7F;
   int nms_max_detections = 300;
+  bool multi_label = false;     // one box per class above the threshold (validation)
   int threads = 0;              // ONNX Runtime intra-op threads; 0 = its default (all cores)
   std::string device = "auto";  // auto (CUDA when present) | cpu | cuda | cuda:N
   int max_batch = 8;            // images per session run when the model has a dynamic batch

@@ -1,0 +1,68 @@
+// Detection metrics as Ultralytics computes them, so figures compare with its validator:
+// predictions are matched to ground truth of the same class at IoU thresholds 0.50:0.05:0.95
+// (greedy by IoU), AP is the area under the monotone precision envelope sampled at 101 recall
+// points, mAP averages the classes that have ground truth, and P / R are read at the confidence
+// that maximises the mean F1. A confusion matrix (last row/column = background) is kept at
+// confidence 0.25 and IoU 0.45.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "vision/core/contracts.hpp"
+
+namespace vision {
+
+struct GroundTruthBox {
+  int class_id = 0;
+  std::array<float, 4> xyxy{};  // pixels
+};
+
+struct ClassMetrics {
+  std::string name;
+  std::int64_t instances = 0;  // ground-truth boxes
+  std::int64_t images = 0;     // images with at least one
+  double precision = 0, recall = 0, ap50 = 0, ap50_95 = 0;
+};
+
+struct DetectionMetrics {
+  double precision = 0, recall = 0, map50 = 0, map50_95 = 0;
+  double fitness = 0;  // 0.1·mAP50 + 0.9·mAP50-95, how best.pt is chosen
+  std::int64_t images = 0;
+  std::int64_t instances = 0;
+  std::vector<ClassMetrics> per_class;
+  std::vector<std::vector<std::int64_t>> confusion;  // [predicted][true], (nc+1)²
+};
+
+// Area under the precision envelope at 101 recall points (recall ascending, precision for the
+// same points); what Ultralytics' compute_ap(method="interp") returns. No points: 0.
+double average_precision(const std::vector<double>& recall, const std::vector<double>& precision);
+
+class DetectionEvaluator {
+ public:
+  explicit DetectionEvaluator(std::vector<std::string> class_names);
+  // One image: its ground truth and the model's detections (after NMS).
+  void add(const std::vector<GroundTruthBox>& truth, const std::vector<Detection>& predictions);
+  DetectionMetrics compute() const;
+
+ private:
+  struct Scored {
+    float score;
+    int class_id;
+    std::array<bool, 10> true_positive;
+  };
+  std::vector<std::string> m_names;
+  std::vector<Scored> m_predictions;
+  std::vector<std::int64_t> m_instances;
+  std::vector<std::int64_t> m_images_with_class;
+  std::vector<std::vector<std::int64_t>> m_confusion;
+  std::int64_t m_images = 0;
+};
+
+nlohmann::json to_json(const DetectionMetrics& metrics);
+
+}  // namespace vision

@@ -1,0 +1,29 @@
+// `vision val` for an ONNX model: run the inference engine over the val split of a YOLO data set
+// with validation settings (confidence 0.001, NMS IoU 0.7, 300 boxes) and compute the metrics.
+#pragma once
+
+#include <functional>
+
+#include "vision/core/error.hpp"
+#include "vision/data/yolo_dataset.hpp"
+#include "vision/eval/detection_metrics.hpp"
+#include "vision/infer/detector.hpp"
+
+namespace vision {
+
+struct ValidateOptions {
+  DatasetOptions dataset;
+  DetectorOptions detector;  // confidence / NMS defaults are set for validation below
+  int batch = 8;
+};
+
+ValidateOptions default_validate_options();
+
+// Evaluates the model on the val split; `progress` (may be empty) is told images done / total.
+Expected<DetectionMetrics> validate_onnx(const ValidateOptions& options,
+                                         const std::function<void(std::int64_t, std::int64_t)>& progress = {});
+
+// The metrics table printed by val and train: one row for all classes, one per class.
+std::string format_metrics_table(const DetectionMetrics& metrics);
+
+}  // namespace vision
