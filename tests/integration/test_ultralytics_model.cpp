@@ -70,3 +70,21 @@ TEST(UltralyticsModel, FindsTheShapesOfGeneratedImages) {
   EXPECT_GE(static_cast<double>(found) / truths, 0.5) << found << " of " << truths;
   EXPECT_GE(static_cast<double>(correct) / predictions, 0.4) << correct << " of " << predictions;
 }
+
+TEST(UltralyticsModel, ValReportsMapOnASyntheticValSplit) {
+  vision::test::TempDir dir;
+  ASSERT_TRUE(vision::write_shape_dataset({dir / "shapes", 2, 40, 320, 11}));
+  const auto result = vision::test::run_vision({"val", "--workdir", (dir / "wd").string(), "--model", fixture_model().string(),
+                                                "--data", (dir / "shapes").string(), "--set",
+                                                "class_map.names=[circle,square,triangle,star]"});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_NE(result.out.find("mAP50-95"), std::string::npos);
+  const auto artifacts = vision::test::read_json(vision::test::only_run_dir(dir / "wd") / "artifacts.json")["artifacts"];
+  const auto& metrics = artifacts["metrics"];
+  EXPECT_EQ(metrics["images"], 40);
+  EXPECT_EQ(metrics["per_class"].size(), 4U);
+  // The model scores mAP50 0.61 / mAP50-95 0.48 on the reference val set of gen_shapes.py.
+  EXPECT_GT(artifacts["map50"].get<double>(), 0.4);
+  EXPECT_GT(artifacts["map50_95"].get<double>(), 0.3);
+  EXPECT_LT(artifacts["map50_95"].get<double>(), artifacts["map50"].get<double>());
+}
