@@ -23,7 +23,16 @@ bool EventWriter::enqueue(std::vector<NewEvent>&& events) {
   const size_t n = events.size();
   if (n == 0) return true;
   {
-    std::lock_guard lock(m_mutex);
+    std::unique_lock lock(m_mutex);
+    if (n > m_options.max_queue) return false;
+    if (m_queue.size() + n > m_options.max_queue) {
+      // A waiting push makes the writer commit at once (see loop()).
+      ++m_space_waiters;
+      m_wake.notify_one();
+      m_space.wait_for(lock, m_options.max_enqueue_wait,
+                       [&] { return m_stopping || m_queue.size() + n <= m_options.max_queue; });
+      --m_space_waiters;
+    }
     if (m_stopping || m_queue.size() + n > m_options.max_queue) return false;
     const bool was_empty = m_queue.empty();
     if (was_empty) {
@@ -62,6 +71,7 @@ void EventWriter::stop() {
     m_stopping = true;
   }
   m_wake.notify_one();
+  m_space.notify_all();
   if (m_thread.joinable()) {
     m_thread.join();
   } else {
@@ -124,7 +134,7 @@ void EventWriter::loop() {
     {
       std::unique_lock lock(m_mutex);
       auto ready = [&] {
-        return m_stopping || m_flush_requested || m_queue.size() >= m_options.max_batch ||
+        return m_stopping || m_flush_requested || m_space_waiters > 0 || m_queue.size() >= m_options.max_batch ||
                (!m_queue.empty() && Clock::now() >= m_oldest + flush_interval);
       };
       while (!ready()) {
@@ -138,6 +148,7 @@ void EventWriter::loop() {
       m_queue.clear();
       if (m_metrics) m_metrics->queue_depth.store(0);
     }
+    m_space.notify_all();
     if (!batch.empty()) {
       bool ok = commit(batch);
       // A failed commit is retried: the events were acknowledged and must not be lost.

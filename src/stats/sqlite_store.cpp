@@ -147,6 +147,9 @@ Expected<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::filesystem::
   if (auto ok = exec(store->m_writer, k_indexes, "create indexes"); !ok) {
     return std::unexpected(ok.error());
   }
+  // A larger page cache for the writer keeps the index pages that inserts touch in memory, and
+  // checkpointing every 32 MiB of WAL instead of 4 MiB means fewer fsyncs under load.
+  exec(store->m_writer, "PRAGMA cache_size = -65536; PRAGMA wal_autocheckpoint = 8192", "writer pragmas");
   return store;
 }
 

@@ -104,6 +104,8 @@ Expected<std::unique_ptr<StatsService>> StatsService::start(const StatsServiceOp
     ui_server_options.port = options.ui_port;
     ui_server_options.threads = options.ui_threads;
     ui_server_options.payload_max_bytes = 64 * 1024;
+    // Browsers keep up to six idle connections each; free their workers quickly.
+    ui_server_options.keep_alive_timeout_sec = 2;
     ui_server_options.log_name = "statistics.ui";
     impl->ui_server = std::make_unique<net::HttpServer>(ui_server_options, std::move(ui_router));
     if (auto ok = impl->ui_server->start(); !ok) {

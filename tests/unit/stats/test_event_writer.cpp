@@ -131,12 +131,26 @@ TEST(EventWriter, FlushBlocksUntilCommitted) {
 
 TEST(EventWriter, RefusesEventsBeyondTheQueueLimit) {
   FakeStore store(0);
-  stats::EventWriter writer(store, {.flush_interval_sec = 3600, .max_batch = 1000, .max_queue = 10});
+  stats::EventWriter writer(store, {.flush_interval_sec = 3600, .max_batch = 1000, .max_queue = 10,
+                                    .max_enqueue_wait = 0ms});
   EXPECT_TRUE(writer.enqueue(sample_events(8)));
   EXPECT_FALSE(writer.enqueue(sample_events(3))) << "all or nothing";
   EXPECT_TRUE(writer.enqueue(sample_events(2)));
+  EXPECT_FALSE(writer.enqueue(sample_events(11))) << "never fits";
   writer.stop();
   EXPECT_EQ(store.stored, 10);
+}
+
+TEST(EventWriter, AFullQueueMakesThePushWaitForACommitInsteadOfFailing) {
+  FakeStore store(0);
+  stats::EventWriter writer(store, {.flush_interval_sec = 3600, .max_batch = 1000, .max_queue = 10});
+  writer.start();
+  EXPECT_TRUE(writer.enqueue(sample_events(8)));
+  const auto started = std::chrono::steady_clock::now();
+  EXPECT_TRUE(writer.enqueue(sample_events(5))) << "the writer commits at once for a waiting push";
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 2s);
+  writer.stop();
+  EXPECT_EQ(store.stored, 13);
 }
 
 TEST(EventWriter, RetriesAFailedCommitUntilItSucceeds) {

@@ -25,14 +25,15 @@ json seed() { return json::parse(k_seed_event); }
 
 class StatsApiTest : public ::testing::Test {
  protected:
-  void make_api(stats::StatsApiOptions options, stats::EventWriterOptions writer_options = {.flush_interval_sec = 3600}) {
+  void make_api(stats::StatsApiOptions options, stats::EventWriterOptions writer_options = {.flush_interval_sec = 3600},
+                bool start_writer = true) {
     api.reset();
     writer.reset();
     auto opened = stats::open_store({.storage = "sqlite", .db_path = dir / "stats.db"});
     ASSERT_TRUE(opened) << opened.error().message;
     store = std::move(*opened);
     writer = std::make_unique<stats::EventWriter>(*store, writer_options, &metrics);
-    writer->start();
+    if (start_writer) writer->start();
     api = std::make_unique<stats::StatsApi>(options, *store, *writer, metrics);
   }
   void SetUp() override { make_api({.api_key = "s3cret"}); }
@@ -216,7 +217,9 @@ TEST_F(StatsApiTest, ValidationComesBeforeTheRateLimit) {
 }
 
 TEST_F(StatsApiTest, AFullWriteQueueIs503) {
-  make_api({}, {.flush_interval_sec = 3600, .max_batch = 100, .max_queue = 2});
+  // A writer that never runs, so the queue stays full.
+  make_api({}, {.flush_interval_sec = 3600, .max_batch = 100, .max_queue = 2, .max_enqueue_wait = std::chrono::milliseconds(50)},
+           false);
   EXPECT_EQ(push(seed(), "").status, 200);
   EXPECT_EQ(push(seed(), "").status, 200);
   const auto full = push(seed(), "");
