@@ -80,8 +80,12 @@ void sqlite_insert_batch(benchmark::State& state) {
   for (auto _ : state) {
     state.PauseTiming();
     for (size_t i = 0; i < batch.size(); ++i) {
-      batch[i] = {"edge-00" + std::to_string(i % 8), stats::format_utc_micros(t += 1000), 3,
-                  R"({"car":1,"person":2})", 42.5, stats::format_utc_micros(t)};
+      batch[i] = {"edge-00" + std::to_string(i % 8),
+                  stats::format_utc_micros(t += 1000),
+                  3,
+                  R"({"car":1,"person":2})",
+                  42.5,
+                  stats::format_utc_micros(t)};
     }
     state.ResumeTiming();
     if (!store->insert(batch)) state.SkipWithError("insert failed");

@@ -11,7 +11,9 @@ using Clock = std::chrono::steady_clock;
 EventWriter::EventWriter(StatsStore& store, EventWriterOptions options, StatsMetrics* metrics)
     : m_store(store), m_options(options), m_metrics(metrics) {}
 
-EventWriter::~EventWriter() { stop(); }
+EventWriter::~EventWriter() {
+  stop();
+}
 
 void EventWriter::start() {
   std::lock_guard lock(m_mutex);
@@ -89,7 +91,8 @@ std::size_t EventWriter::queued() const {
 
 Expected<std::int64_t> EventWriter::apply_retention(std::int64_t now_micros) {
   if (m_options.retention_days <= 0) return 0;
-  const std::int64_t cutoff = now_micros - static_cast<std::int64_t>(m_options.retention_days) * 86'400'000'000LL;
+  const std::int64_t cutoff =
+      now_micros - static_cast<std::int64_t>(m_options.retention_days) * 86'400'000'000LL;
   auto deleted = m_store.delete_before(format_utc_micros(cutoff));
   if (!deleted) {
     log::warn("statistics.store.retention.failed", deleted.error().message);
@@ -134,11 +137,13 @@ void EventWriter::loop() {
     {
       std::unique_lock lock(m_mutex);
       auto ready = [&] {
-        return m_stopping || m_flush_requested || m_space_waiters > 0 || m_queue.size() >= m_options.max_batch ||
+        return m_stopping || m_flush_requested || m_space_waiters > 0 ||
+               m_queue.size() >= m_options.max_batch ||
                (!m_queue.empty() && Clock::now() >= m_oldest + flush_interval);
       };
       while (!ready()) {
-        auto until = m_queue.empty() ? Clock::now() + std::chrono::seconds(1) : m_oldest + flush_interval;
+        auto until =
+            m_queue.empty() ? Clock::now() + std::chrono::seconds(1) : m_oldest + flush_interval;
         if (m_options.retention_days > 0) until = std::min(until, next_retention);
         if (m_wake.wait_until(lock, until) == std::cv_status::timeout && m_queue.empty()) break;
       }

@@ -58,9 +58,12 @@ TEST(StatsService, StoresTenThousandEventsFromEightConcurrentClients) {
       auto client = client_for(**service);
       for (int i = 0; i < k_per_client; ++i) {
         const int n = (c + i) % 6;
-        const json event = {{"schema_version", 1}, {"source_id", "edge-" + std::to_string(c)},
-                            {"ts_utc", "2025-01-01T12:00:00Z"}, {"total_detections", n},
-                            {"counts_by_class", {{"person", n}}}, {"latency_ms", 1.5 * i}};
+        const json event = {{"schema_version", 1},
+                            {"source_id", "edge-" + std::to_string(c)},
+                            {"ts_utc", "2025-01-01T12:00:00Z"},
+                            {"total_detections", n},
+                            {"counts_by_class", {{"person", n}}},
+                            {"latency_ms", 1.5 * i}};
         auto r = client.post_json("/api/v1/push", event.dump());
         if (r && r->status == 200 && r->body == R"({"ok":true})") {
           ++ok;
@@ -127,7 +130,8 @@ TEST(StatsService, TheDashboardPortServesThePageAndTheReadApi) {
   ASSERT_TRUE(service);
   ASSERT_GT((*service)->ui_port(), 0);
   ASSERT_NE((*service)->ui_port(), (*service)->api_port());
-  net::HttpClient ui({.base_url = "http://127.0.0.1:" + std::to_string((*service)->ui_port()), .timeout_sec = 5.0});
+  net::HttpClient ui({.base_url = "http://127.0.0.1:" + std::to_string((*service)->ui_port()),
+                      .timeout_sec = 5.0});
   auto page = ui.get("/");
   ASSERT_TRUE(page);
   EXPECT_EQ(page->status, 200);
@@ -158,7 +162,8 @@ TEST(StatsService, StopCommitsEveryAcknowledgedEvent) {
     auto service = stats::StatsService::start(options);
     ASSERT_TRUE(service);
     auto client = client_for(**service);
-    for (int i = 0; i < 300; ++i) ASSERT_EQ(client.post_json("/api/v1/push", k_seed_event)->status, 200);
+    for (int i = 0; i < 300; ++i)
+      ASSERT_EQ(client.post_json("/api/v1/push", k_seed_event)->status, 200);
     EXPECT_EQ((*service)->writer().queued(), 300U);
     (*service)->stop();
   }
@@ -197,12 +202,14 @@ struct Ports {
   int ui = free_tcp_port();
 };
 
-std::vector<std::string> stats_args(const std::string& command, const TempDir& dir, const Ports& ports,
-                                    std::vector<std::string> extra = {}) {
-  std::vector<std::string> args = {"stats", command, "--workdir", (dir / "wd").string(),
-                                   "--set", "deploy.statistics.api_port=" + std::to_string(ports.api),
-                                   "--set", "deploy.statistics.ui_port=" + std::to_string(ports.ui),
-                                   "--set", "statistics.flush_interval_sec=3600"};
+std::vector<std::string> stats_args(const std::string& command, const TempDir& dir,
+                                    const Ports& ports, std::vector<std::string> extra = {}) {
+  std::vector<std::string> args = {
+      "stats",     command,
+      "--workdir", (dir / "wd").string(),
+      "--set",     "deploy.statistics.api_port=" + std::to_string(ports.api),
+      "--set",     "deploy.statistics.ui_port=" + std::to_string(ports.ui),
+      "--set",     "statistics.flush_interval_sec=3600"};
   args.insert(args.end(), extra.begin(), extra.end());
   return args;
 }
@@ -222,7 +229,8 @@ TEST(StatsCli, StartStatusStopRunTheServiceInTheBackground) {
   const auto start = run_vision(stats_args("start", dir, ports));
   ASSERT_EQ(start.exit_code, 0) << start.err;
   EXPECT_NE(start.out.find("pid="), std::string::npos) << start.out;
-  EXPECT_NE(start.out.find("api=http://127.0.0.1:" + std::to_string(ports.api)), std::string::npos) << start.out;
+  EXPECT_NE(start.out.find("api=http://127.0.0.1:" + std::to_string(ports.api)), std::string::npos)
+      << start.out;
   const fs::path pid_file = dir / "wd/stats.pid";
   ASSERT_TRUE(fs::exists(pid_file));
 
@@ -235,8 +243,10 @@ TEST(StatsCli, StartStatusStopRunTheServiceInTheBackground) {
   EXPECT_NE(again.err.find("already running"), std::string::npos) << again.err;
 
   // Events acknowledged while the flush interval is an hour are committed by the SIGTERM of stop.
-  net::HttpClient client({.base_url = "http://127.0.0.1:" + std::to_string(ports.api), .timeout_sec = 5.0});
-  for (int i = 0; i < 250; ++i) ASSERT_EQ(client.post_json("/api/v1/push", k_seed_event)->status, 200);
+  net::HttpClient client(
+      {.base_url = "http://127.0.0.1:" + std::to_string(ports.api), .timeout_sec = 5.0});
+  for (int i = 0; i < 250; ++i)
+    ASSERT_EQ(client.post_json("/api/v1/push", k_seed_event)->status, 200);
 
   const auto stop = run_vision(stats_args("stop", dir, ports));
   EXPECT_EQ(stop.exit_code, 0) << stop.err;
@@ -271,7 +281,8 @@ TEST(StatsCli, StartFailsWithTheServiceLogWhenThePortIsTaken) {
   close(fd);
   EXPECT_EQ(start.exit_code, 1);
   EXPECT_NE(start.err.find("did not start"), std::string::npos) << start.err;
-  EXPECT_NE(start.err.find("cannot listen"), std::string::npos) << "the log tail explains why:\n" << start.err;
+  EXPECT_NE(start.err.find("cannot listen"), std::string::npos) << "the log tail explains why:\n"
+                                                                << start.err;
   EXPECT_FALSE(fs::exists(dir / "wd/stats.pid"));
 }
 
@@ -296,7 +307,8 @@ TEST(StatsCli, InstallSystemdPrintsOrWritesAUnit) {
   EXPECT_NE(printed.out.find(" stats serve "), std::string::npos) << printed.out;
   EXPECT_NE(printed.out.find("KillSignal=SIGTERM"), std::string::npos);
   EXPECT_NE(printed.out.find("WantedBy=multi-user.target"), std::string::npos);
-  const auto written = run_vision(stats_args("install-systemd", dir, ports, {"--output", (dir / "vision-stats.service").string()}));
+  const auto written = run_vision(stats_args(
+      "install-systemd", dir, ports, {"--output", (dir / "vision-stats.service").string()}));
   ASSERT_EQ(written.exit_code, 0) << written.err;
   EXPECT_EQ(vision::test::read_text(dir / "vision-stats.service"), printed.out);
 }

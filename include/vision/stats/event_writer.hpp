@@ -1,8 +1,8 @@
 // The single writer of the store. HTTP threads hand it validated events through a queue and
 // answer 200 as soon as they are queued; this thread commits them in batched transactions —
 // as soon as `max_batch` events wait, or `flush_interval_sec` after the oldest one arrived —
-// and applies the retention setting. A full queue slows pushes down before it refuses them. stop() commits everything still queued, so an
-// acknowledged event survives a clean shutdown.
+// and applies the retention setting. A full queue slows pushes down before it refuses them. stop()
+// commits everything still queued, so an acknowledged event survives a clean shutdown.
 #pragma once
 
 #include <chrono>
@@ -25,7 +25,7 @@ struct EventWriterOptions {
   // A push that finds the queue full waits this long for room (back-pressure through latency)
   // before it is refused (503).
   std::chrono::milliseconds max_enqueue_wait{5000};
-  int retention_days = 0;           // delete events older than this; 0 keeps everything
+  int retention_days = 0;  // delete events older than this; 0 keeps everything
   std::chrono::seconds retention_interval{3600};
   std::chrono::seconds retry_delay{1};  // after a failed commit
 };
@@ -65,10 +65,10 @@ class EventWriter {
   std::condition_variable m_space;      // enqueue() waits on this while the queue is full
   std::vector<NewEvent> m_queue;
   std::chrono::steady_clock::time_point m_oldest;  // arrival of the oldest queued event
-  std::uint64_t m_enqueued = 0;   // events ever queued
-  std::uint64_t m_done = 0;       // events ever committed or given up
-  std::uint64_t m_lost = 0;       // events given up after repeated failed commits
-  int m_space_waiters = 0;        // pushes waiting for room in the queue
+  std::uint64_t m_enqueued = 0;                    // events ever queued
+  std::uint64_t m_done = 0;                        // events ever committed or given up
+  std::uint64_t m_lost = 0;                        // events given up after repeated failed commits
+  int m_space_waiters = 0;                         // pushes waiting for room in the queue
   bool m_flush_requested = false;
   bool m_stopping = false;
   bool m_stopped = false;

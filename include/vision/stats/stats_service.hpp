@@ -30,8 +30,8 @@ struct StatsServiceOptions {
   bool dashboard = true;            // serve the dashboard on ui_port
   int api_threads = 64;             // HTTP workers; an open keep-alive connection holds one
   int ui_threads = 16;
-  std::size_t max_body_bytes = 8u << 20;   // 413 above this
-  std::size_t max_queue_events = 200000;   // pushes wait, then get 503, when this many are queued
+  std::size_t max_body_bytes = 8u << 20;  // 413 above this
+  std::size_t max_queue_events = 200000;  // pushes wait, then get 503, when this many are queued
 };
 
 // True for 127.0.0.0/8, ::1 and localhost.
