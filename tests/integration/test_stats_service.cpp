@@ -3,8 +3,11 @@
 #include <gtest/gtest.h>
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -311,4 +314,47 @@ TEST(StatsCli, InstallSystemdPrintsOrWritesAUnit) {
       "install-systemd", dir, ports, {"--output", (dir / "vision-stats.service").string()}));
   ASSERT_EQ(written.exit_code, 0) << written.err;
   EXPECT_EQ(vision::test::read_text(dir / "vision-stats.service"), printed.out);
+}
+
+TEST(StatsCli, ServeCommitsQueuedEventsAndExitsZeroOnSigterm) {
+  TempDir dir;
+  Ports ports;
+  const auto args = stats_args("serve", dir, ports);
+  std::vector<char*> argv = {const_cast<char*>(VISION_BINARY)};
+  for (const auto& arg : args) argv.push_back(const_cast<char*>(arg.c_str()));
+  argv.push_back(nullptr);
+  const fs::path out = dir / "serve.out";
+  const pid_t pid = fork();
+  if (pid == 0) {
+    const int fd = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    dup2(fd, 1);
+    dup2(fd, 2);
+    execv(VISION_BINARY, argv.data());
+    _exit(127);
+  }
+  ASSERT_GT(pid, 0);
+  net::HttpClient client(
+      {.base_url = "http://127.0.0.1:" + std::to_string(ports.api), .timeout_sec = 2.0});
+  bool healthy = false;
+  for (int i = 0; i < 100 && !healthy; ++i) {
+    auto health = client.get("/health");
+    healthy = health && health->status == 200;
+    if (!healthy) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  if (!healthy) kill(pid, SIGKILL);
+  ASSERT_TRUE(healthy) << vision::test::read_text(out);
+  for (int i = 0; i < 120; ++i) {
+    ASSERT_EQ(client.post_json("/api/v1/push", k_seed_event)->status, 200);
+  }
+  ASSERT_EQ(kill(pid, SIGTERM), 0);
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status)) << vision::test::read_text(out);
+  EXPECT_EQ(WEXITSTATUS(status), 0) << vision::test::read_text(out);
+  const auto output = vision::test::read_text(out);
+  EXPECT_NE(output.find("api=http://127.0.0.1:" + std::to_string(ports.api)), std::string::npos)
+      << output;
+  auto store = stats::open_store({.storage = "sqlite", .db_path = dir / "wd/stats/stats.db"});
+  ASSERT_TRUE(store);
+  EXPECT_EQ(*(*store)->count(), 120) << "flush_interval_sec is an hour: SIGTERM committed them";
 }
