@@ -2,6 +2,7 @@
 #include "vision/net/http_server.hpp"
 
 #include <httplib.h>
+#include <pthread.h>
 
 #include <algorithm>
 #include <cctype>
@@ -111,7 +112,14 @@ Expected<void> HttpServer::start() {
 
   const HttpRouter* router = &impl.router;
   const std::string log_name = options.log_name;
-  auto handle = [router](const httplib::Request& req, httplib::Response& res) {
+  // Worker threads take the server's name (at most 15 characters) for top -H and gdb.
+  const std::string thread_name = log_name.substr(0, 15);
+  auto handle = [router, thread_name](const httplib::Request& req, httplib::Response& res) {
+    thread_local bool named = false;
+    if (!named) {
+      pthread_setname_np(pthread_self(), thread_name.c_str());
+      named = true;
+    }
     write_response(router->dispatch(to_request(req)), res);
   };
   // One catch-all per method: the route table, 404 and 405 live in HttpRouter.

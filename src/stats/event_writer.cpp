@@ -1,5 +1,7 @@
 #include "vision/stats/event_writer.hpp"
 
+#include <pthread.h>
+
 #include "vision/core/log.hpp"
 #include "vision/stats/stats_metrics.hpp"
 #include "vision/stats/timestamp.hpp"
@@ -18,7 +20,10 @@ EventWriter::~EventWriter() {
 void EventWriter::start() {
   std::lock_guard lock(m_mutex);
   if (m_thread.joinable() || m_stopped) return;
-  m_thread = std::thread([this] { loop(); });
+  m_thread = std::thread([this] {
+    pthread_setname_np(pthread_self(), "stats-writer");  // shows in top -H and gdb
+    loop();
+  });
 }
 
 bool EventWriter::enqueue(std::vector<NewEvent>&& events) {
@@ -106,7 +111,7 @@ Expected<std::int64_t> EventWriter::apply_retention(std::int64_t now_micros) {
   return deleted;
 }
 
-bool EventWriter::commit(std::vector<NewEvent>& batch) {
+bool EventWriter::commit(std::span<const NewEvent> batch) {
   const auto started = Clock::now();
   auto ok = m_store.insert(batch);
   if (!ok) {
@@ -154,8 +159,12 @@ void EventWriter::loop() {
       if (m_metrics) m_metrics->queue_depth.store(0);
     }
     m_space.notify_all();
-    if (!batch.empty()) {
-      bool ok = commit(batch);
+    // One transaction per slice: long enough to amortise the commit, short enough that
+    // progress (and /metrics) moves steadily while a large backlog drains.
+    for (size_t offset = 0; offset < batch.size();) {
+      const auto slice = std::span<const NewEvent>(batch).subspan(
+          offset, std::min(m_options.max_transaction, batch.size() - offset));
+      bool ok = commit(slice);
       // A failed commit is retried: the events were acknowledged and must not be lost.
       for (int attempt = 0; !ok; ++attempt) {
         {
@@ -163,17 +172,21 @@ void EventWriter::loop() {
           if (m_stopping && attempt >= 3) break;
           m_wake.wait_for(lock, m_options.retry_delay, [&] { return m_stopping && attempt >= 3; });
         }
-        ok = commit(batch);
+        ok = commit(slice);
       }
       std::lock_guard lock(m_mutex);
       if (!ok) {
         log::error("statistics.store.write.lost", "giving up on events after repeated failures",
-                   {{"events", batch.size()}});
-        m_lost += batch.size();
+                   {{"events", batch.size() - offset}});
+        m_lost += batch.size() - offset;
+        m_done += batch.size() - offset;
+        break;
       }
-      m_done += batch.size();
-      batch.clear();
+      m_done += slice.size();
+      offset += slice.size();
+      m_committed.notify_all();
     }
+    batch.clear();
     m_committed.notify_all();
     if (stopping) {
       std::lock_guard lock(m_mutex);

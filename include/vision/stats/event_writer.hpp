@@ -9,6 +9,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <mutex>
+#include <span>
 #include <thread>
 #include <vector>
 
@@ -19,9 +20,10 @@ namespace vision::stats {
 class StatsMetrics;
 
 struct EventWriterOptions {
-  double flush_interval_sec = 5.0;  // longest time an acknowledged event waits for its commit
-  std::size_t max_batch = 4096;     // commit at once when this many events wait
-  std::size_t max_queue = 200000;   // at most this many events wait for the writer
+  double flush_interval_sec = 5.0;      // longest time an acknowledged event waits for its commit
+  std::size_t max_batch = 4096;         // commit at once when this many events wait
+  std::size_t max_transaction = 16384;  // a larger backlog is committed in slices of this size
+  std::size_t max_queue = 200000;       // at most this many events wait for the writer
   // A push that finds the queue full waits this long for room (back-pressure through latency)
   // before it is refused (503).
   std::chrono::milliseconds max_enqueue_wait{5000};
@@ -52,7 +54,7 @@ class EventWriter {
 
  private:
   void loop();
-  bool commit(std::vector<NewEvent>& batch);
+  bool commit(std::span<const NewEvent> batch);
 
   StatsStore& m_store;
   EventWriterOptions m_options;

@@ -205,3 +205,12 @@ TEST(EventWriter, RetentionRunsWhenTheWriterStarts) {
   writer.start();
   EXPECT_TRUE(wait_for_count(*store, 0, 3s));
 }
+
+TEST(EventWriter, ALargeBacklogIsCommittedInSlices) {
+  FakeStore store(0);
+  stats::EventWriter writer(
+      store, {.flush_interval_sec = 3600, .max_batch = 100000, .max_transaction = 1000});
+  ASSERT_TRUE(writer.enqueue(sample_events(2500)));
+  writer.stop();
+  EXPECT_EQ(store.batches, (std::vector<size_t>{1000, 1000, 500}));
+}
