@@ -146,7 +146,9 @@ Expected<NewEvent> to_new_event(const json& j, const std::string& received,
   out.source_id = std::move(event->source_id);
   out.ts_utc = std::move(*ts);
   out.total_detections = event->total_detections;
-  out.counts_by_class = json(event->counts_by_class).dump();
+  // The validated object as parsed: nlohmann keeps keys sorted, so this is the same compact
+  // text as re-serialising the map, without building a second tree.
+  out.counts_by_class = j.at("counts_by_class").dump();
   out.latency_ms = event->latency_ms;
   out.ts_received_utc = received;
   return out;
