@@ -29,11 +29,14 @@ namespace {
 
 class PostgresServer {
  public:
-  // Empty when the server runs, else why it does not.
+  // Empty when the server runs, else why it does not. `missing` tells a machine without
+  // PostgreSQL (the tests skip) from a server that failed to start (the tests fail).
   std::string start() {
     const fs::path bin = find_bin();
-    if (bin.empty())
+    if (bin.empty()) {
+      missing = true;
       return "no PostgreSQL server binaries under /usr/lib/postgresql (package postgresql)";
+    }
     m_bin = bin;
     m_port = vision::test::free_tcp_port();
     m_dir = std::make_unique<TempDir>();
@@ -41,7 +44,10 @@ class PostgresServer {
     if (getuid() == 0) {
       // PostgreSQL refuses to run as root.
       const passwd* user = getpwnam("postgres");
-      if (!user) return "running as root and there is no `postgres` user to run the server as";
+      if (!user) {
+        missing = true;
+        return "running as root and there is no `postgres` user to run the server as";
+      }
       std::error_code ec;
       fs::permissions(m_dir->path(),
                       fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
@@ -75,6 +81,8 @@ class PostgresServer {
     run(m_bin / "pg_ctl", {"-D", data().string(), "-m", "immediate", "-w", "stop"});
     m_running = false;
   }
+
+  bool missing = false;
 
   std::string url() const {
     return "postgresql://vision@127.0.0.1:" + std::to_string(m_port) + "/postgres";
@@ -114,6 +122,7 @@ class PostgresServer {
 };
 
 PostgresServer g_server;
+// Why the PostgreSQL tests cannot run; empty when the server is up.
 std::string g_skip_reason = "the PostgreSQL environment did not run";
 
 class PostgresEnvironment : public ::testing::Environment {
@@ -126,6 +135,8 @@ const auto* const g_environment = ::testing::AddGlobalTestEnvironment(new Postgr
 
 std::unique_ptr<stats::StatsStore> open_empty_postgres(std::string& skip_reason) {
   if (!g_skip_reason.empty()) {
+    if (!g_server.missing)
+      ADD_FAILURE() << "the test PostgreSQL server did not start: " << g_skip_reason;
     skip_reason = g_skip_reason;
     return nullptr;
   }
@@ -143,7 +154,10 @@ std::unique_ptr<stats::StatsStore> open_empty_postgres(std::string& skip_reason)
   return store ? std::move(*store) : nullptr;
 }
 
-#define REQUIRE_POSTGRES() \
+// Skips when PostgreSQL is not installed; fails when it is but the server did not start.
+#define REQUIRE_POSTGRES()                                                    \
+  if (!g_skip_reason.empty() && !g_server.missing)                            \
+    FAIL() << "the test PostgreSQL server did not start: " << g_skip_reason;  \
   if (!g_skip_reason.empty()) GTEST_SKIP() << g_skip_reason
 
 }  // namespace

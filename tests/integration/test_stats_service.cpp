@@ -85,6 +85,10 @@ TEST(StatsService, StoresTenThousandEventsFromEightConcurrentClients) {
   EXPECT_EQ(overview.events, k_clients * k_per_client);
   EXPECT_EQ(overview.detections, detections.load());
   EXPECT_EQ(overview.sources, k_clients);
+  // Latencies are 1.5 * i for i < 1250 from every client.
+  const double latency_sum = k_clients * 1.5 * (k_per_client * (k_per_client - 1) / 2);
+  EXPECT_NEAR(overview.avg_latency_ms * static_cast<double>(overview.events), latency_sum,
+              latency_sum * 1e-9);
   const auto sources = *(*service)->store().sources({});
   for (const auto& s : sources) EXPECT_EQ(s.events, k_per_client) << s.source_id;
 }
