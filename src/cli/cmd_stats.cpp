@@ -1,7 +1,6 @@
 // `vision stats serve|start|stop|status|install-systemd`: binds flags and config to
 // StatsServiceOptions / BackgroundOptions and calls the stats module.
 #include <cstdio>
-#include <fstream>
 
 #include "common.hpp"
 #include "scopes.hpp"
@@ -221,12 +220,14 @@ void add_stats_command(CLI::App& app, Action& action) {
 
   auto [stop, stop_options] = add(
       "stop", "Stop the background service (SIGTERM: it commits queued events first)", run_stop);
+  add_service_flags(*stop, *stop_options);
   stop->add_option("--wait-sec", stop_options->wait_sec,
                    "How long to wait before SIGKILL (default 20)");
 
   auto [status, status_options] =
       add("status", "Exit 0 only when the background service is running and healthy", run_status);
-  (void)status_options;
+  // The same flags as start, so the health check asks the right port.
+  add_service_flags(*status, *status_options);
 
   auto [systemd, systemd_options] = add(
       "install-systemd", "Print (or write with --output) a systemd unit for `vision stats serve`",

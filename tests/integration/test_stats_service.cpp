@@ -211,12 +211,12 @@ struct Ports {
 
 std::vector<std::string> stats_args(const std::string& command, const TempDir& dir,
                                     const Ports& ports, std::vector<std::string> extra = {}) {
-  std::vector<std::string> args = {
-      "stats",     command,
-      "--workdir", (dir / "wd").string(),
-      "--set",     "deploy.statistics.api_port=" + std::to_string(ports.api),
-      "--set",     "deploy.statistics.ui_port=" + std::to_string(ports.ui),
-      "--set",     "statistics.flush_interval_sec=3600"};
+  // Every stats subcommand takes the port flags, so status and stop find the service.
+  std::vector<std::string> args = {"stats",      command,
+                                   "--workdir",  (dir / "wd").string(),
+                                   "--api-port", std::to_string(ports.api),
+                                   "--ui-port",  std::to_string(ports.ui),
+                                   "--set",      "statistics.flush_interval_sec=3600"};
   args.insert(args.end(), extra.begin(), extra.end());
   return args;
 }
