@@ -1,7 +1,6 @@
 // `vision stats serve|start|stop|status|install-systemd`: binds flags and config to
 // StatsServiceOptions / BackgroundOptions and calls the stats module.
 #include <cstdio>
-#include <fstream>
 
 #include "common.hpp"
 #include "scopes.hpp"
@@ -84,7 +83,8 @@ stats::BackgroundOptions background_options(const Config& c, const StatsOptions&
   b.pid_file = c.root() / "stats.pid";
   b.output_file = c.root() / "stats" / "service.log";
   b.health_url = stats::local_url(c.string("deploy.statistics.public_host"),
-                                  static_cast<int>(c.integer("deploy.statistics.api_port"))) + "/health";
+                                  static_cast<int>(c.integer("deploy.statistics.api_port"))) +
+                 "/health";
   b.timeout_sec = options.wait_sec;
   return b;
 }
@@ -125,12 +125,15 @@ int run_start(StatsOptions options) {
     std::fprintf(stderr, "vision: %s\n", status.error().message.c_str());
     return 1;
   }
-  const std::string api = stats::local_url(config->string("deploy.statistics.public_host"),
-                                           static_cast<int>(config->integer("deploy.statistics.api_port")));
-  const std::string ui = stats::local_url(config->string("deploy.statistics.public_host"),
-                                          static_cast<int>(config->integer("deploy.statistics.ui_port"))) + "/";
-  std::printf("pid=%d\napi=%s\ndashboard=%s\npid_file=%s\nlog=%s\n", status->pid, api.c_str(), ui.c_str(),
-              background.pid_file.c_str(), background.output_file.c_str());
+  const std::string api =
+      stats::local_url(config->string("deploy.statistics.public_host"),
+                       static_cast<int>(config->integer("deploy.statistics.api_port")));
+  const std::string ui =
+      stats::local_url(config->string("deploy.statistics.public_host"),
+                       static_cast<int>(config->integer("deploy.statistics.ui_port"))) +
+      "/";
+  std::printf("pid=%d\napi=%s\ndashboard=%s\npid_file=%s\nlog=%s\n", status->pid, api.c_str(),
+              ui.c_str(), background.pid_file.c_str(), background.output_file.c_str());
   std::fprintf(stderr, "vision: statistics service %s\n", status->detail.c_str());
   return 0;
 }
@@ -148,7 +151,10 @@ int run_status(StatsOptions options) {
   auto config = load_stats_config(options);
   if (!config) return 2;
   const auto status = stats::background_status(background_options(*config, options));
-  std::printf("status=%s\npid=%d\n", status.healthy ? "healthy" : status.running ? "unhealthy" : "stopped",
+  std::printf("status=%s\npid=%d\n",
+              status.healthy   ? "healthy"
+              : status.running ? "unhealthy"
+                               : "stopped",
               status.pid);
   if (!status.health.empty()) std::printf("health=%s\n", status.health.c_str());
   std::fprintf(stderr, "vision: statistics service %s\n", status.detail.c_str());
@@ -195,27 +201,42 @@ void add_stats_command(CLI::App& app, Action& action) {
     auto options = std::make_shared<StatsOptions>();
     auto* command = stats->add_subcommand(name, help);
     add_common_options(*command, options->common);
-    command->callback([&action, options, run] { action = [options, run] { return run(*options); }; });
+    command->callback(
+        [&action, options, run] { action = [options, run] { return run(*options); }; });
     return std::pair{command, options};
   };
 
-  auto [serve, serve_options] = add("serve", "Run the API and the dashboard in the foreground until Ctrl+C / SIGTERM", run_serve);
+  auto [serve, serve_options] = add(
+      "serve", "Run the API and the dashboard in the foreground until Ctrl+C / SIGTERM", run_serve);
   add_service_flags(*serve, *serve_options);
 
-  auto [start, start_options] = add("start", "Start the service in the background (pid file <root>/stats.pid) and wait until /health answers", run_start);
+  auto [start, start_options] = add("start",
+                                    "Start the service in the background (pid file "
+                                    "<root>/stats.pid) and wait until /health answers",
+                                    run_start);
   add_service_flags(*start, *start_options);
-  start->add_option("--wait-sec", start_options->wait_sec, "How long to wait for /health (default 20)");
+  start->add_option("--wait-sec", start_options->wait_sec,
+                    "How long to wait for /health (default 20)");
 
-  auto [stop, stop_options] = add("stop", "Stop the background service (SIGTERM: it commits queued events first)", run_stop);
-  stop->add_option("--wait-sec", stop_options->wait_sec, "How long to wait before SIGKILL (default 20)");
+  auto [stop, stop_options] = add(
+      "stop", "Stop the background service (SIGTERM: it commits queued events first)", run_stop);
+  add_service_flags(*stop, *stop_options);
+  stop->add_option("--wait-sec", stop_options->wait_sec,
+                   "How long to wait before SIGKILL (default 20)");
 
-  auto [status, status_options] = add("status", "Exit 0 only when the background service is running and healthy", run_status);
-  (void)status_options;
+  auto [status, status_options] =
+      add("status", "Exit 0 only when the background service is running and healthy", run_status);
+  // The same flags as start, so the health check asks the right port.
+  add_service_flags(*status, *status_options);
 
-  auto [systemd, systemd_options] = add("install-systemd", "Print (or write with --output) a systemd unit for `vision stats serve`", run_install_systemd);
+  auto [systemd, systemd_options] = add(
+      "install-systemd", "Print (or write with --output) a systemd unit for `vision stats serve`",
+      run_install_systemd);
   add_service_flags(*systemd, *systemd_options);
-  systemd->add_option("--output", systemd_options->output, "Write the unit to this file instead of stdout");
-  systemd->add_option("--user", systemd_options->user, "User= of the unit (default: none, i.e. root)");
+  systemd->add_option("--output", systemd_options->output,
+                      "Write the unit to this file instead of stdout");
+  systemd->add_option("--user", systemd_options->user,
+                      "User= of the unit (default: none, i.e. root)");
 }
 
 }  // namespace vision::cli

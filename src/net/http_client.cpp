@@ -14,7 +14,8 @@ struct HttpClient::Impl {
 
 Expected<std::pair<std::string, std::string>> split_url(const std::string& url) {
   const auto scheme_end = url.find("://");
-  if (scheme_end == std::string::npos) return fail(ErrorCode::config, "not an absolute URL: " + url);
+  if (scheme_end == std::string::npos)
+    return fail(ErrorCode::config, "not an absolute URL: " + url);
   const std::string scheme = url.substr(0, scheme_end);
   if (scheme != "http" && scheme != "https") {
     return fail(ErrorCode::config, "unsupported URL scheme \"" + scheme + "\" in " + url);
@@ -58,7 +59,8 @@ Expected<HttpResponse> HttpClient::send(
     return fail(ErrorCode::config, "invalid base URL: " + m_impl->options.base_url);
   }
   httplib::Headers request_headers;
-  if (!m_impl->options.api_key.empty()) request_headers.emplace("X-API-Key", m_impl->options.api_key);
+  if (!m_impl->options.api_key.empty())
+    request_headers.emplace("X-API-Key", m_impl->options.api_key);
   for (const auto& [name, value] : headers) request_headers.emplace(name, value);
 
   httplib::Result result{nullptr, httplib::Error::Unknown};

@@ -2,6 +2,7 @@
 #include "vision/net/http_server.hpp"
 
 #include <httplib.h>
+#include <pthread.h>
 
 #include <algorithm>
 #include <cctype>
@@ -51,16 +52,26 @@ void write_response(const HttpResponse& in, httplib::Response& out) {
 
 const char* error_name_for_status(int status) {
   switch (status) {
-    case 400: return "bad_request";
-    case 404: return "not_found";
-    case 405: return "method_not_allowed";
-    case 408: return "request_timeout";
-    case 413: return "payload_too_large";
-    case 414: return "uri_too_long";
-    case 416: return "range_not_satisfiable";
-    case 431: return "headers_too_large";
-    case 503: return "unavailable";
-    default: return status >= 500 ? "internal_error" : "bad_request";
+    case 400:
+      return "bad_request";
+    case 404:
+      return "not_found";
+    case 405:
+      return "method_not_allowed";
+    case 408:
+      return "request_timeout";
+    case 413:
+      return "payload_too_large";
+    case 414:
+      return "uri_too_long";
+    case 416:
+      return "range_not_satisfiable";
+    case 431:
+      return "headers_too_large";
+    case 503:
+      return "unavailable";
+    default:
+      return status >= 500 ? "internal_error" : "bad_request";
   }
 }
 
@@ -72,7 +83,9 @@ HttpServer::HttpServer(HttpServerOptions options, HttpRouter router)
   m_impl->router = std::move(router);
 }
 
-HttpServer::~HttpServer() { stop(); }
+HttpServer::~HttpServer() {
+  stop();
+}
 
 Expected<void> HttpServer::start() {
   std::lock_guard lock(m_impl->mutex);
@@ -91,14 +104,22 @@ Expected<void> HttpServer::start() {
   // Without TCP_NODELAY a response written in two parts waits for the delayed ACK (~40 ms).
   server.set_tcp_nodelay(true);
   server.set_payload_max_length(options.payload_max_bytes);
-  server.set_keep_alive_max_count(static_cast<size_t>(std::max(1, options.keep_alive_max_requests)));
+  server.set_keep_alive_max_count(
+      static_cast<size_t>(std::max(1, options.keep_alive_max_requests)));
   server.set_keep_alive_timeout(options.keep_alive_timeout_sec);
   server.set_read_timeout(options.read_timeout_sec);
   server.set_write_timeout(options.write_timeout_sec);
 
   const HttpRouter* router = &impl.router;
   const std::string log_name = options.log_name;
-  auto handle = [router](const httplib::Request& req, httplib::Response& res) {
+  // Worker threads take the server's name (at most 15 characters) for top -H and gdb.
+  const std::string thread_name = log_name.substr(0, 15);
+  auto handle = [router, thread_name](const httplib::Request& req, httplib::Response& res) {
+    thread_local bool named = false;
+    if (!named) {
+      pthread_setname_np(pthread_self(), thread_name.c_str());
+      named = true;
+    }
     write_response(router->dispatch(to_request(req)), res);
   };
   // One catch-all per method: the route table, 404 and 405 live in HttpRouter.
@@ -115,13 +136,13 @@ Expected<void> HttpServer::start() {
     res.set_content(HttpResponse::error(res.status, error_name_for_status(res.status)).body,
                     "application/json");
   });
-  server.set_exception_handler([log_name](const httplib::Request& req, httplib::Response& res,
-                                          std::exception_ptr) {
-    log::error(log_name + ".exception", "exception outside a handler",
-               {{"method", req.method}, {"path", req.path}});
-    res.status = 500;
-    res.set_content(HttpResponse::error(500, "internal_error").body, "application/json");
-  });
+  server.set_exception_handler(
+      [log_name](const httplib::Request& req, httplib::Response& res, std::exception_ptr) {
+        log::error(log_name + ".exception", "exception outside a handler",
+                   {{"method", req.method}, {"path", req.path}});
+        res.status = 500;
+        res.set_content(HttpResponse::error(500, "internal_error").body, "application/json");
+      });
 
   int port = options.port;
   if (port == 0) {
@@ -143,8 +164,12 @@ Expected<void> HttpServer::start() {
   return {};
 }
 
-int HttpServer::port() const { return m_impl->port; }
-const std::string& HttpServer::host() const { return m_impl->options.host; }
+int HttpServer::port() const {
+  return m_impl->port;
+}
+const std::string& HttpServer::host() const {
+  return m_impl->options.host;
+}
 
 void HttpServer::stop() {
   std::lock_guard lock(m_impl->mutex);
@@ -154,6 +179,8 @@ void HttpServer::stop() {
   m_impl->started = false;
 }
 
-bool HttpServer::running() const { return m_impl->server.is_running(); }
+bool HttpServer::running() const {
+  return m_impl->server.is_running();
+}
 
 }  // namespace vision::net

@@ -35,7 +35,8 @@ int read_pid(const fs::path& file) {
 
 // Alive and not a zombie.
 bool process_alive(int pid) {
-  if (pid <= 0 || kill(pid, 0) != 0) return errno == EPERM;
+  if (pid <= 0) return false;
+  if (kill(pid, 0) != 0) return errno == EPERM;
   std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
   std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
   const auto close = text.rfind(')');
@@ -124,8 +125,8 @@ BackgroundStatus background_status(const BackgroundOptions& options) {
   status.running = true;
   status.healthy = check_health(options.health_url, status.health);
   status.detail = status.healthy ? "running and healthy (pid " + std::to_string(status.pid) + ")"
-                                 : "running (pid " + std::to_string(status.pid) +
-                                       ") but " + options.health_url + " does not answer";
+                                 : "running (pid " + std::to_string(status.pid) + ") but " +
+                                       options.health_url + " does not answer";
   return status;
 }
 
@@ -138,20 +139,26 @@ Expected<BackgroundStatus> start_background(const BackgroundOptions& options) {
   }
   if (current.running) {
     return fail(ErrorCode::runtime, "a statistics service is already running (pid " +
-                                        std::to_string(current.pid) + ") but " + options.health_url +
+                                        std::to_string(current.pid) + ") but " +
+                                        options.health_url +
                                         " does not answer; run `vision stats stop` first");
   }
   remove_pid_file(options.pid_file);
 
   std::error_code ec;
-  if (options.output_file.has_parent_path()) fs::create_directories(options.output_file.parent_path(), ec);
-  if (options.pid_file.has_parent_path()) fs::create_directories(options.pid_file.parent_path(), ec);
-  const int out = ::open(options.output_file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (options.output_file.has_parent_path())
+    fs::create_directories(options.output_file.parent_path(), ec);
+  if (options.pid_file.has_parent_path())
+    fs::create_directories(options.pid_file.parent_path(), ec);
+  const int out =
+      ::open(options.output_file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (out < 0) {
-    return fail(ErrorCode::io, "cannot open " + options.output_file.string() + ": " + std::strerror(errno));
+    return fail(ErrorCode::io,
+                "cannot open " + options.output_file.string() + ": " + std::strerror(errno));
   }
   struct stat info {};
-  const std::uintmax_t offset = fstat(out, &info) == 0 ? static_cast<std::uintmax_t>(info.st_size) : 0;
+  const std::uintmax_t offset =
+      fstat(out, &info) == 0 ? static_cast<std::uintmax_t>(info.st_size) : 0;
 
   std::vector<char*> argv;
   for (const auto& arg : options.command) argv.push_back(const_cast<char*>(arg.c_str()));
@@ -190,8 +197,9 @@ Expected<BackgroundStatus> start_background(const BackgroundOptions& options) {
   while (true) {
     int wstatus = 0;
     if (waitpid(pid, &wstatus, WNOHANG) == pid) {
-      why = WIFEXITED(wstatus) ? "the service exited with code " + std::to_string(WEXITSTATUS(wstatus))
-                               : "the service was killed by signal " + std::to_string(WTERMSIG(wstatus));
+      why = WIFEXITED(wstatus)
+                ? "the service exited with code " + std::to_string(WEXITSTATUS(wstatus))
+                : "the service was killed by signal " + std::to_string(WTERMSIG(wstatus));
       break;
     }
     if (check_health(options.health_url, status.health)) {
@@ -200,7 +208,8 @@ Expected<BackgroundStatus> start_background(const BackgroundOptions& options) {
       return status;
     }
     if (Clock::now() >= deadline) {
-      why = options.health_url + " did not answer within " + std::to_string(static_cast<int>(options.timeout_sec)) + " s";
+      why = options.health_url + " did not answer within " +
+            std::to_string(static_cast<int>(options.timeout_sec)) + " s";
       kill(pid, SIGTERM);
       if (!wait_for_exit(pid, 5.0, true)) kill(pid, SIGKILL);
       waitpid(pid, nullptr, WNOHANG);
@@ -209,8 +218,8 @@ Expected<BackgroundStatus> start_background(const BackgroundOptions& options) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   remove_pid_file(options.pid_file);
-  return fail(ErrorCode::runtime, "the statistics service did not start: " + why + ". Last lines of " +
-                                      options.output_file.string() + ":\n" +
+  return fail(ErrorCode::runtime, "the statistics service did not start: " + why +
+                                      ". Last lines of " + options.output_file.string() + ":\n" +
                                       tail_file(options.output_file, 20, offset));
 }
 
@@ -221,7 +230,8 @@ Expected<BackgroundStatus> stop_background(const BackgroundOptions& options) {
     return status;
   }
   if (kill(status.pid, SIGTERM) != 0 && errno != ESRCH) {
-    return fail(ErrorCode::runtime, "cannot signal pid " + std::to_string(status.pid) + ": " + std::strerror(errno));
+    return fail(ErrorCode::runtime,
+                "cannot signal pid " + std::to_string(status.pid) + ": " + std::strerror(errno));
   }
   if (wait_for_exit(status.pid, options.timeout_sec, false)) {
     status.detail = "stopped (pid " + std::to_string(status.pid) + ")";
@@ -258,9 +268,11 @@ std::string systemd_unit(const SystemdUnitOptions& options) {
        << "[Service]\n"
        << "Type=simple\n";
   if (!options.user.empty()) unit << "User=" << options.user << "\n";
-  if (!options.working_directory.empty()) unit << "WorkingDirectory=" << quote(options.working_directory.string()) << "\n";
+  if (!options.working_directory.empty())
+    unit << "WorkingDirectory=" << quote(options.working_directory.string()) << "\n";
   unit << "ExecStart=";
-  for (size_t i = 0; i < options.command.size(); ++i) unit << (i ? " " : "") << quote(options.command[i]);
+  for (size_t i = 0; i < options.command.size(); ++i)
+    unit << (i ? " " : "") << quote(options.command[i]);
   unit << "\n"
        << "# SIGTERM makes the service commit every queued event before it exits.\n"
        << "KillSignal=SIGTERM\n"

@@ -8,9 +8,10 @@ net::HttpResponse serve_file(const EmbeddedFile& file) {
   response.content_type = std::string(file.content_type);
   response.body = std::string(file.data);
   // Same-origin only: the page can load nothing from the network but this server.
-  response.set_header("Content-Security-Policy",
-                      "default-src 'self'; img-src 'self' data:; style-src 'self'; "
-                      "script-src 'self'; connect-src 'self'; base-uri 'none'; frame-ancestors 'none'");
+  response.set_header(
+      "Content-Security-Policy",
+      "default-src 'self'; img-src 'self' data:; style-src 'self'; "
+      "script-src 'self'; connect-src 'self'; base-uri 'none'; frame-ancestors 'none'");
   response.set_header("X-Content-Type-Options", "nosniff");
   response.set_header("Cache-Control", "no-cache");
   return response;

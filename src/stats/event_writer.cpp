@@ -1,5 +1,7 @@
 #include "vision/stats/event_writer.hpp"
 
+#include <pthread.h>
+
 #include "vision/core/log.hpp"
 #include "vision/stats/stats_metrics.hpp"
 #include "vision/stats/timestamp.hpp"
@@ -11,19 +13,33 @@ using Clock = std::chrono::steady_clock;
 EventWriter::EventWriter(StatsStore& store, EventWriterOptions options, StatsMetrics* metrics)
     : m_store(store), m_options(options), m_metrics(metrics) {}
 
-EventWriter::~EventWriter() { stop(); }
+EventWriter::~EventWriter() {
+  stop();
+}
 
 void EventWriter::start() {
   std::lock_guard lock(m_mutex);
   if (m_thread.joinable() || m_stopped) return;
-  m_thread = std::thread([this] { loop(); });
+  m_thread = std::thread([this] {
+    pthread_setname_np(pthread_self(), "stats-writer");  // shows in top -H and gdb
+    loop();
+  });
 }
 
 bool EventWriter::enqueue(std::vector<NewEvent>&& events) {
   const size_t n = events.size();
   if (n == 0) return true;
   {
-    std::lock_guard lock(m_mutex);
+    std::unique_lock lock(m_mutex);
+    if (n > m_options.max_queue) return false;
+    if (m_queue.size() + n > m_options.max_queue) {
+      // A waiting push makes the writer commit at once (see loop()).
+      ++m_space_waiters;
+      m_wake.notify_one();
+      m_space.wait_for(lock, m_options.max_enqueue_wait,
+                       [&] { return m_stopping || m_queue.size() + n <= m_options.max_queue; });
+      --m_space_waiters;
+    }
     if (m_stopping || m_queue.size() + n > m_options.max_queue) return false;
     const bool was_empty = m_queue.empty();
     if (was_empty) {
@@ -62,6 +78,7 @@ void EventWriter::stop() {
     m_stopping = true;
   }
   m_wake.notify_one();
+  m_space.notify_all();
   if (m_thread.joinable()) {
     m_thread.join();
   } else {
@@ -79,7 +96,8 @@ std::size_t EventWriter::queued() const {
 
 Expected<std::int64_t> EventWriter::apply_retention(std::int64_t now_micros) {
   if (m_options.retention_days <= 0) return 0;
-  const std::int64_t cutoff = now_micros - static_cast<std::int64_t>(m_options.retention_days) * 86'400'000'000LL;
+  const std::int64_t cutoff =
+      now_micros - static_cast<std::int64_t>(m_options.retention_days) * 86'400'000'000LL;
   auto deleted = m_store.delete_before(format_utc_micros(cutoff));
   if (!deleted) {
     log::warn("statistics.store.retention.failed", deleted.error().message);
@@ -93,7 +111,7 @@ Expected<std::int64_t> EventWriter::apply_retention(std::int64_t now_micros) {
   return deleted;
 }
 
-bool EventWriter::commit(std::vector<NewEvent>& batch) {
+bool EventWriter::commit(std::span<const NewEvent> batch) {
   const auto started = Clock::now();
   auto ok = m_store.insert(batch);
   if (!ok) {
@@ -124,11 +142,13 @@ void EventWriter::loop() {
     {
       std::unique_lock lock(m_mutex);
       auto ready = [&] {
-        return m_stopping || m_flush_requested || m_queue.size() >= m_options.max_batch ||
+        return m_stopping || m_flush_requested || m_space_waiters > 0 ||
+               m_queue.size() >= m_options.max_batch ||
                (!m_queue.empty() && Clock::now() >= m_oldest + flush_interval);
       };
       while (!ready()) {
-        auto until = m_queue.empty() ? Clock::now() + std::chrono::seconds(1) : m_oldest + flush_interval;
+        auto until =
+            m_queue.empty() ? Clock::now() + std::chrono::seconds(1) : m_oldest + flush_interval;
         if (m_options.retention_days > 0) until = std::min(until, next_retention);
         if (m_wake.wait_until(lock, until) == std::cv_status::timeout && m_queue.empty()) break;
       }
@@ -138,8 +158,13 @@ void EventWriter::loop() {
       m_queue.clear();
       if (m_metrics) m_metrics->queue_depth.store(0);
     }
-    if (!batch.empty()) {
-      bool ok = commit(batch);
+    m_space.notify_all();
+    // One transaction per slice: long enough to amortise the commit, short enough that
+    // progress (and /metrics) moves steadily while a large backlog drains.
+    for (size_t offset = 0; offset < batch.size();) {
+      const auto slice = std::span<const NewEvent>(batch).subspan(
+          offset, std::min(m_options.max_transaction, batch.size() - offset));
+      bool ok = commit(slice);
       // A failed commit is retried: the events were acknowledged and must not be lost.
       for (int attempt = 0; !ok; ++attempt) {
         {
@@ -147,17 +172,21 @@ void EventWriter::loop() {
           if (m_stopping && attempt >= 3) break;
           m_wake.wait_for(lock, m_options.retry_delay, [&] { return m_stopping && attempt >= 3; });
         }
-        ok = commit(batch);
+        ok = commit(slice);
       }
       std::lock_guard lock(m_mutex);
       if (!ok) {
         log::error("statistics.store.write.lost", "giving up on events after repeated failures",
-                   {{"events", batch.size()}});
-        m_lost += batch.size();
+                   {{"events", batch.size() - offset}});
+        m_lost += batch.size() - offset;
+        m_done += batch.size() - offset;
+        break;
       }
-      m_done += batch.size();
-      batch.clear();
+      m_done += slice.size();
+      offset += slice.size();
+      m_committed.notify_all();
     }
+    batch.clear();
     m_committed.notify_all();
     if (stopping) {
       std::lock_guard lock(m_mutex);

@@ -55,11 +55,15 @@ pqxx::params to_params(const std::vector<SqlValue>& values) {
 }  // namespace
 
 PostgresStore::PostgresStore(std::string url, int reader_connections)
-    : SqlStatsStore(SqlDialect::postgres), m_url(std::move(url)), m_max_idle_readers(std::max(1, reader_connections)) {}
+    : SqlStatsStore(SqlDialect::postgres),
+      m_url(std::move(url)),
+      m_max_idle_readers(std::max(1, reader_connections)) {}
 
 PostgresStore::~PostgresStore() = default;
 
-std::string PostgresStore::location() const { return redact_url(m_url); }
+std::string PostgresStore::location() const {
+  return redact_url(m_url);
+}
 
 Expected<std::unique_ptr<PostgresStore>> PostgresStore::open(const std::string& url,
                                                              int reader_connections) {
@@ -118,7 +122,8 @@ Expected<std::int64_t> PostgresStore::delete_before(const std::string& cutoff_ut
   if (auto ok = ensure_writer(); !ok) return std::unexpected(ok.error());
   try {
     pqxx::work tx(*m_writer);
-    const auto result = tx.exec("DELETE FROM stats_events WHERE ts_utc < $1", pqxx::params{cutoff_utc});
+    const auto result =
+        tx.exec("DELETE FROM stats_events WHERE ts_utc < $1", pqxx::params{cutoff_utc});
     tx.commit();
     return static_cast<std::int64_t>(result.affected_rows());
   } catch (const pqxx::broken_connection& e) {
@@ -141,7 +146,8 @@ Expected<void> PostgresStore::run(const SqlQuery& query,
   }
   pqxx::result result;
   try {
-    if (!connection || !connection->is_open()) connection = std::make_unique<pqxx::connection>(m_url);
+    if (!connection || !connection->is_open())
+      connection = std::make_unique<pqxx::connection>(m_url);
     pqxx::nontransaction tx(*connection);
     result = tx.exec(query.text, to_params(query.params));
   } catch (const std::exception& e) {

@@ -18,7 +18,8 @@ namespace vision::stats {
 
 class PostgresStore final : public SqlStatsStore {
  public:
-  static Expected<std::unique_ptr<PostgresStore>> open(const std::string& url, int reader_connections);
+  static Expected<std::unique_ptr<PostgresStore>> open(const std::string& url,
+                                                       int reader_connections);
   ~PostgresStore() override;
 
   const char* kind() const override { return "postgres"; }

@@ -39,7 +39,8 @@ bool RateLimiter::try_acquire(const std::map<std::string, std::int64_t>& events_
     // the average rate still holds and a backlog is never refused forever.
     if (it->second.tokens < std::min(static_cast<double>(n), m_burst)) return false;
   }
-  for (const auto& [source, n] : events_by_source) m_buckets[source].tokens -= static_cast<double>(n);
+  for (const auto& [source, n] : events_by_source)
+    m_buckets[source].tokens -= static_cast<double>(n);
   return true;
 }
 

@@ -76,8 +76,9 @@ Expected<std::int64_t> SqlStatsStore::count() {
 Expected<Overview> SqlStatsStore::overview(const EventFilter& filter) {
   Overview o;
   auto totals = builder()
-                    .sql("SELECT COUNT(*), SUM(total_detections), AVG(latency_ms), MAX(latency_ms), "
-                         "COUNT(DISTINCT source_id), MIN(ts_utc), MAX(ts_utc) FROM stats_events")
+                    .sql(
+                        "SELECT COUNT(*), SUM(total_detections), AVG(latency_ms), MAX(latency_ms), "
+                        "COUNT(DISTINCT source_id), MIN(ts_utc), MAX(ts_utc) FROM stats_events")
                     .where(filter)
                     .build();
   auto ok = run(totals, [&](const RowView& row) {
@@ -144,14 +145,16 @@ Expected<std::vector<ClassTotal>> SqlStatsStore::class_totals(const EventFilter&
   std::vector<ClassTotal> totals;
   auto b = builder();
   if (b.dialect() == SqlDialect::sqlite) {
-    b.sql("SELECT j.key, SUM(j.value), SUM(CASE WHEN j.value > 0 THEN 1 ELSE 0 END) "
-          "FROM (SELECT counts_by_class FROM stats_events")
+    b.sql(
+         "SELECT j.key, SUM(j.value), SUM(CASE WHEN j.value > 0 THEN 1 ELSE 0 END) "
+         "FROM (SELECT counts_by_class FROM stats_events")
         .where(filter)
         .sql(") AS e, json_each(e.counts_by_class) AS j GROUP BY j.key");
   } else {
-    b.sql("SELECT j.key COLLATE \"C\", SUM(j.value::bigint)::bigint, "
-          "SUM(CASE WHEN j.value::bigint > 0 THEN 1 ELSE 0 END)::bigint "
-          "FROM (SELECT counts_by_class FROM stats_events")
+    b.sql(
+         "SELECT j.key COLLATE \"C\", SUM(j.value::bigint)::bigint, "
+         "SUM(CASE WHEN j.value::bigint > 0 THEN 1 ELSE 0 END)::bigint "
+         "FROM (SELECT counts_by_class FROM stats_events")
         .where(filter)
         .sql(") AS e, json_each_text(e.counts_by_class::json) AS j GROUP BY j.key");
   }
@@ -188,14 +191,21 @@ Expected<std::vector<SeriesPoint>> SqlStatsStore::time_series(const EventFilter&
   auto b = builder();
   // The first 19 characters of a canonical ts_utc are "YYYY-MM-DDTHH:MM:SS" in UTC.
   if (b.dialect() == SqlDialect::sqlite) {
-    b.sql("SELECT (unixepoch(substr(ts_utc, 1, 19)) / ").param(width).sql(") * ").param(width)
-        .sql(" AS bucket, COUNT(*), SUM(total_detections), AVG(latency_ms), MAX(latency_ms) "
-             "FROM stats_events");
+    b.sql("SELECT (unixepoch(substr(ts_utc, 1, 19)) / ")
+        .param(width)
+        .sql(") * ")
+        .param(width)
+        .sql(
+            " AS bucket, COUNT(*), SUM(total_detections), AVG(latency_ms), MAX(latency_ms) "
+            "FROM stats_events");
   } else {
-    b.sql("SELECT (floor(extract(epoch from substr(ts_utc, 1, 19)::timestamp) / ").param(width)
-        .sql(") * ").param(width)
-        .sql(")::bigint AS bucket, COUNT(*), SUM(total_detections)::bigint, AVG(latency_ms), "
-             "MAX(latency_ms) FROM stats_events");
+    b.sql("SELECT (floor(extract(epoch from substr(ts_utc, 1, 19)::timestamp) / ")
+        .param(width)
+        .sql(") * ")
+        .param(width)
+        .sql(
+            ")::bigint AS bucket, COUNT(*), SUM(total_detections)::bigint, AVG(latency_ms), "
+            "MAX(latency_ms) FROM stats_events");
   }
   b.where(filter).sql(" GROUP BY bucket ORDER BY bucket");
   auto ok = run(std::move(b).build(), [&](const RowView& row) {

@@ -32,7 +32,8 @@ CREATE INDEX IF NOT EXISTS idx_stats_events_source_id ON stats_events(source_id)
 )sql";
 
 Error db_error(sqlite3* db, const std::string& what) {
-  return Error{ErrorCode::io, "sqlite: " + what + ": " + (db ? sqlite3_errmsg(db) : "out of memory")};
+  return Error{ErrorCode::io,
+               "sqlite: " + what + ": " + (db ? sqlite3_errmsg(db) : "out of memory")};
 }
 
 Expected<void> exec(sqlite3* db, const char* sql, const std::string& what) {
@@ -113,7 +114,9 @@ bool has_column(sqlite3* db, const char* table, const char* column) {
 }  // namespace
 
 SqliteStore::SqliteStore(std::filesystem::path path, int reader_connections)
-    : SqlStatsStore(SqlDialect::sqlite), m_path(std::move(path)), m_max_idle_readers(std::max(1, reader_connections)) {}
+    : SqlStatsStore(SqlDialect::sqlite),
+      m_path(std::move(path)),
+      m_max_idle_readers(std::max(1, reader_connections)) {}
 
 SqliteStore::~SqliteStore() {
   for (sqlite3* db : m_idle_readers) sqlite3_close(db);
@@ -127,7 +130,8 @@ Expected<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::filesystem::
   std::error_code ec;
   if (path.has_parent_path()) std::filesystem::create_directories(path.parent_path(), ec);
   if (ec) {
-    return fail(ErrorCode::io, "cannot create the folder of " + path.string() + ": " + ec.message());
+    return fail(ErrorCode::io,
+                "cannot create the folder of " + path.string() + ": " + ec.message());
   }
   std::unique_ptr<SqliteStore> store(new SqliteStore(path, reader_connections));
   auto db = open_connection(path, true);
@@ -147,6 +151,10 @@ Expected<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::filesystem::
   if (auto ok = exec(store->m_writer, k_indexes, "create indexes"); !ok) {
     return std::unexpected(ok.error());
   }
+  // A larger page cache for the writer keeps the index pages that inserts touch in memory, and
+  // checkpointing every 32 MiB of WAL instead of 4 MiB means fewer fsyncs under load.
+  exec(store->m_writer, "PRAGMA cache_size = -65536; PRAGMA wal_autocheckpoint = 8192",
+       "writer pragmas");
   return store;
 }
 
@@ -164,7 +172,8 @@ Expected<void> SqliteStore::insert(std::span<const NewEvent> events) {
   }
   for (const auto& e : events) {
     sqlite3_stmt* s = stmt.get();
-    sqlite3_bind_text(s, 1, e.source_id.data(), static_cast<int>(e.source_id.size()), SQLITE_STATIC);
+    sqlite3_bind_text(s, 1, e.source_id.data(), static_cast<int>(e.source_id.size()),
+                      SQLITE_STATIC);
     sqlite3_bind_text(s, 2, e.ts_utc.data(), static_cast<int>(e.ts_utc.size()), SQLITE_STATIC);
     sqlite3_bind_int64(s, 3, e.total_detections);
     sqlite3_bind_text(s, 4, e.counts_by_class.data(), static_cast<int>(e.counts_by_class.size()),
@@ -246,7 +255,8 @@ Expected<void> SqliteStore::run(const SqlQuery& query,
     if (!stmt.ok()) {
       result = std::unexpected(db_error(*db, "prepare query"));
     } else {
-      for (size_t i = 0; i < query.params.size(); ++i) stmt.bind(static_cast<int>(i + 1), query.params[i]);
+      for (size_t i = 0; i < query.params.size(); ++i)
+        stmt.bind(static_cast<int>(i + 1), query.params[i]);
       SqliteRow row(stmt.get());
       int rc = SQLITE_ROW;
       while ((rc = sqlite3_step(stmt.get())) == SQLITE_ROW) on_row(row);

@@ -33,11 +33,16 @@ std::optional<std::int64_t> parse_duration_seconds(const std::string& text) {
   const auto [ptr, ec] = std::from_chars(text.data(), end, value);
   if (ec != std::errc() || ptr != end || value <= 0) return std::nullopt;
   switch (text.back()) {
-    case 's': return value;
-    case 'm': return value * 60;
-    case 'h': return value * 3600;
-    case 'd': return value * 86400;
-    default: return std::nullopt;
+    case 's':
+      return value;
+    case 'm':
+      return value * 60;
+    case 'h':
+      return value * 3600;
+    case 'd':
+      return value * 86400;
+    default:
+      return std::nullopt;
   }
 }
 
@@ -59,8 +64,8 @@ std::variant<ParsedFilter, HttpResponse> read_filter(const HttpRequest& request)
   ParsedFilter parsed;
   auto& f = parsed.filter;
   f.source_id = request.query_param("source");
-  for (auto [name, text, micros] :
-       {std::tuple{"from", &f.from_utc, &parsed.from_micros}, std::tuple{"to", &f.to_utc, &parsed.to_micros}}) {
+  for (auto [name, text, micros] : {std::tuple{"from", &f.from_utc, &parsed.from_micros},
+                                    std::tuple{"to", &f.to_utc, &parsed.to_micros}}) {
     const std::string value = request.query_param(name);
     if (value.empty()) continue;
     auto t = parse_utc_micros(value);
@@ -71,7 +76,9 @@ std::variant<ParsedFilter, HttpResponse> read_filter(const HttpRequest& request)
   const std::string window = request.query_param("window");
   if (!window.empty() && window != "all") {
     const auto seconds = parse_duration_seconds(window);
-    if (!seconds) return invalid("window: must be a duration such as 15m, 1h, 24h or 7d, got \"" + window + "\"");
+    if (!seconds)
+      return invalid("window: must be a duration such as 15m, 1h, 24h or 7d, got \"" + window +
+                     "\"");
     if (f.from_utc.empty()) {
       const std::int64_t end = parsed.to_micros ? parsed.to_micros : now_utc_micros();
       parsed.from_micros = end - *seconds * 1'000'000;
@@ -81,7 +88,8 @@ std::variant<ParsedFilter, HttpResponse> read_filter(const HttpRequest& request)
   const std::string min = request.query_param("min_detections");
   if (!min.empty()) {
     const auto value = parse_int(min);
-    if (!value || *value < 0) return invalid("min_detections: must be an integer >= 0, got \"" + min + "\"");
+    if (!value || *value < 0)
+      return invalid("min_detections: must be an integer >= 0, got \"" + min + "\"");
     f.min_detections = *value;
   }
   return parsed;
@@ -112,7 +120,8 @@ json filter_json(const EventFilter& f) {
 HttpResponse store_failure(const Error& error) {
   // The message can name paths or hosts; keep it in the log, not in the reply.
   log::error("statistics.api.query.failed", error.message);
-  return HttpResponse::error(500, "internal_error", "the store failed to answer; see the service log");
+  return HttpResponse::error(500, "internal_error",
+                             "the store failed to answer; see the service log");
 }
 
 // The JSON parser's message, or a clearer one for the non-standard numbers Python's json.dumps
@@ -127,7 +136,8 @@ std::string malformed_json_detail(const std::string& body, const char* what) {
   return std::string("malformed JSON: ") + what;
 }
 
-Expected<NewEvent> to_new_event(const json& j, const std::string& received, const std::string& prefix) {
+Expected<NewEvent> to_new_event(const json& j, const std::string& received,
+                                const std::string& prefix) {
   auto event = stats_event_from_json(j);
   if (!event) return fail(ErrorCode::invalid_data, prefix + event.error().message);
   auto ts = canonical_utc(event->ts_utc);
@@ -136,7 +146,9 @@ Expected<NewEvent> to_new_event(const json& j, const std::string& received, cons
   out.source_id = std::move(event->source_id);
   out.ts_utc = std::move(*ts);
   out.total_detections = event->total_detections;
-  out.counts_by_class = json(event->counts_by_class).dump();
+  // The validated object as parsed: nlohmann keeps keys sorted, so this is the same compact
+  // text as re-serialising the map, without building a second tree.
+  out.counts_by_class = j.at("counts_by_class").dump();
   out.latency_ms = event->latency_ms;
   out.ts_received_utc = received;
   return out;
@@ -144,7 +156,8 @@ Expected<NewEvent> to_new_event(const json& j, const std::string& received, cons
 
 }  // namespace
 
-StatsApi::StatsApi(StatsApiOptions options, StatsStore& store, EventWriter& writer, StatsMetrics& metrics)
+StatsApi::StatsApi(StatsApiOptions options, StatsStore& store, EventWriter& writer,
+                   StatsMetrics& metrics)
     : m_options(std::move(options)),
       m_store(store),
       m_writer(writer),
@@ -170,7 +183,8 @@ HttpResponse StatsApi::push(const HttpRequest& request) {
   const auto started = std::chrono::steady_clock::now();
   std::size_t events = 0;
   auto response = ingest(request, false, events);
-  m_metrics.count_push(PushEndpoint::single, response.status, std::chrono::steady_clock::now() - started);
+  m_metrics.count_push(PushEndpoint::single, response.status,
+                       std::chrono::steady_clock::now() - started);
   return response;
 }
 
@@ -178,7 +192,8 @@ HttpResponse StatsApi::push_batch(const HttpRequest& request) {
   const auto started = std::chrono::steady_clock::now();
   std::size_t events = 0;
   auto response = ingest(request, true, events);
-  m_metrics.count_push(PushEndpoint::batch, response.status, std::chrono::steady_clock::now() - started);
+  m_metrics.count_push(PushEndpoint::batch, response.status,
+                       std::chrono::steady_clock::now() - started);
   return response;
 }
 
@@ -189,8 +204,9 @@ HttpResponse StatsApi::ingest(const HttpRequest& request, bool batch, std::size_
     return response;
   };
   if (request.body.size() > m_options.max_body_bytes) {
-    return rejected(HttpResponse::error(413, "payload_too_large",
-                                        "the body exceeds " + std::to_string(m_options.max_body_bytes) + " bytes"));
+    return rejected(HttpResponse::error(
+        413, "payload_too_large",
+        "the body exceeds " + std::to_string(m_options.max_body_bytes) + " bytes"));
   }
   if (!m_options.api_key.empty() &&
       !net::constant_time_equals(request.header("x-api-key"), m_options.api_key)) {
@@ -236,7 +252,8 @@ HttpResponse StatsApi::ingest(const HttpRequest& request, bool batch, std::size_
     }
   }
   if (!m_writer.enqueue(std::move(events))) {
-    auto response = HttpResponse::error(503, "unavailable", "the write queue is full or the service is stopping");
+    auto response = HttpResponse::error(503, "unavailable",
+                                        "the write queue is full or the service is stopping");
     response.set_header("Retry-After", "1");
     return rejected(response);
   }
@@ -258,7 +275,10 @@ HttpResponse StatsApi::overview(const HttpRequest& request) const {
             {"detections", o->detections},
             {"sources", o->sources},
             {"latency_ms",
-             {{"avg", o->avg_latency_ms}, {"p50", o->p50_latency_ms}, {"p95", o->p95_latency_ms}, {"max", o->max_latency_ms}}},
+             {{"avg", o->avg_latency_ms},
+              {"p50", o->p50_latency_ms},
+              {"p95", o->p95_latency_ms},
+              {"max", o->max_latency_ms}}},
             {"first_ts_utc", o->first_ts_utc.empty() ? json(nullptr) : json(o->first_ts_utc)},
             {"last_ts_utc", o->last_ts_utc.empty() ? json(nullptr) : json(o->last_ts_utc)},
             {"last_event", o->last_event ? event_json(*o->last_event) : json(nullptr)},
@@ -273,23 +293,26 @@ HttpResponse StatsApi::events(const HttpRequest& request) const {
   if (request.has_query("limit")) {
     const auto value = parse_int(request.query_param("limit"));
     if (!value || *value < 1 || *value > m_options.max_events_per_page) {
-      return invalid("limit: must be an integer from 1 to " + std::to_string(m_options.max_events_per_page));
+      return invalid("limit: must be an integer from 1 to " +
+                     std::to_string(m_options.max_events_per_page));
     }
     limit = static_cast<int>(*value);
   }
   std::optional<std::int64_t> cursor;
   if (request.has_query("cursor") && !request.query_param("cursor").empty()) {
     cursor = parse_int(request.query_param("cursor"));
-    if (!cursor || *cursor < 1) return invalid("cursor: must be the next_cursor of a previous page");
+    if (!cursor || *cursor < 1)
+      return invalid("cursor: must be the next_cursor of a previous page");
   }
   auto page = m_store.events(filter, limit, cursor);
   if (!page) return store_failure(page.error());
   json list = json::array();
   for (const auto& e : page->events) list.push_back(event_json(e));
-  return HttpResponse::json(200, {{"ok", true},
-                                  {"events", list},
-                                  {"next_cursor", page->next_cursor ? json(*page->next_cursor) : json(nullptr)},
-                                  {"filter", filter_json(filter)}});
+  return HttpResponse::json(
+      200, {{"ok", true},
+            {"events", list},
+            {"next_cursor", page->next_cursor ? json(*page->next_cursor) : json(nullptr)},
+            {"filter", filter_json(filter)}});
 }
 
 HttpResponse StatsApi::classes(const HttpRequest& request) const {
@@ -302,12 +325,15 @@ HttpResponse StatsApi::classes(const HttpRequest& request) const {
   for (const auto& t : *totals) sum += t.detections;
   json list = json::array();
   for (const auto& t : *totals) {
-    list.push_back({{"class_name", t.class_name},
-                    {"detections", t.detections},
-                    {"events", t.events},
-                    {"share", sum > 0 ? static_cast<double>(t.detections) / static_cast<double>(sum) : 0.0}});
+    list.push_back(
+        {{"class_name", t.class_name},
+         {"detections", t.detections},
+         {"events", t.events},
+         {"share", sum > 0 ? static_cast<double>(t.detections) / static_cast<double>(sum) : 0.0}});
   }
-  return HttpResponse::json(200, {{"ok", true}, {"classes", list}, {"total_detections", sum},
+  return HttpResponse::json(200, {{"ok", true},
+                                  {"classes", list},
+                                  {"total_detections", sum},
                                   {"filter", filter_json(filter)}});
 }
 
@@ -327,7 +353,8 @@ HttpResponse StatsApi::sources(const HttpRequest& request) const {
                     {"first_ts_utc", s.first_ts_utc},
                     {"last_ts_utc", s.last_ts_utc}});
   }
-  return HttpResponse::json(200, {{"ok", true}, {"sources", list}, {"filter", filter_json(filter)}});
+  return HttpResponse::json(200,
+                            {{"ok", true}, {"sources", list}, {"filter", filter_json(filter)}});
 }
 
 HttpResponse StatsApi::timeseries(const HttpRequest& request) const {
@@ -339,13 +366,16 @@ HttpResponse StatsApi::timeseries(const HttpRequest& request) const {
   std::string bucket = request.query_param("bucket", "auto");
   if (bucket == "auto") {
     // About 60 to 300 points for the usual dashboard ranges.
-    const std::int64_t span = parsed.from_micros
-                                  ? ((parsed.to_micros ? parsed.to_micros : now_utc_micros()) - parsed.from_micros) / 1'000'000
-                                  : 30 * 86400;
+    const std::int64_t span =
+        parsed.from_micros
+            ? ((parsed.to_micros ? parsed.to_micros : now_utc_micros()) - parsed.from_micros) /
+                  1'000'000
+            : 30 * 86400;
     bucket = span <= 3 * 3600 ? "1m" : span <= 24 * 3600 ? "5m" : span <= 14 * 86400 ? "1h" : "1d";
   }
   const auto it = k_buckets.find(bucket);
-  if (it == k_buckets.end()) return invalid("bucket: must be one of 1m, 5m, 15m, 1h, 1d, got \"" + bucket + "\"");
+  if (it == k_buckets.end())
+    return invalid("bucket: must be one of 1m, 5m, 15m, 1h, 1d, got \"" + bucket + "\"");
   const int width = it->second;
   auto points = m_store.time_series(parsed.filter, width);
   if (!points) return store_failure(points.error());
@@ -394,7 +424,8 @@ void StatsApi::add_ingest_routes(net::HttpRouter& router) {
   router.add_route("GET", "/health", [this](const HttpRequest& r) { return health(r); });
   router.add_route("GET", "/metrics", [this](const HttpRequest& r) { return metrics(r); });
   router.add_route("POST", "/api/v1/push", [this](const HttpRequest& r) { return push(r); });
-  router.add_route("POST", "/api/v1/push/batch", [this](const HttpRequest& r) { return push_batch(r); });
+  router.add_route("POST", "/api/v1/push/batch",
+                   [this](const HttpRequest& r) { return push_batch(r); });
 }
 
 void StatsApi::add_query_routes(net::HttpRouter& router) {
@@ -402,7 +433,8 @@ void StatsApi::add_query_routes(net::HttpRouter& router) {
   router.add_route("GET", "/api/v1/events", [this](const HttpRequest& r) { return events(r); });
   router.add_route("GET", "/api/v1/classes", [this](const HttpRequest& r) { return classes(r); });
   router.add_route("GET", "/api/v1/sources", [this](const HttpRequest& r) { return sources(r); });
-  router.add_route("GET", "/api/v1/timeseries", [this](const HttpRequest& r) { return timeseries(r); });
+  router.add_route("GET", "/api/v1/timeseries",
+                   [this](const HttpRequest& r) { return timeseries(r); });
 }
 
 }  // namespace vision::stats

@@ -63,7 +63,8 @@ void LatencyHistogram::render(std::string& out, const std::string& name,
 
 StatsMetrics::StatsMetrics() : m_started(std::chrono::steady_clock::now()) {}
 
-void StatsMetrics::count_push(PushEndpoint endpoint, int status, std::chrono::nanoseconds duration) {
+void StatsMetrics::count_push(PushEndpoint endpoint, int status,
+                              std::chrono::nanoseconds duration) {
   size_t slot = k_statuses.size();
   for (size_t i = 0; i < k_statuses.size(); ++i) {
     if (k_statuses[i] == status) slot = i;
@@ -83,7 +84,8 @@ std::uint64_t StatsMetrics::push_requests(PushEndpoint endpoint, int status) con
 std::string StatsMetrics::render() const {
   std::string out;
   out.reserve(4096);
-  header(out, "vision_stats_push_requests_total", "counter", "Push requests by endpoint and HTTP status.");
+  header(out, "vision_stats_push_requests_total", "counter",
+         "Push requests by endpoint and HTTP status.");
   for (size_t e = 0; e < 2; ++e) {
     for (size_t i = 0; i <= k_statuses.size(); ++i) {
       const std::string status = i < k_statuses.size() ? std::to_string(k_statuses[i]) : "other";
@@ -98,21 +100,28 @@ std::string StatsMetrics::render() const {
     m_push_seconds[e].render(out, "vision_stats_push_duration_seconds",
                              std::string("endpoint=\"") + k_endpoint_names[e] + "\"");
   }
-  const std::pair<const char*, std::pair<const char*, const std::atomic<std::uint64_t>*>> counters[] = {
-      {"vision_stats_events_accepted_total", {"Events acknowledged to clients (queued for storage).", &events_accepted}},
-      {"vision_stats_events_rejected_total", {"Events in rejected push requests.", &events_rejected}},
-      {"vision_stats_events_stored_total", {"Events committed to the store.", &events_stored}},
-      {"vision_stats_events_deleted_total", {"Events removed by the retention setting.", &events_deleted}},
-      {"vision_stats_write_batches_total", {"Write transactions committed.", &write_batches}},
-      {"vision_stats_write_errors_total", {"Write transactions that failed (retried).", &write_errors}},
-  };
+  const std::pair<const char*, std::pair<const char*, const std::atomic<std::uint64_t>*>>
+      counters[] = {
+          {"vision_stats_events_accepted_total",
+           {"Events acknowledged to clients (queued for storage).", &events_accepted}},
+          {"vision_stats_events_rejected_total",
+           {"Events in rejected push requests.", &events_rejected}},
+          {"vision_stats_events_stored_total", {"Events committed to the store.", &events_stored}},
+          {"vision_stats_events_deleted_total",
+           {"Events removed by the retention setting.", &events_deleted}},
+          {"vision_stats_write_batches_total", {"Write transactions committed.", &write_batches}},
+          {"vision_stats_write_errors_total",
+           {"Write transactions that failed (retried).", &write_errors}},
+      };
   for (const auto& [name, info] : counters) {
     header(out, name, "counter", info.first);
     sample(out, name, "", static_cast<double>(info.second->load(std::memory_order_relaxed)));
   }
-  header(out, "vision_stats_write_queue_events", "gauge", "Events acknowledged but not yet committed.");
+  header(out, "vision_stats_write_queue_events", "gauge",
+         "Events acknowledged but not yet committed.");
   sample(out, "vision_stats_write_queue_events", "", static_cast<double>(queue_depth.load()));
-  header(out, "vision_stats_write_batch_duration_seconds", "histogram", "Duration of one write transaction.");
+  header(out, "vision_stats_write_batch_duration_seconds", "histogram",
+         "Duration of one write transaction.");
   write_batch_seconds.render(out, "vision_stats_write_batch_duration_seconds");
   header(out, "vision_stats_uptime_seconds", "gauge", "Seconds since the service started.");
   sample(out, "vision_stats_uptime_seconds", "",

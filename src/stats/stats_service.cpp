@@ -29,7 +29,8 @@ bool is_loopback_host(std::string_view host) {
 }
 
 Expected<void> check_exposure(const StatsServiceOptions& options) {
-  if (is_loopback_host(options.public_host) || !options.api_key.empty() || options.insecure) return {};
+  if (is_loopback_host(options.public_host) || !options.api_key.empty() || options.insecure)
+    return {};
   return fail(ErrorCode::config,
               "deploy.statistics.public_host = \"" + options.public_host +
                   "\" exposes the statistics service beyond this machine, but "
@@ -48,7 +49,9 @@ std::string local_url(const std::string& host, int port) {
 
 StatsService::StatsService(std::unique_ptr<Impl> impl) : m_impl(std::move(impl)) {}
 
-StatsService::~StatsService() { stop(); }
+StatsService::~StatsService() {
+  stop();
+}
 
 Expected<std::unique_ptr<StatsService>> StatsService::start(const StatsServiceOptions& options) {
   if (auto ok = check_exposure(options); !ok) return std::unexpected(ok.error());
@@ -76,7 +79,8 @@ Expected<std::unique_ptr<StatsService>> StatsService::start(const StatsServiceOp
   impl->api = std::make_unique<StatsApi>(api_options, *impl->store, *impl->writer, impl->metrics);
 
   // The API answers CORS so pages from other origins (e.g. a dashboard behind a proxy) can read.
-  net::HttpRouter api_router({.cors = true, .cors_allow_origin = "*", .log_name = "statistics.api"});
+  net::HttpRouter api_router(
+      {.cors = true, .cors_allow_origin = "*", .log_name = "statistics.api"});
   impl->api->add_ingest_routes(api_router);
   impl->api->add_query_routes(api_router);
   net::HttpServerOptions api_server_options;
@@ -93,7 +97,8 @@ Expected<std::unique_ptr<StatsService>> StatsService::start(const StatsServiceOp
 
   if (options.dashboard) {
     // The page and its data share one origin: the read API is served here too.
-    net::HttpRouter ui_router({.cors = false, .cors_allow_origin = "*", .log_name = "statistics.ui"});
+    net::HttpRouter ui_router(
+        {.cors = false, .cors_allow_origin = "*", .log_name = "statistics.ui"});
     add_dashboard_routes(ui_router);
     ui_router.add_route("GET", "/health", [api = impl->api.get()](const net::HttpRequest& r) {
       return api->health(r);
@@ -104,6 +109,8 @@ Expected<std::unique_ptr<StatsService>> StatsService::start(const StatsServiceOp
     ui_server_options.port = options.ui_port;
     ui_server_options.threads = options.ui_threads;
     ui_server_options.payload_max_bytes = 64 * 1024;
+    // Browsers keep up to six idle connections each; free their workers quickly.
+    ui_server_options.keep_alive_timeout_sec = 2;
     ui_server_options.log_name = "statistics.ui";
     impl->ui_server = std::make_unique<net::HttpServer>(ui_server_options, std::move(ui_router));
     if (auto ok = impl->ui_server->start(); !ok) {
@@ -121,9 +128,15 @@ Expected<std::unique_ptr<StatsService>> StatsService::start(const StatsServiceOp
   return service;
 }
 
-int StatsService::api_port() const { return m_impl->api_server ? m_impl->api_server->port() : 0; }
-int StatsService::ui_port() const { return m_impl->ui_server ? m_impl->ui_server->port() : 0; }
-std::string StatsService::api_url() const { return local_url(m_impl->options.public_host, api_port()); }
+int StatsService::api_port() const {
+  return m_impl->api_server ? m_impl->api_server->port() : 0;
+}
+int StatsService::ui_port() const {
+  return m_impl->ui_server ? m_impl->ui_server->port() : 0;
+}
+std::string StatsService::api_url() const {
+  return local_url(m_impl->options.public_host, api_port());
+}
 std::string StatsService::dashboard_url() const {
   return m_impl->ui_server ? local_url(m_impl->options.public_host, ui_port()) + "/" : "";
 }
@@ -145,9 +158,15 @@ void StatsService::stop() {
              {"events_stored", m_impl->metrics.events_stored.load()}});
 }
 
-StatsStore& StatsService::store() { return *m_impl->store; }
-EventWriter& StatsService::writer() { return *m_impl->writer; }
-StatsMetrics& StatsService::metrics() { return m_impl->metrics; }
+StatsStore& StatsService::store() {
+  return *m_impl->store;
+}
+EventWriter& StatsService::writer() {
+  return *m_impl->writer;
+}
+StatsMetrics& StatsService::metrics() {
+  return m_impl->metrics;
+}
 
 Expected<void> serve(const StatsServiceOptions& options,
                      const std::function<void(const StatsService&)>& on_ready) {

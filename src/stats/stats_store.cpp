@@ -9,7 +9,8 @@ namespace vision::stats {
 
 std::string redact_url(const std::string& url) {
   // Keyword form: "host=db password=secret dbname=x".
-  if (const auto key = url.find("password="); key != std::string::npos && url.find("://") == std::string::npos) {
+  if (const auto key = url.find("password=");
+      key != std::string::npos && url.find("://") == std::string::npos) {
     const auto value = key + 9;
     const auto end = url.find(' ', value);
     return url.substr(0, value) + "***" + (end == std::string::npos ? "" : url.substr(end));
@@ -34,8 +35,9 @@ Expected<std::unique_ptr<StatsStore>> open_store(const StoreOptions& options) {
     if (!store) return std::unexpected(store.error());
     return std::unique_ptr<StatsStore>(std::move(*store));
 #else
-    return fail(ErrorCode::not_in_build,
-                "storage = \"postgres\" needs libpqxx, which this build of Vision was made without");
+    return fail(
+        ErrorCode::not_in_build,
+        "storage = \"postgres\" needs libpqxx, which this build of Vision was made without");
 #endif
   }
   return fail(ErrorCode::config, "deploy.statistics.storage = \"" + options.storage +

@@ -30,7 +30,9 @@ void civil_from_days(std::int64_t z, std::int64_t& y, unsigned& m, unsigned& d) 
   y += m <= 2 ? 1 : 0;
 }
 
-bool is_leap(std::int64_t y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
+bool is_leap(std::int64_t y) {
+  return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
 
 unsigned days_in_month(std::int64_t y, unsigned m) {
   static constexpr unsigned k_days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
@@ -74,7 +76,8 @@ Error bad_time(std::string_view text, const char* why) {
 Expected<std::int64_t> parse_utc_micros(std::string_view text) {
   Cursor c(text);
   int year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0;
-  if (!c.digits(4, year) || !c.eat('-') || !c.digits(2, month) || !c.eat('-') || !c.digits(2, day)) {
+  if (!c.digits(4, year) || !c.eat('-') || !c.digits(2, month) || !c.eat('-') ||
+      !c.digits(2, day)) {
     return std::unexpected(bad_time(text, "expected YYYY-MM-DD"));
   }
   if (month < 1 || month > 12) return std::unexpected(bad_time(text, "month out of range"));
@@ -84,11 +87,14 @@ Expected<std::int64_t> parse_utc_micros(std::string_view text) {
   std::int64_t micros_of_day = 0;
   std::int64_t offset_seconds = 0;
   if (!c.done()) {
-    if (!c.eat('T') && !c.eat(' ')) return std::unexpected(bad_time(text, "expected T between date and time"));
-    if (!c.digits(2, hour) || !c.eat(':') || !c.digits(2, minute) || !c.eat(':') || !c.digits(2, second)) {
+    if (!c.eat('T') && !c.eat(' '))
+      return std::unexpected(bad_time(text, "expected T between date and time"));
+    if (!c.digits(2, hour) || !c.eat(':') || !c.digits(2, minute) || !c.eat(':') ||
+        !c.digits(2, second)) {
       return std::unexpected(bad_time(text, "expected HH:MM:SS"));
     }
-    if (hour > 23 || minute > 59 || second > 59) return std::unexpected(bad_time(text, "time out of range"));
+    if (hour > 23 || minute > 59 || second > 59)
+      return std::unexpected(bad_time(text, "time out of range"));
     std::int64_t fraction = 0;
     if (c.eat('.')) {
       int n = 0;
@@ -109,12 +115,14 @@ Expected<std::int64_t> parse_utc_micros(std::string_view text) {
       int oh = 0, om = 0;
       if (!c.digits(2, oh)) return std::unexpected(bad_time(text, "bad zone offset"));
       c.eat(':');
-      if (!c.digits(2, om) || oh > 23 || om > 59) return std::unexpected(bad_time(text, "bad zone offset"));
+      if (!c.digits(2, om) || oh > 23 || om > 59)
+        return std::unexpected(bad_time(text, "bad zone offset"));
       offset_seconds = sign * (oh * 3600LL + om * 60LL);
     }
   }
   if (!c.done()) return std::unexpected(bad_time(text, "unexpected trailing characters"));
-  const std::int64_t days = days_from_civil(year, static_cast<unsigned>(month), static_cast<unsigned>(day));
+  const std::int64_t days =
+      days_from_civil(year, static_cast<unsigned>(month), static_cast<unsigned>(day));
   return days * 86'400'000'000LL + micros_of_day - offset_seconds * 1'000'000LL;
 }
 

@@ -3,6 +3,7 @@
 // saved for people to look at.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <iostream>
 #include <regex>
 
@@ -42,7 +43,10 @@ std::vector<stats::NewEvent> seeded_events() {
     }
     e.counts_by_class = counts.dump();
     e.total_detections = total;
-    e.latency_ms = 18.0 + (i % 23) * 1.7 + (i % 40 == 0 ? 90.0 : 0.0) + (i > 120 ? 6.0 : 0.0);
+    e.latency_ms =
+        std::round((18.0 + (i % 23) * 1.7 + (i % 40 == 0 ? 90.0 : 0.0) + (i > 120 ? 6.0 : 0.0)) *
+                   100) /
+        100;
     e.ts_received_utc = e.ts_utc;
     events.push_back(std::move(e));
   }
@@ -53,10 +57,13 @@ std::vector<std::string> chromium_args(const fs::path& profile) {
   return {"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
           "--disable-background-networking", "--disable-component-update", "--disable-sync",
           "--disable-dev-shm-usage", "--hide-scrollbars", "--window-size=1440,1180",
-          "--user-data-dir=" + profile.string(), "--virtual-time-budget=6000"};
+          "--user-data-dir=" + profile.string(), "--virtual-time-budget=6000",
+          // Bounds the whole page load in real time, so a hung page cannot hang the test.
+          "--timeout=20000"};
 }
 
-std::string attribute_after(const std::string& dom, const std::string& anchor, const std::string& attribute) {
+std::string attribute_after(const std::string& dom, const std::string& anchor,
+                            const std::string& attribute) {
   const std::regex pattern(anchor + R"([^>]*?)" + attribute + R"(="([^"]*)\")");
   std::smatch match;
   return std::regex_search(dom, match, pattern) ? match[1].str() : std::string("<missing>");
@@ -64,14 +71,17 @@ std::string attribute_after(const std::string& dom, const std::string& anchor, c
 
 size_t count(const std::string& text, const std::string& needle) {
   size_t n = 0;
-  for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + needle.size())) ++n;
+  for (size_t at = text.find(needle); at != std::string::npos;
+       at = text.find(needle, at + needle.size()))
+    ++n;
   return n;
 }
 
 }  // namespace
 
 TEST(StatsDashboard, ShowsKpisAndChartsOfASeededDatabaseInChromium) {
-  if (!fs::exists(k_chromium)) GTEST_SKIP() << "no " << k_chromium << " (install the chromium package)";
+  if (!fs::exists(k_chromium))
+    GTEST_SKIP() << "no " << k_chromium << " (install the chromium package)";
   TempDir dir;
   stats::StatsServiceOptions options;
   options.api_port = 0;
@@ -93,15 +103,22 @@ TEST(StatsDashboard, ShowsKpisAndChartsOfASeededDatabaseInChromium) {
   const auto dump = run_process(k_chromium, args, dir.path());
   ASSERT_EQ(dump.exit_code, 0) << dump.err;
   const std::string& dom = dump.out;
-  ASSERT_NE(dom.find("data-loaded=\"true\""), std::string::npos) << "the page never finished a refresh:\n" << dom.substr(0, 4000);
+  ASSERT_NE(dom.find("data-loaded=\"true\""), std::string::npos)
+      << "the page never finished a refresh:\n"
+      << dom.substr(0, 4000);
   EXPECT_EQ(attribute_after(dom, R"(id="status")", "data-state"), "ok");
 
-  EXPECT_EQ(attribute_after(dom, R"(data-kpi="events")", "data-value"), std::to_string(expected.events));
-  EXPECT_EQ(attribute_after(dom, R"(data-kpi="detections")", "data-value"), std::to_string(expected.detections));
+  EXPECT_EQ(attribute_after(dom, R"(data-kpi="events")", "data-value"),
+            std::to_string(expected.events));
+  EXPECT_EQ(attribute_after(dom, R"(data-kpi="detections")", "data-value"),
+            std::to_string(expected.detections));
   EXPECT_EQ(attribute_after(dom, R"(data-kpi="sources")", "data-value"), "3");
-  EXPECT_NEAR(std::stod(attribute_after(dom, R"(data-kpi="avg_latency")", "data-value")), expected.avg_latency_ms, 1e-6);
-  EXPECT_DOUBLE_EQ(std::stod(attribute_after(dom, R"(data-kpi="p50_latency")", "data-value")), expected.p50_latency_ms);
-  EXPECT_DOUBLE_EQ(std::stod(attribute_after(dom, R"(data-kpi="p95_latency")", "data-value")), expected.p95_latency_ms);
+  EXPECT_NEAR(std::stod(attribute_after(dom, R"(data-kpi="avg_latency")", "data-value")),
+              expected.avg_latency_ms, 1e-6);
+  EXPECT_DOUBLE_EQ(std::stod(attribute_after(dom, R"(data-kpi="p50_latency")", "data-value")),
+                   expected.p50_latency_ms);
+  EXPECT_DOUBLE_EQ(std::stod(attribute_after(dom, R"(data-kpi="p95_latency")", "data-value")),
+                   expected.p95_latency_ms);
   EXPECT_EQ(attribute_after(dom, R"(data-kpi="last_event")", "data-value"), expected.last_ts_utc);
 
   EXPECT_GT(std::stoi(attribute_after(dom, R"(data-chart="latency")", "data-points")), 30);
@@ -113,7 +130,8 @@ TEST(StatsDashboard, ShowsKpisAndChartsOfASeededDatabaseInChromium) {
   EXPECT_EQ(count(dom, "<tr data-source="), 3U);
   EXPECT_EQ(count(dom, "<tr data-id="), 50U) << "first page of the event log";
   EXPECT_NE(dom.find("id=\"detail-json\""), std::string::npos);
-  EXPECT_NE(dom.find("<option value=\"edge-parking\">"), std::string::npos) << "source filter lists the sources";
+  EXPECT_NE(dom.find("<option value=\"edge-parking\">"), std::string::npos)
+      << "source filter lists the sources";
 
   const fs::path artifacts = VISION_TEST_ARTIFACTS_DIR;
   fs::create_directories(artifacts);

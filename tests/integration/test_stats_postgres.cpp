@@ -29,10 +29,14 @@ namespace {
 
 class PostgresServer {
  public:
-  // Empty when the server runs, else why it does not.
+  // Empty when the server runs, else why it does not. `missing` tells a machine without
+  // PostgreSQL (the tests skip) from a server that failed to start (the tests fail).
   std::string start() {
     const fs::path bin = find_bin();
-    if (bin.empty()) return "no PostgreSQL server binaries under /usr/lib/postgresql (package postgresql)";
+    if (bin.empty()) {
+      missing = true;
+      return "no PostgreSQL server binaries under /usr/lib/postgresql (package postgresql)";
+    }
     m_bin = bin;
     m_port = vision::test::free_tcp_port();
     m_dir = std::make_unique<TempDir>();
@@ -40,23 +44,33 @@ class PostgresServer {
     if (getuid() == 0) {
       // PostgreSQL refuses to run as root.
       const passwd* user = getpwnam("postgres");
-      if (!user) return "running as root and there is no `postgres` user to run the server as";
+      if (!user) {
+        missing = true;
+        return "running as root and there is no `postgres` user to run the server as";
+      }
       std::error_code ec;
-      fs::permissions(m_dir->path(), fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
-                                          fs::perms::others_read | fs::perms::others_exec, ec);
-      if (chown(m_dir->path().c_str(), user->pw_uid, user->pw_gid) != 0) return "cannot chown the data folder";
+      fs::permissions(m_dir->path(),
+                      fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
+                          fs::perms::others_read | fs::perms::others_exec,
+                      ec);
+      if (chown(m_dir->path().c_str(), user->pw_uid, user->pw_gid) != 0)
+        return "cannot chown the data folder";
       m_runner = {"/usr/sbin/runuser", "-u", "postgres", "--"};
     }
-    const auto initdb = run(m_bin / "initdb", {"-D", data().string(), "-U", "vision", "-A", "trust", "-E", "UTF8",
-                                               "--locale=C", "--no-sync", "--no-instructions"});
+    const auto initdb =
+        run(m_bin / "initdb", {"-D", data().string(), "-U", "vision", "-A", "trust", "-E", "UTF8",
+                               "--locale=C", "--no-sync", "--no-instructions"});
     if (initdb.exit_code != 0) return "initdb failed: " + initdb.out + initdb.err;
-    const auto started = run(m_bin / "pg_ctl",
-        {"-D", data().string(), "-l", (m_dir->path() / "server.log").string(), "-w", "-t", "60", "-o",
-         "-p " + std::to_string(m_port) + " -k " + m_dir->path().string() +
-             " -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off",
-         "start"});
+    const auto started =
+        run(m_bin / "pg_ctl", {"-D", data().string(), "-l", (m_dir->path() / "server.log").string(),
+                               "-w", "-t", "60", "-o",
+                               "-p " + std::to_string(m_port) + " -k " + m_dir->path().string() +
+                                   " -c listen_addresses=127.0.0.1 -c fsync=off -c "
+                                   "synchronous_commit=off -c full_page_writes=off",
+                               "start"});
     if (started.exit_code != 0) {
-      return "pg_ctl start failed: " + started.out + started.err + vision::test::read_text(m_dir->path() / "server.log");
+      return "pg_ctl start failed: " + started.out + started.err +
+             vision::test::read_text(m_dir->path() / "server.log");
     }
     m_running = true;
     return {};
@@ -68,7 +82,11 @@ class PostgresServer {
     m_running = false;
   }
 
-  std::string url() const { return "postgresql://vision@127.0.0.1:" + std::to_string(m_port) + "/postgres"; }
+  bool missing = false;
+
+  std::string url() const {
+    return "postgresql://vision@127.0.0.1:" + std::to_string(m_port) + "/postgres";
+  }
 
  private:
   // The newest installed major version.
@@ -79,7 +97,8 @@ class PostgresServer {
     if (!fs::is_directory("/usr/lib/postgresql", ec)) return {};
     for (const auto& entry : fs::directory_iterator("/usr/lib/postgresql", ec)) {
       const int version = std::atoi(entry.path().filename().c_str());
-      if (version > best_version && fs::exists(entry.path() / "bin/initdb") && fs::exists(entry.path() / "bin/pg_ctl")) {
+      if (version > best_version && fs::exists(entry.path() / "bin/initdb") &&
+          fs::exists(entry.path() / "bin/pg_ctl")) {
         best = entry.path() / "bin";
         best_version = version;
       }
@@ -103,6 +122,7 @@ class PostgresServer {
 };
 
 PostgresServer g_server;
+// Why the PostgreSQL tests cannot run; empty when the server is up.
 std::string g_skip_reason = "the PostgreSQL environment did not run";
 
 class PostgresEnvironment : public ::testing::Environment {
@@ -115,6 +135,8 @@ const auto* const g_environment = ::testing::AddGlobalTestEnvironment(new Postgr
 
 std::unique_ptr<stats::StatsStore> open_empty_postgres(std::string& skip_reason) {
   if (!g_skip_reason.empty()) {
+    if (!g_server.missing)
+      ADD_FAILURE() << "the test PostgreSQL server did not start: " << g_skip_reason;
     skip_reason = g_skip_reason;
     return nullptr;
   }
@@ -132,17 +154,21 @@ std::unique_ptr<stats::StatsStore> open_empty_postgres(std::string& skip_reason)
   return store ? std::move(*store) : nullptr;
 }
 
-#define REQUIRE_POSTGRES()                                  \
+// Skips when PostgreSQL is not installed; fails when it is but the server did not start.
+#define REQUIRE_POSTGRES()                                                    \
+  if (!g_skip_reason.empty() && !g_server.missing)                            \
+    FAIL() << "the test PostgreSQL server did not start: " << g_skip_reason;  \
   if (!g_skip_reason.empty()) GTEST_SKIP() << g_skip_reason
 
 }  // namespace
 
-INSTANTIATE_TEST_SUITE_P(
-    Postgres, StoreConformance,
-    ::testing::Values(StoreBackend{"postgres", [](const fs::path&, std::string& skip_reason) {
-                                     return open_empty_postgres(skip_reason);
-                                   }}),
-    [](const auto& param_info) { return param_info.param.name; });
+INSTANTIATE_TEST_SUITE_P(Postgres, StoreConformance,
+                         ::testing::Values(StoreBackend{
+                             "postgres",
+                             [](const fs::path&, std::string& skip_reason) {
+                               return open_empty_postgres(skip_reason);
+                             }}),
+                         [](const auto& param_info) { return param_info.param.name; });
 
 TEST(PostgresStore, AReconnectedStoreKeepsTheData) {
   REQUIRE_POSTGRES();
@@ -160,15 +186,17 @@ TEST(PostgresStore, AReconnectedStoreKeepsTheData) {
 
 TEST(PostgresStore, AnUnreachableServerIsAnIoErrorWithoutThePassword) {
   const int port = vision::test::free_tcp_port();
-  auto store = stats::open_store(
-      {.storage = "postgres", .postgres_url = "postgresql://vision:hunter2@127.0.0.1:" + std::to_string(port) + "/x?connect_timeout=2"});
+  auto store = stats::open_store({.storage = "postgres",
+                                  .postgres_url = "postgresql://vision:hunter2@127.0.0.1:" +
+                                                  std::to_string(port) + "/x?connect_timeout=2"});
   ASSERT_FALSE(store);
   EXPECT_EQ(store.error().code, ErrorCode::io);
   EXPECT_EQ(store.error().message.find("hunter2"), std::string::npos) << store.error().message;
 }
 
 TEST(PostgresStore, RedactsPasswordsInUrls) {
-  EXPECT_EQ(stats::redact_url("postgresql://u:secret@db:5432/stats"), "postgresql://u:***@db:5432/stats");
+  EXPECT_EQ(stats::redact_url("postgresql://u:secret@db:5432/stats"),
+            "postgresql://u:***@db:5432/stats");
   EXPECT_EQ(stats::redact_url("postgresql://u@db/stats"), "postgresql://u@db/stats");
   EXPECT_EQ(stats::redact_url("host=db password=secret dbname=x"), "host=db password=*** dbname=x");
 }
@@ -190,9 +218,12 @@ TEST(PostgresStore, TheServiceAcceptsPushesIntoPostgres) {
   EXPECT_EQ(nlohmann::json::parse(health->body)["storage"], "postgres");
   nlohmann::json batch = nlohmann::json::array();
   for (int i = 0; i < 300; ++i) {
-    batch.push_back({{"schema_version", 1}, {"source_id", "edge-" + std::to_string(i % 4)},
-                     {"ts_utc", "2025-01-01T12:00:00Z"}, {"total_detections", 2},
-                     {"counts_by_class", {{"car", 2}}}, {"latency_ms", 10.0}});
+    batch.push_back({{"schema_version", 1},
+                     {"source_id", "edge-" + std::to_string(i % 4)},
+                     {"ts_utc", "2025-01-01T12:00:00Z"},
+                     {"total_detections", 2},
+                     {"counts_by_class", {{"car", 2}}},
+                     {"latency_ms", 10.0}});
   }
   auto pushed = client.post_json("/api/v1/push/batch", batch.dump());
   ASSERT_TRUE(pushed);

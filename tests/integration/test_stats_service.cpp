@@ -3,8 +3,11 @@
 #include <gtest/gtest.h>
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -58,9 +61,12 @@ TEST(StatsService, StoresTenThousandEventsFromEightConcurrentClients) {
       auto client = client_for(**service);
       for (int i = 0; i < k_per_client; ++i) {
         const int n = (c + i) % 6;
-        const json event = {{"schema_version", 1}, {"source_id", "edge-" + std::to_string(c)},
-                            {"ts_utc", "2025-01-01T12:00:00Z"}, {"total_detections", n},
-                            {"counts_by_class", {{"person", n}}}, {"latency_ms", 1.5 * i}};
+        const json event = {{"schema_version", 1},
+                            {"source_id", "edge-" + std::to_string(c)},
+                            {"ts_utc", "2025-01-01T12:00:00Z"},
+                            {"total_detections", n},
+                            {"counts_by_class", {{"person", n}}},
+                            {"latency_ms", 1.5 * i}};
         auto r = client.post_json("/api/v1/push", event.dump());
         if (r && r->status == 200 && r->body == R"({"ok":true})") {
           ++ok;
@@ -79,6 +85,10 @@ TEST(StatsService, StoresTenThousandEventsFromEightConcurrentClients) {
   EXPECT_EQ(overview.events, k_clients * k_per_client);
   EXPECT_EQ(overview.detections, detections.load());
   EXPECT_EQ(overview.sources, k_clients);
+  // Latencies are 1.5 * i for i < 1250 from every client.
+  const double latency_sum = k_clients * 1.5 * (k_per_client * (k_per_client - 1) / 2);
+  EXPECT_NEAR(overview.avg_latency_ms * static_cast<double>(overview.events), latency_sum,
+              latency_sum * 1e-9);
   const auto sources = *(*service)->store().sources({});
   for (const auto& s : sources) EXPECT_EQ(s.events, k_per_client) << s.source_id;
 }
@@ -127,7 +137,8 @@ TEST(StatsService, TheDashboardPortServesThePageAndTheReadApi) {
   ASSERT_TRUE(service);
   ASSERT_GT((*service)->ui_port(), 0);
   ASSERT_NE((*service)->ui_port(), (*service)->api_port());
-  net::HttpClient ui({.base_url = "http://127.0.0.1:" + std::to_string((*service)->ui_port()), .timeout_sec = 5.0});
+  net::HttpClient ui({.base_url = "http://127.0.0.1:" + std::to_string((*service)->ui_port()),
+                      .timeout_sec = 5.0});
   auto page = ui.get("/");
   ASSERT_TRUE(page);
   EXPECT_EQ(page->status, 200);
@@ -158,7 +169,8 @@ TEST(StatsService, StopCommitsEveryAcknowledgedEvent) {
     auto service = stats::StatsService::start(options);
     ASSERT_TRUE(service);
     auto client = client_for(**service);
-    for (int i = 0; i < 300; ++i) ASSERT_EQ(client.post_json("/api/v1/push", k_seed_event)->status, 200);
+    for (int i = 0; i < 300; ++i)
+      ASSERT_EQ(client.post_json("/api/v1/push", k_seed_event)->status, 200);
     EXPECT_EQ((*service)->writer().queued(), 300U);
     (*service)->stop();
   }
@@ -197,12 +209,14 @@ struct Ports {
   int ui = free_tcp_port();
 };
 
-std::vector<std::string> stats_args(const std::string& command, const TempDir& dir, const Ports& ports,
-                                    std::vector<std::string> extra = {}) {
-  std::vector<std::string> args = {"stats", command, "--workdir", (dir / "wd").string(),
-                                   "--set", "deploy.statistics.api_port=" + std::to_string(ports.api),
-                                   "--set", "deploy.statistics.ui_port=" + std::to_string(ports.ui),
-                                   "--set", "statistics.flush_interval_sec=3600"};
+std::vector<std::string> stats_args(const std::string& command, const TempDir& dir,
+                                    const Ports& ports, std::vector<std::string> extra = {}) {
+  // Every stats subcommand takes the port flags, so status and stop find the service.
+  std::vector<std::string> args = {"stats",      command,
+                                   "--workdir",  (dir / "wd").string(),
+                                   "--api-port", std::to_string(ports.api),
+                                   "--ui-port",  std::to_string(ports.ui),
+                                   "--set",      "statistics.flush_interval_sec=3600"};
   args.insert(args.end(), extra.begin(), extra.end());
   return args;
 }
@@ -222,7 +236,8 @@ TEST(StatsCli, StartStatusStopRunTheServiceInTheBackground) {
   const auto start = run_vision(stats_args("start", dir, ports));
   ASSERT_EQ(start.exit_code, 0) << start.err;
   EXPECT_NE(start.out.find("pid="), std::string::npos) << start.out;
-  EXPECT_NE(start.out.find("api=http://127.0.0.1:" + std::to_string(ports.api)), std::string::npos) << start.out;
+  EXPECT_NE(start.out.find("api=http://127.0.0.1:" + std::to_string(ports.api)), std::string::npos)
+      << start.out;
   const fs::path pid_file = dir / "wd/stats.pid";
   ASSERT_TRUE(fs::exists(pid_file));
 
@@ -235,8 +250,10 @@ TEST(StatsCli, StartStatusStopRunTheServiceInTheBackground) {
   EXPECT_NE(again.err.find("already running"), std::string::npos) << again.err;
 
   // Events acknowledged while the flush interval is an hour are committed by the SIGTERM of stop.
-  net::HttpClient client({.base_url = "http://127.0.0.1:" + std::to_string(ports.api), .timeout_sec = 5.0});
-  for (int i = 0; i < 250; ++i) ASSERT_EQ(client.post_json("/api/v1/push", k_seed_event)->status, 200);
+  net::HttpClient client(
+      {.base_url = "http://127.0.0.1:" + std::to_string(ports.api), .timeout_sec = 5.0});
+  for (int i = 0; i < 250; ++i)
+    ASSERT_EQ(client.post_json("/api/v1/push", k_seed_event)->status, 200);
 
   const auto stop = run_vision(stats_args("stop", dir, ports));
   EXPECT_EQ(stop.exit_code, 0) << stop.err;
@@ -271,7 +288,8 @@ TEST(StatsCli, StartFailsWithTheServiceLogWhenThePortIsTaken) {
   close(fd);
   EXPECT_EQ(start.exit_code, 1);
   EXPECT_NE(start.err.find("did not start"), std::string::npos) << start.err;
-  EXPECT_NE(start.err.find("cannot listen"), std::string::npos) << "the log tail explains why:\n" << start.err;
+  EXPECT_NE(start.err.find("cannot listen"), std::string::npos) << "the log tail explains why:\n"
+                                                                << start.err;
   EXPECT_FALSE(fs::exists(dir / "wd/stats.pid"));
 }
 
@@ -296,7 +314,51 @@ TEST(StatsCli, InstallSystemdPrintsOrWritesAUnit) {
   EXPECT_NE(printed.out.find(" stats serve "), std::string::npos) << printed.out;
   EXPECT_NE(printed.out.find("KillSignal=SIGTERM"), std::string::npos);
   EXPECT_NE(printed.out.find("WantedBy=multi-user.target"), std::string::npos);
-  const auto written = run_vision(stats_args("install-systemd", dir, ports, {"--output", (dir / "vision-stats.service").string()}));
+  const auto written = run_vision(stats_args(
+      "install-systemd", dir, ports, {"--output", (dir / "vision-stats.service").string()}));
   ASSERT_EQ(written.exit_code, 0) << written.err;
   EXPECT_EQ(vision::test::read_text(dir / "vision-stats.service"), printed.out);
+}
+
+TEST(StatsCli, ServeCommitsQueuedEventsAndExitsZeroOnSigterm) {
+  TempDir dir;
+  Ports ports;
+  const auto args = stats_args("serve", dir, ports);
+  std::vector<char*> argv = {const_cast<char*>(VISION_BINARY)};
+  for (const auto& arg : args) argv.push_back(const_cast<char*>(arg.c_str()));
+  argv.push_back(nullptr);
+  const fs::path out = dir / "serve.out";
+  const pid_t pid = fork();
+  if (pid == 0) {
+    const int fd = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    dup2(fd, 1);
+    dup2(fd, 2);
+    execv(VISION_BINARY, argv.data());
+    _exit(127);
+  }
+  ASSERT_GT(pid, 0);
+  net::HttpClient client(
+      {.base_url = "http://127.0.0.1:" + std::to_string(ports.api), .timeout_sec = 2.0});
+  bool healthy = false;
+  for (int i = 0; i < 100 && !healthy; ++i) {
+    auto health = client.get("/health");
+    healthy = health && health->status == 200;
+    if (!healthy) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  if (!healthy) kill(pid, SIGKILL);
+  ASSERT_TRUE(healthy) << vision::test::read_text(out);
+  for (int i = 0; i < 120; ++i) {
+    ASSERT_EQ(client.post_json("/api/v1/push", k_seed_event)->status, 200);
+  }
+  ASSERT_EQ(kill(pid, SIGTERM), 0);
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status)) << vision::test::read_text(out);
+  EXPECT_EQ(WEXITSTATUS(status), 0) << vision::test::read_text(out);
+  const auto output = vision::test::read_text(out);
+  EXPECT_NE(output.find("api=http://127.0.0.1:" + std::to_string(ports.api)), std::string::npos)
+      << output;
+  auto store = stats::open_store({.storage = "sqlite", .db_path = dir / "wd/stats/stats.db"});
+  ASSERT_TRUE(store);
+  EXPECT_EQ(*(*store)->count(), 120) << "flush_interval_sec is an hour: SIGTERM committed them";
 }

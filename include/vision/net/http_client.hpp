@@ -13,9 +13,9 @@
 namespace vision::net {
 
 struct HttpClientOptions {
-  std::string base_url;   // "http://127.0.0.1:7797" (https:// when built with OpenSSL)
+  std::string base_url;      // "http://127.0.0.1:7797" (https:// when built with OpenSSL)
   double timeout_sec = 5.0;  // connect, read and write each
-  std::string api_key;    // sent as X-API-Key when not empty
+  std::string api_key;       // sent as X-API-Key when not empty
 };
 
 class HttpClient {

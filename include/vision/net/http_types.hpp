@@ -45,7 +45,8 @@ struct HttpResponse {
   // "internal_error" without the message, the rest name the problem
   // (invalid_data → "validation_failed" with the message as detail).
   static HttpResponse from_error(const Error& error);
-  static HttpResponse text(int status, std::string body, std::string content_type = "text/plain; charset=utf-8");
+  static HttpResponse text(int status, std::string body,
+                           std::string content_type = "text/plain; charset=utf-8");
 
   void set_header(std::string name, std::string value);
   std::string header(std::string_view name) const;

@@ -22,8 +22,8 @@ struct BackgroundStatus {
   bool running = false;  // a live process owns the pid file
   bool healthy = false;  // and /health answered {"ok":true}
   int pid = 0;
-  std::string detail;    // one line for people
-  std::string health;    // the /health body when it answered
+  std::string detail;  // one line for people
+  std::string health;  // the /health body when it answered
 };
 
 // Starts the service unless one is already running and healthy, then waits for /health.
@@ -34,7 +34,8 @@ Expected<BackgroundStatus> stop_background(const BackgroundOptions& options);
 BackgroundStatus background_status(const BackgroundOptions& options);
 
 // The last `lines` lines of a text file, starting at byte `from` at the earliest.
-std::string tail_file(const std::filesystem::path& file, std::size_t lines, std::uintmax_t from = 0);
+std::string tail_file(const std::filesystem::path& file, std::size_t lines,
+                      std::uintmax_t from = 0);
 
 struct SystemdUnitOptions {
   std::vector<std::string> command;  // ExecStart, program path first

@@ -10,7 +10,7 @@
 namespace vision::stats {
 
 struct EmbeddedFile {
-  std::string_view path;          // "/index.html", "/app.js", …
+  std::string_view path;  // "/index.html", "/app.js", …
   std::string_view content_type;
   std::string_view data;
 };

@@ -1,14 +1,15 @@
 // The single writer of the store. HTTP threads hand it validated events through a queue and
 // answer 200 as soon as they are queued; this thread commits them in batched transactions —
 // as soon as `max_batch` events wait, or `flush_interval_sec` after the oldest one arrived —
-// and applies the retention setting. stop() commits everything still queued, so an
-// acknowledged event survives a clean shutdown.
+// and applies the retention setting. A full queue slows pushes down before it refuses them. stop()
+// commits everything still queued, so an acknowledged event survives a clean shutdown.
 #pragma once
 
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <mutex>
+#include <span>
 #include <thread>
 #include <vector>
 
@@ -19,10 +20,14 @@ namespace vision::stats {
 class StatsMetrics;
 
 struct EventWriterOptions {
-  double flush_interval_sec = 5.0;  // longest time an acknowledged event waits for its commit
-  std::size_t max_batch = 4096;     // commit at once when this many events wait
-  std::size_t max_queue = 500000;   // enqueue refuses (503) beyond this many waiting events
-  int retention_days = 0;           // delete events older than this; 0 keeps everything
+  double flush_interval_sec = 5.0;      // longest time an acknowledged event waits for its commit
+  std::size_t max_batch = 4096;         // commit at once when this many events wait
+  std::size_t max_transaction = 16384;  // a larger backlog is committed in slices of this size
+  std::size_t max_queue = 200000;       // at most this many events wait for the writer
+  // A push that finds the queue full waits this long for room (back-pressure through latency)
+  // before it is refused (503).
+  std::chrono::milliseconds max_enqueue_wait{5000};
+  int retention_days = 0;  // delete events older than this; 0 keeps everything
   std::chrono::seconds retention_interval{3600};
   std::chrono::seconds retry_delay{1};  // after a failed commit
 };
@@ -35,7 +40,8 @@ class EventWriter {
   EventWriter& operator=(const EventWriter&) = delete;
 
   void start();
-  // Queues the events (all or none); false when the queue is full or the writer stopped.
+  // Queues the events (all or none), waiting up to max_enqueue_wait while the queue is full;
+  // false when there is still no room, or the writer stopped.
   bool enqueue(std::vector<NewEvent>&& events);
   // Blocks until every event queued before the call is committed; false when a commit failed
   // or the writer stopped first.
@@ -48,7 +54,7 @@ class EventWriter {
 
  private:
   void loop();
-  bool commit(std::vector<NewEvent>& batch);
+  bool commit(std::span<const NewEvent> batch);
 
   StatsStore& m_store;
   EventWriterOptions m_options;
@@ -58,11 +64,13 @@ class EventWriter {
   mutable std::mutex m_mutex;
   std::condition_variable m_wake;       // the writer waits on this
   std::condition_variable m_committed;  // flush() waits on this
+  std::condition_variable m_space;      // enqueue() waits on this while the queue is full
   std::vector<NewEvent> m_queue;
   std::chrono::steady_clock::time_point m_oldest;  // arrival of the oldest queued event
-  std::uint64_t m_enqueued = 0;   // events ever queued
-  std::uint64_t m_done = 0;       // events ever committed or given up
-  std::uint64_t m_lost = 0;       // events given up after repeated failed commits
+  std::uint64_t m_enqueued = 0;                    // events ever queued
+  std::uint64_t m_done = 0;                        // events ever committed or given up
+  std::uint64_t m_lost = 0;                        // events given up after repeated failed commits
+  int m_space_waiters = 0;                         // pushes waiting for room in the queue
   bool m_flush_requested = false;
   bool m_stopping = false;
   bool m_stopped = false;

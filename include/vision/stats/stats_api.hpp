@@ -1,7 +1,7 @@
 // The statistics HTTP API as plain functions of HttpRequest → HttpResponse, so route tests call
 // them without a socket. Ingest answers, in check order: 413 (body too large; the server
-// already refuses it from Content-Length before reading) → 401 (X-API-Key, when api_key is
-// set) → 400 (validation) → 429 (per-source rate) → 503 (write queue full) → 200 {"ok":true}.
+// already refuses it from Content-Length, before reading) → 401 (X-API-Key, when api_key is
+// set) → 400 (validation) → 429 (per-source rate) → 503 (write queue full) → 200.
 //
 //   GET  /health                  {"ok":true,"storage":…,"db_path":…}
 //   GET  /metrics                 Prometheus text

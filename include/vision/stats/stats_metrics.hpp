@@ -14,7 +14,7 @@ namespace vision::stats {
 class LatencyHistogram {
  public:
   static constexpr std::array<double, 12> k_bounds = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
-                                                     0.05,   0.1,   0.25,   0.5,   1.0,  2.5};
+                                                      0.05,   0.1,   0.25,   0.5,   1.0,  2.5};
   void observe(std::chrono::nanoseconds duration);
   // Appends "_bucket", "_sum" and "_count" lines for `name`.
   void render(std::string& out, const std::string& name, const std::string& labels = "") const;
@@ -36,10 +36,10 @@ class StatsMetrics {
   StatsMetrics();
   void count_push(PushEndpoint endpoint, int status, std::chrono::nanoseconds duration);
 
-  std::atomic<std::uint64_t> events_accepted{0};   // acknowledged with 200 (queued)
-  std::atomic<std::uint64_t> events_rejected{0};   // in requests answered 4xx/5xx
-  std::atomic<std::uint64_t> events_stored{0};     // committed to the store
-  std::atomic<std::uint64_t> events_deleted{0};    // removed by retention
+  std::atomic<std::uint64_t> events_accepted{0};  // acknowledged with 200 (queued)
+  std::atomic<std::uint64_t> events_rejected{0};  // in requests answered 4xx/5xx
+  std::atomic<std::uint64_t> events_stored{0};    // committed to the store
+  std::atomic<std::uint64_t> events_deleted{0};   // removed by retention
   std::atomic<std::uint64_t> write_batches{0};
   std::atomic<std::uint64_t> write_errors{0};
   std::atomic<std::int64_t> queue_depth{0};

@@ -28,10 +28,10 @@ struct StatsServiceOptions {
   double flush_interval_sec = 5.0;  // longest delay before an acknowledged event is committed
   bool insecure = false;            // allow a non-loopback public_host without api_key
   bool dashboard = true;            // serve the dashboard on ui_port
-  int api_threads = 32;             // HTTP workers; one per concurrent keep-alive client
-  int ui_threads = 8;
-  std::size_t max_body_bytes = 8u << 20;   // 413 above this
-  std::size_t max_queue_events = 500000;   // 503 when this many events wait for the writer
+  int api_threads = 64;             // HTTP workers; an open keep-alive connection holds one
+  int ui_threads = 16;
+  std::size_t max_body_bytes = 8u << 20;  // 413 above this
+  std::size_t max_queue_events = 200000;  // pushes wait, then get 503, when this many are queued
 };
 
 // True for 127.0.0.0/8, ::1 and localhost.

@@ -53,7 +53,7 @@ struct Overview {
 };
 
 struct EventPage {
-  std::vector<StoredEvent> events;       // newest id first
+  std::vector<StoredEvent> events;          // newest id first
   std::optional<std::int64_t> next_cursor;  // pass as `before_id` for the next page
 };
 
@@ -85,8 +85,8 @@ class StatsStore {
  public:
   virtual ~StatsStore() = default;
 
-  virtual const char* kind() const = 0;        // "sqlite" | "postgres"
-  virtual std::string location() const = 0;    // db_path, or the URL without its password
+  virtual const char* kind() const = 0;      // "sqlite" | "postgres"
+  virtual std::string location() const = 0;  // db_path, or the URL without its password
 
   // All events in one transaction: all stored or none.
   virtual Expected<void> insert(std::span<const NewEvent> events) = 0;

@@ -71,7 +71,9 @@ TEST(HttpRouter, HeadIsServedByTheGetRoute) {
 
 TEST(HttpRouter, AnyExceptionBecomesA500InternalError) {
   HttpRouter router;
-  router.add_route("GET", "/std", [](const HttpRequest&) -> HttpResponse { throw std::runtime_error("secret detail"); });
+  router.add_route("GET", "/std", [](const HttpRequest&) -> HttpResponse {
+    throw std::runtime_error("secret detail");
+  });
   router.add_route("GET", "/int", [](const HttpRequest&) -> HttpResponse { throw 42; });
   for (const char* path : {"/std", "/int"}) {
     const auto response = router.dispatch(request("GET", path));
@@ -105,12 +107,14 @@ TEST(HttpRouter, CorsAnswersPreflightsAndTagsResponses) {
   EXPECT_EQ(preflight.header("Access-Control-Allow-Origin"), "*");
   EXPECT_NE(preflight.header("Access-Control-Allow-Headers").find("X-API-Key"), std::string::npos);
   EXPECT_NE(preflight.header("Access-Control-Allow-Methods").find("POST"), std::string::npos);
-  EXPECT_EQ(router.dispatch(request("POST", "/api/v1/push")).header("Access-Control-Allow-Origin"), "*");
+  EXPECT_EQ(router.dispatch(request("POST", "/api/v1/push")).header("Access-Control-Allow-Origin"),
+            "*");
 
   HttpRouter closed;
   closed.add_route("POST", "/api/v1/push", ok_handler);
   EXPECT_EQ(closed.dispatch(request("OPTIONS", "/api/v1/push")).status, 405);
-  EXPECT_EQ(closed.dispatch(request("POST", "/api/v1/push")).header("Access-Control-Allow-Origin"), "");
+  EXPECT_EQ(closed.dispatch(request("POST", "/api/v1/push")).header("Access-Control-Allow-Origin"),
+            "");
 }
 
 TEST(HttpRouter, ListsRoutesInRegistrationOrder) {
@@ -138,6 +142,7 @@ TEST(ConstantTimeEquals, ComparesContentAndLength) {
 }
 
 TEST(UrlEncode, EncodesReservedCharacters) {
-  EXPECT_EQ(vision::net::url_encode("2025-01-01T12:00:00+02:00"), "2025-01-01T12%3A00%3A00%2B02%3A00");
+  EXPECT_EQ(vision::net::url_encode("2025-01-01T12:00:00+02:00"),
+            "2025-01-01T12%3A00%3A00%2B02%3A00");
   EXPECT_EQ(vision::net::url_encode("a b/c"), "a%20b%2Fc");
 }

@@ -14,13 +14,16 @@ using namespace vision::net;
 using json = nlohmann::json;
 
 namespace {
-std::string base_url(const HttpServer& server) { return "http://127.0.0.1:" + std::to_string(server.port()); }
+std::string base_url(const HttpServer& server) {
+  return "http://127.0.0.1:" + std::to_string(server.port());
+}
 }  // namespace
 
 TEST(HttpServer, ServesTheRouteTableOnAnEphemeralPort) {
   HttpRouter router;
   router.add_route("GET", "/echo", [](const HttpRequest& r) {
-    return HttpResponse::json(200, {{"q", r.query_param("q")}, {"key", r.header("X-API-Key")}, {"method", r.method}});
+    return HttpResponse::json(
+        200, {{"q", r.query_param("q")}, {"key", r.header("X-API-Key")}, {"method", r.method}});
   });
   HttpServer server({.host = "127.0.0.1", .port = 0, .threads = 2}, std::move(router));
   ASSERT_TRUE(server.start());
@@ -43,7 +46,8 @@ TEST(HttpServer, RefusesAnOversizedBodyWith413BeforeTheHandlerRuns) {
     ++calls;
     return HttpResponse::json(200, {{"ok", true}});
   });
-  HttpServer server({.host = "127.0.0.1", .port = 0, .threads = 2, .payload_max_bytes = 1024}, std::move(router));
+  HttpServer server({.host = "127.0.0.1", .port = 0, .threads = 2, .payload_max_bytes = 1024},
+                    std::move(router));
   ASSERT_TRUE(server.start());
   HttpClient client({.base_url = base_url(server), .timeout_sec = 2.0});
   auto small = client.post_json("/push", std::string(1000, ' ') + "{}");
@@ -58,8 +62,11 @@ TEST(HttpServer, RefusesAnOversizedBodyWith413BeforeTheHandlerRuns) {
 
 TEST(HttpServer, AnExceptionInAHandlerIsAJson500AndTheServerLivesOn) {
   HttpRouter router;
-  router.add_route("GET", "/boom", [](const HttpRequest&) -> HttpResponse { throw std::logic_error("x"); });
-  router.add_route("GET", "/fine", [](const HttpRequest&) { return HttpResponse::json(200, {{"ok", true}}); });
+  router.add_route("GET", "/boom",
+                   [](const HttpRequest&) -> HttpResponse { throw std::logic_error("x"); });
+  router.add_route("GET", "/fine", [](const HttpRequest&) {
+    return HttpResponse::json(200, {{"ok", true}});
+  });
   HttpServer server({.host = "127.0.0.1", .port = 0, .threads = 2}, std::move(router));
   ASSERT_TRUE(server.start());
   HttpClient client({.base_url = base_url(server), .timeout_sec = 2.0});

@@ -69,7 +69,8 @@ Want expect(const std::vector<NewEvent>& all, const EventFilter& f) {
   }
   if (latencies.empty()) return x;
   std::sort(latencies.begin(), latencies.end());
-  x.avg = std::accumulate(latencies.begin(), latencies.end(), 0.0) / static_cast<double>(latencies.size());
+  x.avg = std::accumulate(latencies.begin(), latencies.end(), 0.0) /
+          static_cast<double>(latencies.size());
   const auto rank = [&](int p) { return static_cast<size_t>((p * x.events + 99) / 100) - 1; };
   x.p50 = latencies[rank(50)];
   x.p95 = latencies[rank(95)];
@@ -79,15 +80,17 @@ Want expect(const std::vector<NewEvent>& all, const EventFilter& f) {
 
 class Fixture {
  public:
-  explicit Fixture(const StoreBackend& backend) { store = backend.open_empty(dir.path(), skip_reason); }
+  explicit Fixture(const StoreBackend& backend) {
+    store = backend.open_empty(dir.path(), skip_reason);
+  }
   TempDir dir;
   std::string skip_reason;
   std::unique_ptr<StatsStore> store;
 };
 
-#define OPEN_STORE_OR_SKIP(f)                           \
-  Fixture f(GetParam());                                \
-  if (!f.store) GTEST_SKIP() << f.skip_reason;          \
+#define OPEN_STORE_OR_SKIP(f)                  \
+  Fixture f(GetParam());                       \
+  if (!f.store) GTEST_SKIP() << f.skip_reason; \
   StatsStore& store = *f.store
 
 }  // namespace
@@ -129,7 +132,8 @@ TEST_P(StoreConformance, OverviewMatchesAComputationInCpp) {
   for (const auto& filter : filters) {
     const auto x = expect(events, filter);
     const auto o = *store.overview(filter);
-    SCOPED_TRACE(filter.source_id + " " + filter.from_utc + " " + filter.to_utc + " " + std::to_string(filter.min_detections));
+    SCOPED_TRACE(filter.source_id + " " + filter.from_utc + " " + filter.to_utc + " " +
+                 std::to_string(filter.min_detections));
     EXPECT_EQ(o.events, x.events);
     EXPECT_EQ(o.detections, x.detections);
     EXPECT_EQ(o.sources, static_cast<std::int64_t>(x.sources.size()));
@@ -177,7 +181,8 @@ TEST_P(StoreConformance, EventsPageNewestFirstWithACursor) {
   EXPECT_EQ(oldest.source_id, events[0].source_id);
   EXPECT_EQ(oldest.ts_utc, events[0].ts_utc);
   EXPECT_EQ(oldest.total_detections, events[0].total_detections);
-  EXPECT_EQ(nlohmann::json::parse(oldest.counts_by_class), nlohmann::json::parse(events[0].counts_by_class));
+  EXPECT_EQ(nlohmann::json::parse(oldest.counts_by_class),
+            nlohmann::json::parse(events[0].counts_by_class));
   EXPECT_DOUBLE_EQ(oldest.latency_ms, events[0].latency_ms);
   EXPECT_EQ(oldest.ts_received_utc, events[0].ts_received_utc);
 }
@@ -186,7 +191,8 @@ TEST_P(StoreConformance, ClassTotalsSumTheCounts) {
   OPEN_STORE_OR_SKIP(f);
   const auto events = sample_events(600);
   ASSERT_TRUE(store.insert(events));
-  for (const EventFilter& filter : {EventFilter{}, EventFilter{.source_id = "edge-001", .min_detections = 2}}) {
+  for (const EventFilter& filter :
+       {EventFilter{}, EventFilter{.source_id = "edge-001", .min_detections = 2}}) {
     std::map<std::string, std::pair<std::int64_t, std::int64_t>> want;
     for (const auto& e : events) {
       if (!matches(e, filter)) continue;
@@ -254,7 +260,8 @@ TEST_P(StoreConformance, DeleteBeforeRemovesOnlyOlderEvents) {
   const auto events = sample_events(300);
   ASSERT_TRUE(store.insert(events));
   const std::string cutoff = "2025-03-01T11:30:00.000000Z";
-  const auto older = std::count_if(events.begin(), events.end(), [&](const NewEvent& e) { return e.ts_utc < cutoff; });
+  const auto older = std::count_if(events.begin(), events.end(),
+                                   [&](const NewEvent& e) { return e.ts_utc < cutoff; });
   ASSERT_GT(older, 0);
   EXPECT_EQ(*store.delete_before(cutoff), older);
   EXPECT_EQ(*store.count(), 300 - older);

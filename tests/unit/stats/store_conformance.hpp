@@ -4,8 +4,8 @@
 
 #include <filesystem>
 #include <functional>
-#include <ostream>
 #include <memory>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -19,7 +19,8 @@ struct StoreBackend {
   std::string name;
   // A fresh, empty store; `dir` is a temporary folder that outlives it. nullptr + `skip_reason`
   // when the backend is unavailable.
-  std::function<std::unique_ptr<stats::StatsStore>(const std::filesystem::path& dir, std::string& skip_reason)>
+  std::function<std::unique_ptr<stats::StatsStore>(const std::filesystem::path& dir,
+                                                   std::string& skip_reason)>
       open_empty;
 };
 
@@ -28,7 +29,9 @@ struct StoreBackend {
 std::vector<stats::NewEvent> sample_events(int count);
 
 // Names the backend in test output instead of dumping the struct's bytes.
-inline void PrintTo(const StoreBackend& backend, std::ostream* out) { *out << backend.name; }
+inline void PrintTo(const StoreBackend& backend, std::ostream* out) {
+  *out << backend.name;
+}
 
 class StoreConformance : public ::testing::TestWithParam<StoreBackend> {};
 

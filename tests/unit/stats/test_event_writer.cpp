@@ -45,13 +45,22 @@ class FakeStore final : public stats::StatsStore {
     std::lock_guard lock(m_mutex);
     return stored;
   }
-  Expected<stats::Overview> overview(const stats::EventFilter&) override { return stats::Overview{}; }
-  Expected<stats::EventPage> events(const stats::EventFilter&, int, std::optional<std::int64_t>) override {
+  Expected<stats::Overview> overview(const stats::EventFilter&) override {
+    return stats::Overview{};
+  }
+  Expected<stats::EventPage> events(const stats::EventFilter&, int,
+                                    std::optional<std::int64_t>) override {
     return stats::EventPage{};
   }
-  Expected<std::vector<stats::ClassTotal>> class_totals(const stats::EventFilter&) override { return {}; }
-  Expected<std::vector<stats::SourceSummary>> sources(const stats::EventFilter&) override { return {}; }
-  Expected<std::vector<stats::SeriesPoint>> time_series(const stats::EventFilter&, int) override { return {}; }
+  Expected<std::vector<stats::ClassTotal>> class_totals(const stats::EventFilter&) override {
+    return {};
+  }
+  Expected<std::vector<stats::SourceSummary>> sources(const stats::EventFilter&) override {
+    return {};
+  }
+  Expected<std::vector<stats::SeriesPoint>> time_series(const stats::EventFilter&, int) override {
+    return {};
+  }
 
   std::vector<size_t> batches;
   std::int64_t stored = 0;
@@ -131,18 +140,35 @@ TEST(EventWriter, FlushBlocksUntilCommitted) {
 
 TEST(EventWriter, RefusesEventsBeyondTheQueueLimit) {
   FakeStore store(0);
-  stats::EventWriter writer(store, {.flush_interval_sec = 3600, .max_batch = 1000, .max_queue = 10});
+  stats::EventWriter writer(
+      store,
+      {.flush_interval_sec = 3600, .max_batch = 1000, .max_queue = 10, .max_enqueue_wait = 0ms});
   EXPECT_TRUE(writer.enqueue(sample_events(8)));
   EXPECT_FALSE(writer.enqueue(sample_events(3))) << "all or nothing";
   EXPECT_TRUE(writer.enqueue(sample_events(2)));
+  EXPECT_FALSE(writer.enqueue(sample_events(11))) << "never fits";
   writer.stop();
   EXPECT_EQ(store.stored, 10);
+}
+
+TEST(EventWriter, AFullQueueMakesThePushWaitForACommitInsteadOfFailing) {
+  FakeStore store(0);
+  stats::EventWriter writer(store,
+                            {.flush_interval_sec = 3600, .max_batch = 1000, .max_queue = 10});
+  writer.start();
+  EXPECT_TRUE(writer.enqueue(sample_events(8)));
+  const auto started = std::chrono::steady_clock::now();
+  EXPECT_TRUE(writer.enqueue(sample_events(5))) << "the writer commits at once for a waiting push";
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 2s);
+  writer.stop();
+  EXPECT_EQ(store.stored, 13);
 }
 
 TEST(EventWriter, RetriesAFailedCommitUntilItSucceeds) {
   FakeStore store(2);
   stats::StatsMetrics metrics;
-  stats::EventWriter writer(store, {.flush_interval_sec = 0.01, .retry_delay = std::chrono::seconds(0)}, &metrics);
+  stats::EventWriter writer(
+      store, {.flush_interval_sec = 0.01, .retry_delay = std::chrono::seconds(0)}, &metrics);
   writer.start();
   ASSERT_TRUE(writer.enqueue(sample_events(5)));
   EXPECT_TRUE(writer.flush());
@@ -178,4 +204,13 @@ TEST(EventWriter, RetentionRunsWhenTheWriterStarts) {
   stats::EventWriter writer(*store, {.retention_days = 1});
   writer.start();
   EXPECT_TRUE(wait_for_count(*store, 0, 3s));
+}
+
+TEST(EventWriter, ALargeBacklogIsCommittedInSlices) {
+  FakeStore store(0);
+  stats::EventWriter writer(
+      store, {.flush_interval_sec = 3600, .max_batch = 100000, .max_transaction = 1000});
+  ASSERT_TRUE(writer.enqueue(sample_events(2500)));
+  writer.stop();
+  EXPECT_EQ(store.batches, (std::vector<size_t>{1000, 1000, 500}));
 }

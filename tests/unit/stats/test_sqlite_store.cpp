@@ -24,16 +24,17 @@ using vision::test::StoreConformance;
 using vision::test::TempDir;
 using json = nlohmann::json;
 
-INSTANTIATE_TEST_SUITE_P(
-    Sqlite, StoreConformance,
-    ::testing::Values(StoreBackend{
-        "sqlite",
-        [](const fs::path& dir, std::string&) -> std::unique_ptr<stats::StatsStore> {
-          auto store = stats::open_store({.storage = "sqlite", .db_path = dir / "stats" / "stats.db"});
-          EXPECT_TRUE(store) << store.error().message;
-          return store ? std::move(*store) : nullptr;
-        }}),
-    [](const auto& param_info) { return param_info.param.name; });
+INSTANTIATE_TEST_SUITE_P(Sqlite, StoreConformance,
+                         ::testing::Values(StoreBackend{
+                             "sqlite",
+                             [](const fs::path& dir,
+                                std::string&) -> std::unique_ptr<stats::StatsStore> {
+                               auto store = stats::open_store(
+                                   {.storage = "sqlite", .db_path = dir / "stats" / "stats.db"});
+                               EXPECT_TRUE(store) << store.error().message;
+                               return store ? std::move(*store) : nullptr;
+                             }}),
+                         [](const auto& param_info) { return param_info.param.name; });
 
 namespace {
 
@@ -46,12 +47,14 @@ class RawDb {
   RawDb& operator=(const RawDb&) = delete;
   void exec(const std::string& sql) {
     char* error = nullptr;
-    ASSERT_EQ(sqlite3_exec(m_db, sql.c_str(), nullptr, nullptr, &error), SQLITE_OK) << (error ? error : "");
+    ASSERT_EQ(sqlite3_exec(m_db, sql.c_str(), nullptr, nullptr, &error), SQLITE_OK)
+        << (error ? error : "");
   }
   // The first column of the first row, as text.
   std::string scalar(const std::string& sql) {
     sqlite3_stmt* stmt = nullptr;
-    EXPECT_EQ(sqlite3_prepare_v2(m_db, sql.c_str(), -1, &stmt, nullptr), SQLITE_OK) << sqlite3_errmsg(m_db);
+    EXPECT_EQ(sqlite3_prepare_v2(m_db, sql.c_str(), -1, &stmt, nullptr), SQLITE_OK)
+        << sqlite3_errmsg(m_db);
     std::string out;
     if (sqlite3_step(stmt) == SQLITE_ROW && sqlite3_column_text(stmt, 0)) {
       out = reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0));
@@ -90,16 +93,24 @@ TEST(SqliteStore, CreatesTheSeedSchemaInWalModeWithBothIndexes) {
   RawDb db(path);
   EXPECT_EQ(db.scalar("PRAGMA journal_mode"), "wal");
   // The CREATE statement with runs of blanks folded to one.
-  const std::string table = std::regex_replace(
-      db.scalar("SELECT sql FROM sqlite_master WHERE name = 'stats_events'"), std::regex(R"(\s+)"), " ");
-  for (const char* column : {"id INTEGER PRIMARY KEY AUTOINCREMENT", "source_id", "ts_utc", "total_detections",
-                             "counts_by_class", "latency_ms", "ts_received_utc"}) {
+  const std::string table =
+      std::regex_replace(db.scalar("SELECT sql FROM sqlite_master WHERE name = 'stats_events'"),
+                         std::regex(R"(\s+)"), " ");
+  for (const char* column :
+       {"id INTEGER PRIMARY KEY AUTOINCREMENT", "source_id", "ts_utc", "total_detections",
+        "counts_by_class", "latency_ms", "ts_received_utc"}) {
     EXPECT_NE(table.find(column), std::string::npos) << column;
   }
-  EXPECT_EQ(db.scalar("SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'stats_events' "
-                      "AND sql LIKE '%(ts_utc)%'"), "1");
-  EXPECT_EQ(db.scalar("SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'stats_events' "
-                      "AND sql LIKE '%(source_id)%'"), "1");
+  EXPECT_EQ(
+      db.scalar(
+          "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'stats_events' "
+          "AND sql LIKE '%(ts_utc)%'"),
+      "1");
+  EXPECT_EQ(
+      db.scalar(
+          "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'stats_events' "
+          "AND sql LIKE '%(source_id)%'"),
+      "1");
 }
 
 TEST(SqliteStore, ARestartKeepsEveryEvent) {
@@ -114,7 +125,8 @@ TEST(SqliteStore, ARestartKeepsEveryEvent) {
   EXPECT_EQ(*reopened->count(), 321);
   ASSERT_TRUE(reopened->insert(std::span(events).first(9)));
   EXPECT_EQ(*reopened->count(), 330);
-  EXPECT_EQ(reopened->events({}, 1, std::nullopt)->events.front().id, 330) << "ids keep counting up";
+  EXPECT_EQ(reopened->events({}, 1, std::nullopt)->events.front().id, 330)
+      << "ids keep counting up";
 }
 
 TEST(SqliteStore, UpgradesADatabaseOfThePythonOriginal) {
@@ -136,7 +148,10 @@ TEST(SqliteStore, UpgradesADatabaseOfThePythonOriginal) {
   EXPECT_EQ(page.events[0].ts_received_utc, "");
   EXPECT_EQ(store->class_totals({})->size(), 2U);
   RawDb db(path);
-  EXPECT_EQ(db.scalar("SELECT COUNT(*) FROM pragma_table_info('stats_events') WHERE name = 'ts_received_utc'"), "1");
+  EXPECT_EQ(
+      db.scalar(
+          "SELECT COUNT(*) FROM pragma_table_info('stats_events') WHERE name = 'ts_received_utc'"),
+      "1");
 }
 
 TEST(SqliteStore, AnUnwritableLocationIsAnIoError) {
@@ -174,14 +189,17 @@ TEST(SqliteStore, ReadEndpointsMatchIndependentSql) {
   RawDb db(path);
 
   const auto overview = json::parse(api.overview(get("/api/v1/overview")).body);
-  EXPECT_EQ(overview["events"].get<std::int64_t>(), std::stoll(db.scalar("SELECT COUNT(*) FROM stats_events")));
+  EXPECT_EQ(overview["events"].get<std::int64_t>(),
+            std::stoll(db.scalar("SELECT COUNT(*) FROM stats_events")));
   EXPECT_EQ(overview["detections"].get<std::int64_t>(),
             std::stoll(db.scalar("SELECT SUM(total_detections) FROM stats_events")));
-  EXPECT_EQ(overview["sources"].get<std::int64_t>(),
-            std::stoll(db.scalar("SELECT COUNT(*) FROM (SELECT DISTINCT source_id FROM stats_events)")));
+  EXPECT_EQ(
+      overview["sources"].get<std::int64_t>(),
+      std::stoll(db.scalar("SELECT COUNT(*) FROM (SELECT DISTINCT source_id FROM stats_events)")));
   EXPECT_NEAR(overview["latency_ms"]["avg"].get<double>(),
               db.number("SELECT TOTAL(latency_ms) / COUNT(*) FROM stats_events"), 1e-9);
-  EXPECT_DOUBLE_EQ(overview["latency_ms"]["max"].get<double>(), db.number("SELECT MAX(latency_ms) FROM stats_events"));
+  EXPECT_DOUBLE_EQ(overview["latency_ms"]["max"].get<double>(),
+                   db.number("SELECT MAX(latency_ms) FROM stats_events"));
   // Nearest-rank percentiles through a window function instead of LIMIT/OFFSET.
   for (auto [key, p] : {std::pair{"p50", 50}, std::pair{"p95", 95}}) {
     const double want = db.number(
@@ -192,11 +210,17 @@ TEST(SqliteStore, ReadEndpointsMatchIndependentSql) {
   }
   EXPECT_EQ(overview["last_event"]["ts_utc"], db.scalar("SELECT MAX(ts_utc) FROM stats_events"));
 
-  const auto filtered = json::parse(api.overview(get("/api/v1/overview", {{"source", "edge-002"},
-      {"from", "2025-03-01T11:00:00Z"}, {"to", "2025-03-01T12:30:00+00:00"}, {"min_detections", "2"}})).body);
-  const std::string where = " WHERE source_id = 'edge-002' AND ts_utc >= '2025-03-01T11:00:00.000000Z' AND "
-                            "ts_utc < '2025-03-01T12:30:00.000000Z' AND total_detections >= 2";
-  EXPECT_EQ(filtered["events"].get<std::int64_t>(), std::stoll(db.scalar("SELECT COUNT(*) FROM stats_events" + where)));
+  const auto filtered =
+      json::parse(api.overview(get("/api/v1/overview", {{"source", "edge-002"},
+                                                        {"from", "2025-03-01T11:00:00Z"},
+                                                        {"to", "2025-03-01T12:30:00+00:00"},
+                                                        {"min_detections", "2"}}))
+                      .body);
+  const std::string where =
+      " WHERE source_id = 'edge-002' AND ts_utc >= '2025-03-01T11:00:00.000000Z' AND "
+      "ts_utc < '2025-03-01T12:30:00.000000Z' AND total_detections >= 2";
+  EXPECT_EQ(filtered["events"].get<std::int64_t>(),
+            std::stoll(db.scalar("SELECT COUNT(*) FROM stats_events" + where)));
   EXPECT_EQ(filtered["detections"].get<std::int64_t>(),
             std::stoll(db.scalar("SELECT SUM(total_detections) FROM stats_events" + where)));
 
@@ -204,7 +228,8 @@ TEST(SqliteStore, ReadEndpointsMatchIndependentSql) {
   for (const auto& c : classes["classes"]) {
     const std::string name = c["class_name"];
     EXPECT_EQ(c["detections"].get<std::int64_t>(),
-              std::stoll(db.scalar("SELECT SUM(json_extract(counts_by_class, '$." + name + "')) FROM stats_events")))
+              std::stoll(db.scalar("SELECT SUM(json_extract(counts_by_class, '$." + name +
+                                   "')) FROM stats_events")))
         << name;
   }
   EXPECT_EQ(classes["total_detections"].get<std::int64_t>(),
@@ -213,24 +238,29 @@ TEST(SqliteStore, ReadEndpointsMatchIndependentSql) {
   const auto sources = json::parse(api.sources(get("/api/v1/sources")).body);
   for (const auto& s : sources["sources"]) {
     const std::string id = s["source_id"];
-    EXPECT_EQ(s["events"].get<std::int64_t>(),
-              std::stoll(db.scalar("SELECT COUNT(*) FROM stats_events WHERE source_id = '" + id + "'")));
-    EXPECT_EQ(s["last_ts_utc"], db.scalar("SELECT MAX(ts_utc) FROM stats_events WHERE source_id = '" + id + "'"));
+    EXPECT_EQ(
+        s["events"].get<std::int64_t>(),
+        std::stoll(db.scalar("SELECT COUNT(*) FROM stats_events WHERE source_id = '" + id + "'")));
+    EXPECT_EQ(s["last_ts_utc"],
+              db.scalar("SELECT MAX(ts_utc) FROM stats_events WHERE source_id = '" + id + "'"));
   }
 
-  const auto series = json::parse(api.timeseries(get("/api/v1/timeseries", {{"bucket", "5m"}})).body);
+  const auto series =
+      json::parse(api.timeseries(get("/api/v1/timeseries", {{"bucket", "5m"}})).body);
   std::int64_t sum = 0;
   for (const auto& p : series["points"]) {
     const std::string from = p["ts_utc"];
     const std::string to = stats::format_utc_micros((p["t"].get<std::int64_t>() + 300) * 1'000'000);
     EXPECT_EQ(p["events"].get<std::int64_t>(),
-              std::stoll(db.scalar("SELECT COUNT(*) FROM stats_events WHERE ts_utc >= '" + from + "' AND ts_utc < '" + to + "'")))
+              std::stoll(db.scalar("SELECT COUNT(*) FROM stats_events WHERE ts_utc >= '" + from +
+                                   "' AND ts_utc < '" + to + "'")))
         << from;
     sum += p["events"].get<std::int64_t>();
   }
   EXPECT_EQ(sum, 1234);
 
-  const auto events = json::parse(api.events(get("/api/v1/events", {{"limit", "5"}, {"min_detections", "4"}})).body);
+  const auto events = json::parse(
+      api.events(get("/api/v1/events", {{"limit", "5"}, {"min_detections", "4"}})).body);
   ASSERT_EQ(events["events"].size(), 5U);
   EXPECT_EQ(events["events"][0]["id"].get<std::int64_t>(),
             std::stoll(db.scalar("SELECT MAX(id) FROM stats_events WHERE total_detections >= 4")));

@@ -21,23 +21,28 @@ namespace {
 constexpr const char* k_seed_event =
     R"({"schema_version":1,"source_id":"edge-001","ts_utc":"2025-01-01T12:00:00Z","total_detections":3,"counts_by_class":{"person":2,"car":1},"latency_ms":42.5})";
 
-json seed() { return json::parse(k_seed_event); }
+json seed() {
+  return json::parse(k_seed_event);
+}
 
 class StatsApiTest : public ::testing::Test {
  protected:
-  void make_api(stats::StatsApiOptions options, stats::EventWriterOptions writer_options = {.flush_interval_sec = 3600}) {
+  void make_api(stats::StatsApiOptions options,
+                stats::EventWriterOptions writer_options = {.flush_interval_sec = 3600},
+                bool start_writer = true) {
     api.reset();
     writer.reset();
     auto opened = stats::open_store({.storage = "sqlite", .db_path = dir / "stats.db"});
     ASSERT_TRUE(opened) << opened.error().message;
     store = std::move(*opened);
     writer = std::make_unique<stats::EventWriter>(*store, writer_options, &metrics);
-    writer->start();
+    if (start_writer) writer->start();
     api = std::make_unique<stats::StatsApi>(options, *store, *writer, metrics);
   }
   void SetUp() override { make_api({.api_key = "s3cret"}); }
 
-  HttpRequest push_request(const std::string& body, const std::string& key = "s3cret", const std::string& path = "/api/v1/push") {
+  HttpRequest push_request(const std::string& body, const std::string& key = "s3cret",
+                           const std::string& path = "/api/v1/push") {
     HttpRequest r;
     r.method = "POST";
     r.path = path;
@@ -46,8 +51,12 @@ class StatsApiTest : public ::testing::Test {
     if (!key.empty()) r.headers["x-api-key"] = key;
     return r;
   }
-  HttpResponse push(const json& body, const std::string& key = "s3cret") { return api->push(push_request(body.dump(), key)); }
-  HttpResponse push_raw(const std::string& body, const std::string& key = "s3cret") { return api->push(push_request(body, key)); }
+  HttpResponse push(const json& body, const std::string& key = "s3cret") {
+    return api->push(push_request(body.dump(), key));
+  }
+  HttpResponse push_raw(const std::string& body, const std::string& key = "s3cret") {
+    return api->push(push_request(body, key));
+  }
   HttpResponse batch(const json& body, const std::string& key = "s3cret") {
     return api->push_batch(push_request(body.dump(), key, "/api/v1/push/batch"));
   }
@@ -69,7 +78,8 @@ class StatsApiTest : public ::testing::Test {
   std::unique_ptr<stats::StatsApi> api;
 };
 
-void expect_error(const HttpResponse& r, int status, const std::string& error, const std::string& detail_part = "") {
+void expect_error(const HttpResponse& r, int status, const std::string& error,
+                  const std::string& detail_part = "") {
   EXPECT_EQ(r.status, status) << r.body;
   const auto body = json::parse(r.body);
   EXPECT_EQ(body["ok"], false);
@@ -119,7 +129,8 @@ TEST_F(StatsApiTest, NoKeyIsNeededWhenNoneIsConfigured) {
 TEST_F(StatsApiTest, MalformedJsonIs400) {
   expect_error(push_raw("{\"source_id\": "), 400, "validation_failed", "malformed JSON");
   expect_error(push_raw(""), 400, "validation_failed", "malformed JSON");
-  expect_error(push_raw(R"({"schema_version":1,"latency_ms":NaN})"), 400, "validation_failed", "NaN");
+  expect_error(push_raw(R"({"schema_version":1,"latency_ms":NaN})"), 400, "validation_failed",
+               "NaN");
   expect_error(push_raw(R"({"latency_ms":Infinity})"), 400, "validation_failed", "Infinity");
 }
 
@@ -131,13 +142,16 @@ TEST_F(StatsApiTest, EachInvalidFieldIs400NamingTheField) {
   };
   const std::vector<Case> cases = {
       {"negative latency", [](json& j) { j["latency_ms"] = -1.0; }, "latency_ms"},
-      {"infinite latency", [](json& j) { j["latency_ms"] = std::numeric_limits<double>::infinity(); }, "latency_ms"},
+      {"infinite latency",
+       [](json& j) { j["latency_ms"] = std::numeric_limits<double>::infinity(); }, "latency_ms"},
       {"latency as text", [](json& j) { j["latency_ms"] = "42"; }, "latency_ms"},
       {"negative total", [](json& j) { j["total_detections"] = -3; }, "total_detections"},
       {"fractional total", [](json& j) { j["total_detections"] = 2.5; }, "total_detections"},
-      {"negative class count", [](json& j) { j["counts_by_class"]["car"] = -1; }, "counts_by_class.car"},
+      {"negative class count", [](json& j) { j["counts_by_class"]["car"] = -1; },
+       "counts_by_class.car"},
       {"empty class name", [](json& j) { j["counts_by_class"][""] = 1; }, "counts_by_class"},
-      {"counts not an object", [](json& j) { j["counts_by_class"] = json::array(); }, "counts_by_class"},
+      {"counts not an object", [](json& j) { j["counts_by_class"] = json::array(); },
+       "counts_by_class"},
       {"empty source", [](json& j) { j["source_id"] = ""; }, "source_id"},
       {"missing source", [](json& j) { j.erase("source_id"); }, "source_id"},
       {"wrong schema version", [](json& j) { j["schema_version"] = 2; }, "schema_version"},
@@ -145,7 +159,11 @@ TEST_F(StatsApiTest, EachInvalidFieldIs400NamingTheField) {
       {"ts not ISO", [](json& j) { j["ts_utc"] = "yesterday"; }, "ts_utc"},
       {"impossible date", [](json& j) { j["ts_utc"] = "2025-02-30T12:00:00Z"; }, "ts_utc"},
       {"missing ts", [](json& j) { j.erase("ts_utc"); }, "ts_utc"},
-      {"not an object", [](json& j) { j = json::array({1, 2}); }, "stats event"},
+      {"not an object",
+       [](json& j) {
+         j = json::array({1, 2});
+       },
+       "stats event"},
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.name);
@@ -216,7 +234,13 @@ TEST_F(StatsApiTest, ValidationComesBeforeTheRateLimit) {
 }
 
 TEST_F(StatsApiTest, AFullWriteQueueIs503) {
-  make_api({}, {.flush_interval_sec = 3600, .max_batch = 100, .max_queue = 2});
+  // A writer that never runs, so the queue stays full.
+  make_api({},
+           {.flush_interval_sec = 3600,
+            .max_batch = 100,
+            .max_queue = 2,
+            .max_enqueue_wait = std::chrono::milliseconds(50)},
+           false);
   EXPECT_EQ(push(seed(), "").status, 200);
   EXPECT_EQ(push(seed(), "").status, 200);
   const auto full = push(seed(), "");
@@ -243,7 +267,8 @@ TEST_F(StatsApiTest, MetricsCountPushesByStatusInPrometheusFormat) {
   for (const char* line : {"vision_stats_push_requests_total{endpoint=\"push\",status=\"200\"} 1",
                            "vision_stats_push_requests_total{endpoint=\"push\",status=\"401\"} 1",
                            "vision_stats_push_requests_total{endpoint=\"push\",status=\"400\"} 1",
-                           "vision_stats_events_accepted_total 1", "# TYPE vision_stats_push_duration_seconds histogram",
+                           "vision_stats_events_accepted_total 1",
+                           "# TYPE vision_stats_push_duration_seconds histogram",
                            "vision_stats_push_duration_seconds_count{endpoint=\"push\"} 3"}) {
     EXPECT_NE(r.body.find(line), std::string::npos) << line << "\n" << r.body;
   }
@@ -253,7 +278,8 @@ TEST_F(StatsApiTest, ReadEndpointsRejectBadParameters) {
   using Api = stats::StatsApi;
   expect_error(get(&Api::overview, {{"from", "last week"}}), 400, "validation_failed", "from");
   expect_error(get(&Api::events, {{"to", "2025-13-01"}}), 400, "validation_failed", "to");
-  expect_error(get(&Api::sources, {{"min_detections", "-1"}}), 400, "validation_failed", "min_detections");
+  expect_error(get(&Api::sources, {{"min_detections", "-1"}}), 400, "validation_failed",
+               "min_detections");
   expect_error(get(&Api::classes, {{"window", "soon"}}), 400, "validation_failed", "window");
   expect_error(get(&Api::timeseries, {{"bucket", "2m"}}), 400, "validation_failed", "bucket");
   expect_error(get(&Api::events, {{"limit", "0"}}), 400, "validation_failed", "limit");
@@ -280,7 +306,8 @@ TEST_F(StatsApiTest, ReadEndpointsSeeCommittedPushes) {
   EXPECT_DOUBLE_EQ(overview["latency_ms"]["p50"].get<double>(), 20.0);
   EXPECT_DOUBLE_EQ(overview["latency_ms"]["p95"].get<double>(), 40.0);
 
-  const auto odd = json::parse(get(&Api::overview, {{"source", "edge-odd"}, {"min_detections", "3"}}).body);
+  const auto odd =
+      json::parse(get(&Api::overview, {{"source", "edge-odd"}, {"min_detections", "3"}}).body);
   EXPECT_EQ(odd["events"], 1);
   EXPECT_EQ(odd["last_event"]["total_detections"], 3);
 
@@ -288,7 +315,10 @@ TEST_F(StatsApiTest, ReadEndpointsSeeCommittedPushes) {
   ASSERT_EQ(events["events"].size(), 3U);
   EXPECT_EQ(events["events"][0]["total_detections"], 3) << "newest first";
   EXPECT_EQ(events["events"][0]["counts_by_class"], json({{"person", 3}}));
-  const auto rest = json::parse(get(&Api::events, {{"limit", "3"}, {"cursor", std::to_string(events["next_cursor"].get<int>())}}).body);
+  const auto rest =
+      json::parse(get(&Api::events, {{"limit", "3"},
+                                     {"cursor", std::to_string(events["next_cursor"].get<int>())}})
+                      .body);
   ASSERT_EQ(rest["events"].size(), 1U);
   EXPECT_TRUE(rest["next_cursor"].is_null());
 

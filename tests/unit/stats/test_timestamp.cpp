@@ -28,10 +28,11 @@ TEST(Timestamp, AcceptedFormsBecomeCanonicalUtc) {
 }
 
 TEST(Timestamp, RejectsMalformedAndImpossibleTimes) {
-  for (const char* input : {"", "2025", "2025-13-01T00:00:00Z", "2025-02-30T00:00:00Z", "2023-02-29",
-                            "2025-01-01T24:00:00Z", "2025-01-01T12:60:00Z", "2025-01-01T12:00:61Z",
-                            "2025-01-01T12:00:00.Z", "2025-01-01T12:00:00Zjunk", "2025-01-01X12:00:00",
-                            "yesterday", "2025-01-01T12:00:00+25:00"}) {
+  for (const char* input :
+       {"", "2025", "2025-13-01T00:00:00Z", "2025-02-30T00:00:00Z", "2023-02-29",
+        "2025-01-01T24:00:00Z", "2025-01-01T12:60:00Z", "2025-01-01T12:00:61Z",
+        "2025-01-01T12:00:00.Z", "2025-01-01T12:00:00Zjunk", "2025-01-01X12:00:00", "yesterday",
+        "2025-01-01T12:00:00+25:00"}) {
     auto micros = parse_utc_micros(input);
     EXPECT_FALSE(micros) << input;
     if (!micros) {
@@ -49,7 +50,8 @@ TEST(Timestamp, CanonicalTextSortsLikeTime) {
 }
 
 TEST(Timestamp, FormatRoundTripsParse) {
-  for (std::int64_t micros : {0LL, 1LL, 1735732800000000LL, 1735732800123456LL, 4102444799999999LL}) {
+  for (std::int64_t micros :
+       {0LL, 1LL, 1735732800000000LL, 1735732800123456LL, 4102444799999999LL}) {
     EXPECT_EQ(*parse_utc_micros(format_utc_micros(micros)), micros);
   }
   EXPECT_EQ(*parse_utc_micros("2025-01-01T12:00:00Z"), 1735732800000000LL);

@@ -1,0 +1,129 @@
+// The statistics ingest path without the network, each step as a ratio of a same-run baseline
+// (parsing the seed's example event with nlohmann::json): validation, the whole push handler
+// (validate, rate-limit check, queue), and SQLite batch inserts.
+#include <benchmark/benchmark.h>
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <map>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "vision/core/contracts.hpp"
+#include "vision/stats/event_writer.hpp"
+#include "vision/stats/stats_api.hpp"
+#include "vision/stats/stats_metrics.hpp"
+#include "vision/stats/timestamp.hpp"
+
+namespace fs = std::filesystem;
+using namespace vision;
+
+namespace {
+
+const std::string k_seed_event =
+    R"({"schema_version":1,"source_id":"edge-001","ts_utc":"2025-01-01T12:00:00Z","total_detections":3,"counts_by_class":{"person":2,"car":1},"latency_ms":42.5})";
+
+fs::path temp_db(const char* name) {
+  const auto dir = fs::temp_directory_path() / ("vision-bench-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  const auto path = dir / name;
+  for (const char* suffix : {"", "-wal", "-shm"}) fs::remove(path.string() + suffix);
+  return path;
+}
+
+void json_parse_baseline(benchmark::State& state) {
+  for (auto _ : state) benchmark::DoNotOptimize(nlohmann::json::parse(k_seed_event));
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(json_parse_baseline);
+
+void parse_and_validate_event(benchmark::State& state) {
+  for (auto _ : state) {
+    const auto body = nlohmann::json::parse(k_seed_event);
+    auto event = stats_event_from_json(body);
+    auto ts = stats::canonical_utc(event->ts_utc);
+    benchmark::DoNotOptimize(body.at("counts_by_class").dump());
+    benchmark::DoNotOptimize(ts);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(parse_and_validate_event);
+
+void push_handler(benchmark::State& state) {
+  const auto path = temp_db("handler.db");
+  auto store = std::move(*stats::open_store({.storage = "sqlite", .db_path = path}));
+  stats::StatsMetrics metrics;
+  stats::EventWriter writer(*store, {.flush_interval_sec = 1.0}, &metrics);
+  writer.start();
+  stats::StatsApi api({.api_key = "key", .rate_limit_per_sec = 1e9}, *store, writer, metrics);
+  net::HttpRequest request;
+  request.method = "POST";
+  request.path = "/api/v1/push";
+  request.headers["x-api-key"] = "key";
+  request.body = k_seed_event;
+  for (auto _ : state) {
+    auto response = api.push(request);
+    if (response.status != 200) state.SkipWithError("push was refused");
+  }
+  state.SetItemsProcessed(state.iterations());
+  writer.stop();
+}
+BENCHMARK(push_handler)->UseRealTime();
+
+void sqlite_insert_batch(benchmark::State& state) {
+  const auto path = temp_db("insert.db");
+  auto store = std::move(*stats::open_store({.storage = "sqlite", .db_path = path}));
+  std::vector<stats::NewEvent> batch(static_cast<size_t>(state.range(0)));
+  std::int64_t t = *stats::parse_utc_micros("2025-01-01T12:00:00Z");
+  for (auto _ : state) {
+    state.PauseTiming();
+    for (size_t i = 0; i < batch.size(); ++i) {
+      batch[i] = {"edge-00" + std::to_string(i % 8),
+                  stats::format_utc_micros(t += 1000),
+                  3,
+                  R"({"car":1,"person":2})",
+                  42.5,
+                  stats::format_utc_micros(t)};
+    }
+    state.ResumeTiming();
+    if (!store->insert(batch)) state.SkipWithError("insert failed");
+  }
+  state.SetItemsProcessed(state.iterations() * state.range(0));
+}
+BENCHMARK(sqlite_insert_batch)->Arg(1)->Arg(100)->Arg(4096)->UseRealTime();
+
+// Collects nanoseconds per item so main() can print ratios to the baseline.
+class RatioReporter : public benchmark::ConsoleReporter {
+ public:
+  void ReportRuns(const std::vector<Run>& runs) override {
+    ConsoleReporter::ReportRuns(runs);
+    for (const auto& run : runs) {
+      const auto items = run.counters.find("items_per_second");
+      if (items != run.counters.end() && items->second.value > 0) {
+        ns_per_item[run.benchmark_name()] = 1e9 / items->second.value;
+      }
+    }
+  }
+  std::map<std::string, double> ns_per_item;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  RatioReporter reporter;
+  benchmark::RunSpecifiedBenchmarks(&reporter);
+  const auto baseline = reporter.ns_per_item.find("json_parse_baseline");
+  if (baseline != reporter.ns_per_item.end()) {
+    std::printf("\nper event, relative to parsing the event's JSON (%.0f ns):\n", baseline->second);
+    for (const auto& [name, ns] : reporter.ns_per_item) {
+      std::printf("  %-32s %9.0f ns  %6.2fx\n", name.c_str(), ns, ns / baseline->second);
+    }
+  }
+  benchmark::Shutdown();
+  std::error_code ec;
+  fs::remove_all(fs::temp_directory_path() / ("vision-bench-" + std::to_string(::getpid())), ec);
+}
