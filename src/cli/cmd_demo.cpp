@@ -167,6 +167,9 @@ int run_demo(const DemoOptions& options) {
                       "deploy.edge.stream_endpoint=http://127.0.0.1:" + std::to_string(remote_port) + "/api/v1/frame",
                       "--set", "deploy.edge.source_id=edge-stream"});
   stream.insert(stream.end(), edge_common.begin(), edge_common.end());
+  // The server reports each streamed frame under the edge's source_id; the edge keeps its
+  // copy in stats.jsonl only, so no frame is counted twice.
+  stream.insert(stream.end(), {"--set", "deploy.edge.stats_endpoint="});
   count(step(stream));
   kill(remote, SIGTERM);
   wait_child(remote);  // 130: stopped by the signal, as intended
