@@ -30,29 +30,29 @@ double interp(double at, const std::vector<double>& x, const std::vector<double>
   return y[i - 1] + (y[i] - y[i - 1]) * (at - x0) / (x1 - x0);
 }
 
-// Greedy matching as Ultralytics' match_predictions: pairs of the same class above the
-// threshold, highest IoU first, each prediction and each truth used once.
-void match(const std::vector<GroundTruthBox>& truth, const std::vector<Detection>& predictions,
-           const std::vector<std::vector<float>>& iou, std::vector<std::array<bool, 10>>& tp) {
-  for (int t = 0; t < k_thresholds; ++t) {
-    struct Pair {
-      float iou;
-      size_t truth, prediction;
-    };
-    std::vector<Pair> pairs;
-    for (size_t g = 0; g < truth.size(); ++g) {
-      for (size_t p = 0; p < predictions.size(); ++p) {
-        if (truth[g].class_id == predictions[p].class_id && iou[g][p] >= iou_threshold(t)) pairs.push_back({iou[g][p], g, p});
-      }
-    }
-    std::stable_sort(pairs.begin(), pairs.end(), [](const Pair& a, const Pair& b) { return a.iou > b.iou; });
-    std::vector<bool> truth_used(truth.size()), prediction_used(predictions.size());
-    for (const auto& pair : pairs) {
-      if (truth_used[pair.truth] || prediction_used[pair.prediction]) continue;
-      truth_used[pair.truth] = prediction_used[pair.prediction] = true;
-      tp[pair.prediction][static_cast<size_t>(t)] = true;
+struct Pair {
+  size_t truth, prediction;
+};
+
+// Greedy one-to-one matching as Ultralytics' match_predictions: the candidate pairs that
+// `eligible` accepts, highest IoU first, each truth and each prediction used once.
+template <class Eligible>
+std::vector<Pair> greedy_pairs(const std::vector<std::vector<float>>& iou, size_t predictions, Eligible eligible) {
+  std::vector<std::pair<float, Pair>> candidates;
+  for (size_t g = 0; g < iou.size(); ++g) {
+    for (size_t p = 0; p < predictions; ++p) {
+      if (eligible(g, p)) candidates.push_back({iou[g][p], {g, p}});
     }
   }
+  std::stable_sort(candidates.begin(), candidates.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+  std::vector<bool> truth_used(iou.size()), prediction_used(predictions);
+  std::vector<Pair> pairs;
+  for (const auto& [value, pair] : candidates) {
+    if (truth_used[pair.truth] || prediction_used[pair.prediction]) continue;
+    truth_used[pair.truth] = prediction_used[pair.prediction] = true;
+    pairs.push_back(pair);
+  }
+  return pairs;
 }
 
 // Ultralytics' smooth(): a box filter over a fraction of the points.
@@ -116,25 +116,21 @@ void DetectionEvaluator::add(const std::vector<GroundTruthBox>& truth, const std
     for (size_t p = 0; p < predictions.size(); ++p) iou[g][p] = box_iou(truth[g].xyxy, predictions[p].bbox_xyxy);
   }
   std::vector<std::array<bool, 10>> tp(predictions.size(), std::array<bool, 10>{});
-  match(truth, predictions, iou, tp);
+  for (int t = 0; t < k_thresholds; ++t) {
+    const auto pairs = greedy_pairs(iou, predictions.size(), [&](size_t g, size_t p) {
+      return truth[g].class_id == predictions[p].class_id && iou[g][p] >= iou_threshold(t);
+    });
+    for (const auto& pair : pairs) tp[pair.prediction][static_cast<size_t>(t)] = true;
+  }
   for (size_t p = 0; p < predictions.size(); ++p) m_predictions.push_back({predictions[p].score, predictions[p].class_id, tp[p]});
 
-  // Confusion matrix: confident predictions matched to any-class truth by IoU.
-  struct Pair {
-    float iou;
-    size_t truth, prediction;
-  };
-  std::vector<Pair> pairs;
-  for (size_t g = 0; g < truth.size(); ++g) {
-    for (size_t p = 0; p < predictions.size(); ++p) {
-      if (predictions[p].score >= k_confusion_conf && iou[g][p] > k_confusion_iou) pairs.push_back({iou[g][p], g, p});
-    }
-  }
-  std::stable_sort(pairs.begin(), pairs.end(), [](const Pair& a, const Pair& b) { return a.iou > b.iou; });
+  // Confusion matrix: confident predictions matched to truth of any class by IoU.
+  const auto pairs = greedy_pairs(iou, predictions.size(), [&](size_t g, size_t p) {
+    return predictions[p].score >= k_confusion_conf && iou[g][p] > k_confusion_iou;
+  });
   std::vector<bool> truth_used(truth.size()), prediction_used(predictions.size());
   const auto bucket = [nc](int id) { return id >= 0 && static_cast<size_t>(id) < nc ? static_cast<size_t>(id) : nc; };
   for (const auto& pair : pairs) {
-    if (truth_used[pair.truth] || prediction_used[pair.prediction]) continue;
     truth_used[pair.truth] = prediction_used[pair.prediction] = true;
     ++m_confusion[bucket(predictions[pair.prediction].class_id)][bucket(truth[pair.truth].class_id)];
   }

@@ -43,9 +43,11 @@ std::string read_text(const fs::path& file) {
 
 nlohmann::json read_json(const fs::path& file) { return nlohmann::json::parse(read_text(file)); }
 
-ProcessResult run_process(const std::string& program, const std::vector<std::string>& args,
-                          const fs::path& cwd) {
-  TempDir capture;
+namespace {
+
+// fork + exec with stdout and stderr redirected to files in `capture`.
+pid_t spawn(const std::string& program, const std::vector<std::string>& args, const fs::path& cwd,
+            const TempDir& capture) {
   const fs::path out_file = capture / "stdout";
   const fs::path err_file = capture / "stderr";
   const pid_t pid = fork();
@@ -62,37 +64,28 @@ ProcessResult run_process(const std::string& program, const std::vector<std::str
     execv(program.c_str(), argv.data());
     _exit(127);
   }
+  return pid;
+}
+
+int exit_code_of(int status) { return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status); }
+
+}  // namespace
+
+ProcessResult run_process(const std::string& program, const std::vector<std::string>& args,
+                          const fs::path& cwd) {
+  TempDir capture;
+  const pid_t pid = spawn(program, args, cwd, capture);
   int status = 0;
   waitpid(pid, &status, 0);
-  ProcessResult result;
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  result.out = read_text(out_file);
-  result.err = read_text(err_file);
-  return result;
+  return {exit_code_of(status), read_text(capture / "stdout"), read_text(capture / "stderr")};
 }
 
 ProcessResult run_vision(const std::vector<std::string>& args, const fs::path& cwd) {
   return run_process(VISION_BINARY, args, cwd);
 }
 
-BackgroundProcess::BackgroundProcess(const std::string& program, const std::vector<std::string>& args, const fs::path& cwd) {
-  const fs::path out_file = m_capture / "stdout";
-  const fs::path err_file = m_capture / "stderr";
-  m_pid = fork();
-  if (m_pid == 0) {
-    if (chdir(cwd.c_str()) != 0) _exit(126);
-    const int out = open(out_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    const int err = open(err_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    dup2(out, 1);
-    dup2(err, 2);
-    std::vector<char*> argv;
-    argv.push_back(const_cast<char*>(program.c_str()));
-    for (const auto& arg : args) argv.push_back(const_cast<char*>(arg.c_str()));
-    argv.push_back(nullptr);
-    execv(program.c_str(), argv.data());
-    _exit(127);
-  }
-}
+BackgroundProcess::BackgroundProcess(const std::string& program, const std::vector<std::string>& args, const fs::path& cwd)
+    : m_pid(spawn(program, args, cwd, m_capture)) {}
 
 BackgroundProcess::~BackgroundProcess() {
   if (m_pid > 0) stop(SIGTERM, 10);
@@ -103,7 +96,7 @@ bool BackgroundProcess::running() {
   int status = 0;
   const pid_t done = waitpid(m_pid, &status, WNOHANG);
   if (done == m_pid) {
-    m_exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    m_exit_code = exit_code_of(status);
     m_pid = -1;
     return false;
   }

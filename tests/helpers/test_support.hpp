@@ -55,9 +55,9 @@ class BackgroundProcess {
   std::string err() const;
 
  private:
+  TempDir m_capture;  // first: the process writes into it from the start
   int m_pid = -1;
   int m_exit_code = -1;
-  TempDir m_capture;
 };
 
 // Polls `done` every 20 ms until it returns true or `timeout_sec` passes.
