@@ -166,12 +166,12 @@ TEST_P(ConfigRule, IsEnforcedWithAMessageNamingTheKey) {
 }
 
 INSTANTIATE_TEST_SUITE_P(EveryRule, ConfigRule, testing::ValuesIn(broken_rules()),
-                         [](const testing::TestParamInfo<BrokenRule>& info) {
-                           std::string name = info.param.key;
+                         [](const testing::TestParamInfo<BrokenRule>& param) {
+                           std::string name = param.param.key;
                            for (char& c : name) {
                              if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
                            }
-                           return name + "_" + std::to_string(info.index);
+                           return name + "_" + std::to_string(param.index);
                          });
 
 TEST(ConfigRules, EveryRuleHasABrokenExample) {
