@@ -20,3 +20,8 @@ find_package(OpenSSL REQUIRED)
 pkg_check_modules(sqlite3 REQUIRED IMPORTED_TARGET sqlite3>=3.38)
 # PostgreSQL storage is optional: without libpqxx, storage = "postgres" answers "not in this build".
 pkg_check_modules(libpqxx IMPORTED_TARGET libpqxx>=7.7)
+
+# LibTorch only when the trainer is built (VISION_WITH_TRAINING): edge builds leave it out.
+if(VISION_WITH_TRAINING)
+  find_package(Torch REQUIRED)
+endif()

@@ -52,6 +52,15 @@ Expected<void> check_dataset(Run& run) {
   return {};
 }
 
+// Builds made with VISION_WITH_TRAINING=OFF (edge devices) carry no LibTorch.
+Expected<void> require_training_build() {
+#ifdef VISION_WITH_TRAINING
+  return {};
+#else
+  return fail(ErrorCode::not_in_build, "this build of vision has no trainer (configured with VISION_WITH_TRAINING=OFF)");
+#endif
+}
+
 RunSpec spec(const std::string& mode, const Config& config) {
   return {mode, "backend", config.string("train.backend")};
 }
@@ -70,6 +79,7 @@ int run_train(TrainOptions options) {
                          if (auto ok = require_path(weights, "train.yolo.weights", false); !ok) return ok;
                        }
                        if (auto ok = check_dataset(run); !ok) return ok;
+                       if (auto ok = require_training_build(); !ok) return ok;
                        auto backend = trainers().find(c.string("train.backend"));
                        if (!backend) return std::unexpected(backend.error());
                        return backend->get()(run);
@@ -91,6 +101,9 @@ int run_from_model(TrainOptions options, const std::string& mode, Registry<Backe
                              !ok) {
                            return ok;
                          }
+                       }
+                       if (mode == "export" || !std::filesystem::path(model).extension().string().ends_with("onnx")) {
+                         if (auto ok = require_training_build(); !ok) return ok;
                        }
                        auto backend = registry.find(c.string("train.backend"));
                        if (!backend) return std::unexpected(backend.error());
