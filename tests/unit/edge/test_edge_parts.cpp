@@ -11,6 +11,7 @@
 #include "vision/core/percentile.hpp"
 #include "vision/edge/edge_runner.hpp"
 #include "vision/edge/frame_source.hpp"
+#include "vision/net/http_server.hpp"
 
 namespace fs = std::filesystem;
 using vision::test::TempDir;
@@ -192,4 +193,48 @@ TEST(EdgeRunner, FpsLimitPacesCapture) {
   auto report = vision::run_edge(source, processor, nullptr, options);
   ASSERT_TRUE(report);
   EXPECT_GE(report->elapsed_sec, 0.24);
+}
+
+namespace {
+
+class CountingProcessor final : public vision::FrameProcessor {
+ public:
+  vision::Expected<std::vector<vision::Detection>> process(const vision::Frame&) override { return std::vector<vision::Detection>{}; }
+};
+
+}  // namespace
+
+TEST(FrameSource, HttpStreamThatEndsIsReopenedWithBackoff) {
+  // A real HTTP server on loopback serves a short MJPEG clip; each time the stream ends the
+  // live source reconnects and reads it again, until max_frames.
+  TempDir dir;
+  const fs::path video = dir / "clip.avi";
+  {
+    cv::VideoWriter writer(video.string(), cv::VideoWriter::fourcc('M', 'J', 'P', 'G'), 10, cv::Size(64, 48));
+    ASSERT_TRUE(writer.isOpened());
+    for (int i = 0; i < 5; ++i) writer.write(cv::Mat(48, 64, CV_8UC3, cv::Scalar::all(i * 40)));
+  }
+  const std::string clip = vision::test::read_text(video);
+  std::atomic<int> requests{0};
+  vision::net::HttpRouter router;
+  router.add_route("GET", "/cam.avi", [&](const vision::net::HttpRequest&) {
+    ++requests;
+    return vision::net::HttpResponse::text(200, clip, "video/x-msvideo");
+  });
+  vision::net::HttpServer server({}, router);
+  ASSERT_TRUE(server.start());
+  auto source = vision::open_frame_source({.kind = vision::FrameSourceKind::stream,
+                                           .url = "http://127.0.0.1:" + std::to_string(server.port()) + "/cam.avi",
+                                           .reconnect_initial_sec = 0.05, .reconnect_max_sec = 0.2});
+  ASSERT_TRUE(source) << source.error().message;
+  EXPECT_TRUE((*source)->live());
+  CountingProcessor processor;
+  vision::EdgeOptions options;
+  options.max_frames = 12;
+  options.queue_size = 64;  // keep every frame: this test is about reconnecting, not dropping
+  auto report = vision::run_edge(**source, processor, nullptr, options);
+  ASSERT_TRUE(report);
+  EXPECT_EQ(report->frames + report->dropped, 12);
+  EXPECT_GE((*source)->reconnects(), 2);
+  EXPECT_GE(requests.load(), 3);
 }
