@@ -3,10 +3,13 @@
 // already prepared tensor. Both are timed in one run, interleaved, and reported as medians and
 // their ratio (SPEC: machines are noisy, compare ratios).
 //   bench_predict [MODEL.onnx] [--iterations N] [--threads T] [--width W --height H]
+//   bench_predict --untrained-size 640   exports an untrained YOLOv8n (4 classes) at that size
+//                                        first: the compute of a real one, before any training
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -14,6 +17,9 @@
 #include <opencv2/imgproc.hpp>
 
 #include "vision/data/synthetic_shapes.hpp"
+#ifdef VISION_WITH_TRAINING
+#include "vision/export/onnx_export.hpp"
+#endif
 #include "vision/core/percentile.hpp"
 #include "vision/image/letterbox.hpp"
 #include "vision/infer/detector.hpp"
@@ -22,14 +28,28 @@ using Clock = std::chrono::steady_clock;
 
 int main(int argc, char** argv) {
   std::string model = std::string(VISION_SOURCE_DIR) + "/../shared/fixtures/ultralytics-yolov8n-shapes-320.onnx";
-  int iterations = 50, threads = 2, width = 640, height = 480;
+  int iterations = 50, threads = 2, width = 640, height = 480, untrained_size = 0;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     if (arg == "--iterations" && i + 1 < argc) iterations = std::stoi(argv[++i]);
     else if (arg == "--threads" && i + 1 < argc) threads = std::stoi(argv[++i]);
     else if (arg == "--width" && i + 1 < argc) width = std::stoi(argv[++i]);
     else if (arg == "--height" && i + 1 < argc) height = std::stoi(argv[++i]);
+    else if (arg == "--untrained-size" && i + 1 < argc) untrained_size = std::stoi(argv[++i]);
     else model = arg;
+  }
+  if (untrained_size > 0) {
+#ifndef VISION_WITH_TRAINING
+    std::fprintf(stderr, "bench_predict: --untrained-size needs a build with VISION_WITH_TRAINING\n");
+    return 1;
+#else
+    model = (std::filesystem::temp_directory_path() / ("vision-bench-yolov8n-" + std::to_string(untrained_size) + ".onnx")).string();
+    auto exported = vision::export_untrained_yolo({4, 'n', 16}, {model, untrained_size, untrained_size, 17, vision::k_shape_class_names, "bench"}, 0);
+    if (!exported) {
+      std::fprintf(stderr, "bench_predict: %s\n", exported.error().message.c_str());
+      return 1;
+    }
+#endif
   }
   auto detector = vision::Detector::open({.model_path = model, .threads = threads, .device = "cpu"});
   if (!detector) {

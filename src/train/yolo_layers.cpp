@@ -68,6 +68,13 @@ DetectHeadImpl::DetectHeadImpl(int nc, int rm, const std::vector<int>& channels)
   }
   dfl = register_module("dfl", torch::nn::Conv2d(torch::nn::Conv2dOptions(reg_max, 1, 1).bias(false)));
   torch::NoGradGuard no_grad;
+  // Ultralytics' bias_init: box logits start at 1, class logits at the prior of about five
+  // objects per 640-pixel image, so an untrained head proposes few boxes.
+  for (size_t i = 0; i < channels.size(); ++i) {
+    box[i]->as<torch::nn::Sequential>()->ptr(2)->as<torch::nn::Conv2d>()->bias.fill_(1.0);
+    const double cells = std::pow(640.0 / strides[i], 2);
+    cls[i]->as<torch::nn::Sequential>()->ptr(2)->as<torch::nn::Conv2d>()->bias.fill_(std::log(5.0 / num_classes / cells));
+  }
   dfl->weight.copy_(torch::arange(reg_max, torch::kFloat).view({1, reg_max, 1, 1}));
   dfl->weight.set_requires_grad(false);
 }
