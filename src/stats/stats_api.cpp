@@ -6,7 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "vision/core/contracts.hpp"
+#include "event_parser.hpp"
 #include "vision/core/log.hpp"
 #include "vision/stats/event_writer.hpp"
 #include "vision/stats/stats_metrics.hpp"
@@ -124,36 +124,6 @@ HttpResponse store_failure(const Error& error) {
                              "the store failed to answer; see the service log");
 }
 
-// The JSON parser's message, or a clearer one for the non-standard numbers Python's json.dumps
-// writes for NaN and infinities.
-std::string malformed_json_detail(const std::string& body, const char* what) {
-  for (const char* token : {"NaN", "Infinity"}) {
-    if (body.find(token) != std::string::npos) {
-      return std::string("malformed JSON: ") + token +
-             " is not a JSON number; every number must be finite";
-    }
-  }
-  return std::string("malformed JSON: ") + what;
-}
-
-Expected<NewEvent> to_new_event(const json& j, const std::string& received,
-                                const std::string& prefix) {
-  auto event = stats_event_from_json(j);
-  if (!event) return fail(ErrorCode::invalid_data, prefix + event.error().message);
-  auto ts = canonical_utc(event->ts_utc);
-  if (!ts) return fail(ErrorCode::invalid_data, prefix + "ts_utc: " + ts.error().message);
-  NewEvent out;
-  out.source_id = std::move(event->source_id);
-  out.ts_utc = std::move(*ts);
-  out.total_detections = event->total_detections;
-  // The validated object as parsed: nlohmann keeps keys sorted, so this is the same compact
-  // text as re-serialising the map, without building a second tree.
-  out.counts_by_class = j.at("counts_by_class").dump();
-  out.latency_ms = event->latency_ms;
-  out.ts_received_utc = received;
-  return out;
-}
-
 }  // namespace
 
 StatsApi::StatsApi(StatsApiOptions options, StatsStore& store, EventWriter& writer,
@@ -213,31 +183,10 @@ HttpResponse StatsApi::ingest(const HttpRequest& request, bool batch, std::size_
     return rejected(HttpResponse::error(401, "unauthorized"));
   }
 
-  json body;
-  try {
-    body = json::parse(request.body);
-  } catch (const json::parse_error& e) {
-    return rejected(invalid(malformed_json_detail(request.body, e.what())));
-  }
-
   const std::string received = format_utc_micros(now_utc_micros());
-  std::vector<NewEvent> events;
-  if (!batch) {
-    auto event = to_new_event(body, received, "");
-    if (!event) return rejected(invalid(event.error().message));
-    events.push_back(std::move(*event));
-  } else {
-    const json* items = &body;
-    if (body.is_object() && body.contains("events")) items = &body["events"];
-    if (!items->is_array()) return rejected(invalid("batch: must be a JSON array of stats events"));
-    count = items->size();
-    events.reserve(items->size());
-    for (size_t i = 0; i < items->size(); ++i) {
-      auto event = to_new_event((*items)[i], received, "[" + std::to_string(i) + "].");
-      if (!event) return rejected(invalid(event.error().message));
-      events.push_back(std::move(*event));
-    }
-  }
+  auto parsed = parse_stats_events(request.body, batch, received);
+  if (!parsed) return rejected(invalid(parsed.error().message));
+  std::vector<NewEvent> events = std::move(*parsed);
   count = events.size();
 
   if (m_limiter.enabled()) {
