@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "scopes.hpp"
 #include "vision/core/log.hpp"
 
 namespace fs = std::filesystem;
@@ -79,11 +80,6 @@ Registry<Backend>& edge_modes() {
   return registry;
 }
 
-}  // namespace vision::cli
-
-#include "scopes.hpp"
-
-namespace vision::cli {
 
 int run_command(const CommonOptions& options, const std::string& command,
                 const std::function<RunSpec(const Config&)>& spec_for,

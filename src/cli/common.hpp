@@ -34,6 +34,15 @@ std::filesystem::path choose_config_file(const CommonOptions& options);
 std::optional<Config> load_config(const CommonOptions& options,
                                   const std::vector<std::string>& scopes);
 
+// Loads the config for `command` (scopes from scopes.hpp), then runs `body` through the run
+// lifecycle. `spec_for` picks the RunSpec once the config is known (e.g. the backend name).
+int run_command(const CommonOptions& options, const std::string& command,
+                const std::function<RunSpec(const Config&)>& spec_for,
+                const std::function<Expected<void>(Run&)>& body);
+
+// Appends `--set key=value` for a flag that is sugar over a config key.
+void set_if(CommonOptions& options, const std::string& key, const std::optional<std::string>& value);
+
 // Prints a config or usage error the same way everywhere and returns its exit code.
 int report_error(const Error& error);
 
@@ -49,6 +58,8 @@ using Backend = std::function<Expected<void>(Run&)>;
 Registry<Backend>& trainers();
 Registry<Backend>& autolabelers();
 Registry<Backend>& edge_modes();
+Registry<Backend>& evaluators();
+Registry<Backend>& exporters();
 
 // Fills the registries above with the backends of this build (backends.cpp).
 void register_backends();
@@ -67,21 +78,5 @@ void add_datagen_command(CLI::App& app, Action& action);
 
 // The annotated example config, embedded at build time from work-dir/config.example.toml.
 const char* example_config_toml();
-
-}  // namespace vision::cli
-
-namespace vision::cli {
-
-// Loads the config for `command` (scopes from scopes.hpp), then runs `body` through the run
-// lifecycle. `spec_for` picks the RunSpec once the config is known (e.g. the backend name).
-int run_command(const CommonOptions& options, const std::string& command,
-                const std::function<RunSpec(const Config&)>& spec_for,
-                const std::function<Expected<void>(Run&)>& body);
-
-// Appends `--set key=value` for a flag that is sugar over a config key.
-void set_if(CommonOptions& options, const std::string& key, const std::optional<std::string>& value);
-
-Registry<Backend>& evaluators();
-Registry<Backend>& exporters();
 
 }  // namespace vision::cli
