@@ -35,12 +35,6 @@ struct DemoOptions {
   int unlabeled_images = 24;
 };
 
-fs::path self_path() {
-  std::error_code ec;
-  const auto path = fs::read_symlink("/proc/self/exe", ec);
-  return ec ? fs::path("vision") : path;
-}
-
 int free_port() {
   const int fd = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in address{};
@@ -60,7 +54,7 @@ pid_t spawn(const std::vector<std::string>& args) {
   std::string line = "$ vision";
   for (const auto& arg : args) line += " " + arg;
   std::fprintf(stderr, "\n\033[1m%s\033[0m\n", line.c_str());
-  const std::string program = self_path().string();
+  const std::string program = vision_executable().string();
   const pid_t pid = fork();
   if (pid == 0) {
     std::vector<char*> argv = {const_cast<char*>(program.c_str())};

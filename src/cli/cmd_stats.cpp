@@ -51,15 +51,9 @@ stats::StatsServiceOptions service_options(const Config& c, bool insecure) {
   return o;
 }
 
-fs::path self_executable() {
-  std::error_code ec;
-  auto path = fs::read_symlink("/proc/self/exe", ec);
-  return ec ? fs::path("vision") : path;
-}
-
 // The `vision stats serve …` command line that reproduces this invocation's config.
 std::vector<std::string> serve_command(const StatsOptions& options) {
-  std::vector<std::string> command = {self_executable().string(), "stats", "serve"};
+  std::vector<std::string> command = {vision_executable().string(), "stats", "serve"};
   const fs::path config_file = choose_config_file(options.common);
   if (!config_file.empty()) {
     command.push_back("--config");

@@ -65,6 +65,12 @@ Expected<void> require_path(const fs::path& path, const std::string& what, bool 
   return {};
 }
 
+fs::path vision_executable() {
+  std::error_code ec;
+  const auto path = fs::read_symlink("/proc/self/exe", ec);
+  return ec ? fs::path("vision") : path;
+}
+
 Registry<Backend>& trainers() {
   static Registry<Backend> registry("train backend");
   return registry;

@@ -50,6 +50,9 @@ int report_error(const Error& error);
 // `folder` is true). `what` says which setting it came from.
 Expected<void> require_path(const std::filesystem::path& path, const std::string& what, bool folder);
 
+// This vision binary's path, for commands that start another vision process.
+std::filesystem::path vision_executable();
+
 // Subcommand actions run after parsing; each returns the exit code.
 using Action = std::function<int()>;
 

@@ -1,6 +1,7 @@
 #include "detection_loss.hpp"
 
 #include "box_losses.hpp"
+#include "yolo_layers.hpp"
 
 namespace vision::train {
 
@@ -10,21 +11,12 @@ LossResult detection_loss(const std::vector<torch::Tensor>& raw, const BatchTarg
   const auto batch = raw[0].size(0);
   const auto options = raw[0].options();
   const int channels = 4 * reg_max + num_classes;
-  std::vector<torch::Tensor> flat, points, point_strides;
-  for (size_t i = 0; i < raw.size(); ++i) {
-    const auto h = raw[i].size(2), w = raw[i].size(3);
-    flat.push_back(raw[i].view({batch, channels, -1}));
-    const auto ys = torch::arange(h, options) + 0.5;
-    const auto xs = torch::arange(w, options) + 0.5;
-    const auto grid = torch::meshgrid({ys, xs}, "ij");
-    points.push_back(torch::stack({grid[1].reshape(-1), grid[0].reshape(-1)}, -1));
-    point_strides.push_back(torch::full({h * w, 1}, strides[i], options));
-  }
-  const auto all = torch::cat(flat, 2).permute({0, 2, 1});  // [B, A, C]
+  const auto grid = anchor_grid(raw, strides);
+  const auto all = grid.maps.permute({0, 2, 1});  // [B, A, C]
   const auto pred_distribution = all.slice(2, 0, 4 * reg_max);
   const auto pred_logits = all.slice(2, 4 * reg_max, channels);
-  const auto anchor_points = torch::cat(points, 0);  // grid units
-  const auto stride = torch::cat(point_strides, 0);
+  const auto& anchor_points = grid.points;  // grid units
+  const auto& stride = grid.strides;
   const auto anchors = anchor_points.size(0);
   const double image_h = static_cast<double>(raw[0].size(2)) * strides[0];
   const double image_w = static_cast<double>(raw[0].size(3)) * strides[0];

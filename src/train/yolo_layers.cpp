@@ -88,27 +88,32 @@ std::vector<torch::Tensor> DetectHeadImpl::forward(const std::vector<torch::Tens
   return out;
 }
 
-torch::Tensor DetectHeadImpl::decode(const std::vector<torch::Tensor>& raw) const {
+AnchorGrid anchor_grid(const std::vector<torch::Tensor>& raw, const std::vector<double>& strides) {
   const auto batch = raw[0].size(0);
-  const int channels = 4 * reg_max + num_classes;
-  std::vector<torch::Tensor> flat, anchor_points, stride_values;
+  const auto channels = raw[0].size(1);
+  std::vector<torch::Tensor> flat, points, stride_values;
   for (size_t i = 0; i < raw.size(); ++i) {
     const auto h = raw[i].size(2), w = raw[i].size(3);
     flat.push_back(raw[i].view({batch, channels, -1}));
-    auto ys = torch::arange(h, raw[i].options()) + 0.5;
-    auto xs = torch::arange(w, raw[i].options()) + 0.5;
-    auto grid = torch::meshgrid({ys, xs}, "ij");
-    anchor_points.push_back(torch::stack({grid[1].reshape(-1), grid[0].reshape(-1)}, 0));  // [2, h·w] (x, y)
-    stride_values.push_back(torch::full({1, h * w}, strides[i], raw[i].options()));
+    const auto ys = torch::arange(h, raw[i].options()) + 0.5;
+    const auto xs = torch::arange(w, raw[i].options()) + 0.5;
+    const auto grid = torch::meshgrid({ys, xs}, "ij");
+    points.push_back(torch::stack({grid[1].reshape(-1), grid[0].reshape(-1)}, -1));
+    stride_values.push_back(torch::full({h * w, 1}, strides[i], raw[i].options()));
   }
-  auto all = torch::cat(flat, 2);  // [B, C, A]
-  const auto anchors = all.size(2);
-  auto split = all.split({4 * reg_max, num_classes}, 1);
+  return {torch::cat(flat, 2), torch::cat(points, 0), torch::cat(stride_values, 0)};
+}
+
+torch::Tensor DetectHeadImpl::decode(const std::vector<torch::Tensor>& raw) const {
+  const auto batch = raw[0].size(0);
+  const auto grid = anchor_grid(raw, strides);
+  const auto anchors = grid.maps.size(2);
+  auto split = grid.maps.split({4 * reg_max, num_classes}, 1);
   // DFL: softmax over the reg_max bins, expectation via the fixed 1×1 projection.
   auto distribution = split[0].view({batch, 4, reg_max, anchors}).transpose(2, 1).softmax(1);
   auto distances = const_cast<torch::nn::Conv2dImpl&>(*dfl).forward(distribution).view({batch, 4, anchors});
-  auto points = torch::cat(anchor_points, 1).unsqueeze(0);
-  auto stride = torch::cat(stride_values, 1);
+  const auto points = grid.points.t().unsqueeze(0);  // [1, 2, A]
+  const auto stride = grid.strides.t();              // [1, A]
   auto lt = distances.slice(1, 0, 2);
   auto rb = distances.slice(1, 2, 4);
   auto center = (points + (rb - lt) / 2) * stride;

@@ -47,6 +47,14 @@ struct SppfImpl : torch::nn::Module {
 };
 TORCH_MODULE(Sppf);
 
+// The head's maps laid out per anchor, as decode and the loss both read them.
+struct AnchorGrid {
+  torch::Tensor maps;     // [B, C, A]: all strides, anchors in row-major order per stride
+  torch::Tensor points;   // [A, 2]: (x, y) cell centres in grid units
+  torch::Tensor strides;  // [A, 1]
+};
+AnchorGrid anchor_grid(const std::vector<torch::Tensor>& raw, const std::vector<double>& strides);
+
 // Decoupled head: per stride a box branch (4·reg_max distribution logits) and a class branch.
 struct DetectHeadImpl : torch::nn::Module {
   DetectHeadImpl(int num_classes, int reg_max, const std::vector<int>& channels);
