@@ -16,6 +16,17 @@ ValidateOptions default_validate_options() {
   return options;
 }
 
+std::vector<GroundTruthBox> ground_truth_pixels(const DatasetItem& item, int width, int height) {
+  const auto w = static_cast<float>(width);
+  const auto h = static_cast<float>(height);
+  std::vector<GroundTruthBox> truth;
+  truth.reserve(item.boxes.size());
+  for (const auto& b : item.boxes) {
+    truth.push_back({b.class_id, {(b.cx - b.w / 2) * w, (b.cy - b.h / 2) * h, (b.cx + b.w / 2) * w, (b.cy + b.h / 2) * h}});
+  }
+  return truth;
+}
+
 Expected<DetectionMetrics> validate_onnx(const ValidateOptions& options,
                                          const std::function<void(std::int64_t, std::int64_t)>& progress) {
   auto dataset = load_yolo_dataset(options.dataset);
@@ -36,13 +47,7 @@ Expected<DetectionMetrics> validate_onnx(const ValidateOptions& options,
     auto results = (*detector)->detect(images);
     if (!results) return std::unexpected(results.error());
     for (size_t i = 0; i < images.size(); ++i) {
-      std::vector<GroundTruthBox> truth;
-      const auto w = static_cast<float>(images[i].cols);
-      const auto h = static_cast<float>(images[i].rows);
-      for (const auto& b : items[i]->boxes) {
-        truth.push_back({b.class_id, {(b.cx - b.w / 2) * w, (b.cy - b.h / 2) * h, (b.cx + b.w / 2) * w, (b.cy + b.h / 2) * h}});
-      }
-      evaluator.add(truth, (*results)[i].detections);
+      evaluator.add(ground_truth_pixels(*items[i], images[i].cols, images[i].rows), (*results)[i].detections);
     }
     done += static_cast<std::int64_t>(images.size());
     if (progress) progress(done, total);

@@ -19,6 +19,9 @@ struct ValidateOptions {
 
 ValidateOptions default_validate_options();
 
+// The ground truth of a data set item in pixels of its image (width × height).
+std::vector<GroundTruthBox> ground_truth_pixels(const DatasetItem& item, int width, int height);
+
 // Evaluates the model on the val split; `progress` (may be empty) is told images done / total.
 Expected<DetectionMetrics> validate_onnx(const ValidateOptions& options,
                                          const std::function<void(std::int64_t, std::int64_t)>& progress = {});

@@ -1,0 +1,68 @@
+#include "validation.hpp"
+
+#include "vision/eval/validate.hpp"
+#include "vision/image/image_files.hpp"
+#include "vision/image/nms.hpp"
+#include "vision/infer/decode.hpp"
+
+namespace vision::train {
+
+Expected<ValidationSet> ValidationSet::load(const std::vector<DatasetItem>& items, int img_size) {
+  ValidationSet set;
+  set.m_img_size = img_size;
+  const LetterboxOptions options{img_size, img_size, 114, true};
+  for (const auto& item : items) {
+    auto image = read_image(item.image);
+    if (!image) return std::unexpected(image.error());
+    cv::Mat boxed;
+    set.m_transforms.push_back(letterbox(*image, options, boxed));
+    set.m_images.push_back(std::move(boxed));
+    set.m_truth.push_back(ground_truth_pixels(item, image->cols, image->rows));
+  }
+  return set;
+}
+
+DetectionMetrics ValidationSet::evaluate(YoloDetectorImpl& model, const std::vector<std::string>& names, int batch_size,
+                                         const std::function<void(std::int64_t, std::int64_t)>& progress) const {
+  torch::NoGradGuard no_grad;
+  const bool was_training = model.is_training();
+  model.eval();
+  const auto defaults = default_validate_options().detector;
+  const DecodeOptions decode_options{defaults.confidence, 30000, defaults.multi_label};
+  const NmsOptions nms_options{defaults.nms_iou_threshold, defaults.nms_max_detections, true};
+  const auto device = model.parameters().front().device();
+  const auto plane = static_cast<std::int64_t>(m_img_size) * m_img_size;
+  const auto total = static_cast<std::int64_t>(m_images.size());
+
+  DetectionEvaluator evaluator(names);
+  for (std::int64_t start = 0; start < total; start += batch_size) {
+    const auto count = std::min<std::int64_t>(batch_size, total - start);
+    auto input = torch::empty({count, 3, m_img_size, m_img_size});
+    for (std::int64_t i = 0; i < count; ++i) {
+      bgr_to_rgb_chw(m_images[static_cast<size_t>(start + i)], input.data_ptr<float>() + i * 3 * plane);
+    }
+    const auto output = model.head->decode(model.forward(input.to(device))).to(torch::kCPU).contiguous();
+    const auto channels = static_cast<int>(output.size(1));
+    const auto anchors = static_cast<int>(output.size(2));
+    for (std::int64_t i = 0; i < count; ++i) {
+      const auto index = static_cast<size_t>(start + i);
+      auto boxes = decode_yolov8(output[i].data_ptr<float>(), channels, anchors, decode_options);
+      std::vector<Detection> detections;
+      for (int k : nms(boxes, nms_options)) {
+        const auto& box = boxes[static_cast<size_t>(k)];
+        Detection d;
+        d.class_id = box.class_id;
+        d.class_name = names[static_cast<size_t>(box.class_id)];
+        d.score = box.score;
+        d.bbox_xyxy = unletterbox_box(box.xyxy, m_transforms[index]);
+        detections.push_back(std::move(d));
+      }
+      evaluator.add(m_truth[index], detections);
+    }
+    if (progress) progress(start + count, total);
+  }
+  if (was_training) model.train();
+  return evaluator.compute();
+}
+
+}  // namespace vision::train
