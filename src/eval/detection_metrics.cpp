@@ -72,26 +72,49 @@ std::vector<double> smooth(const std::vector<double>& y, double fraction) {
   return out;
 }
 
+// The monotone precision envelope over recall, with the sentinels (0, 1) and (1, 0) that
+// Ultralytics' compute_ap adds; both AP and the PR curve are read from it.
+struct Envelope {
+  std::vector<double> recall, precision;
+};
+
+Envelope precision_envelope(const std::vector<double>& recall, const std::vector<double>& precision) {
+  Envelope e;
+  e.recall = {0.0};
+  e.recall.insert(e.recall.end(), recall.begin(), recall.end());
+  e.recall.push_back(1.0);
+  e.precision = {1.0};
+  e.precision.insert(e.precision.end(), precision.begin(), precision.end());
+  e.precision.push_back(0.0);
+  for (size_t i = e.precision.size() - 1; i > 0; --i) e.precision[i - 1] = std::max(e.precision[i - 1], e.precision[i]);
+  return e;
+}
+
 }  // namespace
 
 double average_precision(const std::vector<double>& recall, const std::vector<double>& precision) {
   if (recall.empty()) return 0.0;  // no predictions: nothing found
-  std::vector<double> mrec = {0.0};
-  mrec.insert(mrec.end(), recall.begin(), recall.end());
-  mrec.push_back(1.0);
-  std::vector<double> mpre = {1.0};
-  mpre.insert(mpre.end(), precision.begin(), precision.end());
-  mpre.push_back(0.0);
-  for (size_t i = mpre.size() - 1; i > 0; --i) mpre[i - 1] = std::max(mpre[i - 1], mpre[i]);
+  const Envelope e = precision_envelope(recall, precision);
   // Trapezoids over 101 evenly spaced recall points of the envelope.
   double area = 0;
-  double previous = interp(0.0, mrec, mpre);
+  double previous = interp(0.0, e.recall, e.precision);
   for (int i = 1; i <= 100; ++i) {
-    const double value = interp(i / 100.0, mrec, mpre);
+    const double value = interp(i / 100.0, e.recall, e.precision);
     area += (previous + value) / 2 * 0.01;
     previous = value;
   }
   return area;
+}
+
+std::vector<double> pr_curve_points(const std::vector<double>& recall, const std::vector<double>& precision) {
+  // No predictions: nothing is found at any recall, as AP 0 says (Ultralytics leaves the class out).
+  std::vector<double> curve(k_pr_curve_points, 0.0);
+  if (recall.empty()) return curve;
+  const Envelope e = precision_envelope(recall, precision);
+  for (int i = 0; i < k_pr_curve_points; ++i) {
+    curve[static_cast<size_t>(i)] = interp(static_cast<double>(i) / (k_pr_curve_points - 1), e.recall, e.precision);
+  }
+  return curve;
 }
 
 DetectionEvaluator::DetectionEvaluator(std::vector<std::string> class_names)
@@ -147,6 +170,7 @@ DetectionMetrics DetectionEvaluator::compute() const {
   metrics.images = m_images;
   metrics.confusion = m_confusion;
   const size_t nc = m_names.size();
+  metrics.pr_curve.resize(nc);
   std::vector<size_t> order(m_predictions.size());
   std::iota(order.begin(), order.end(), 0);
   std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return m_predictions[a].score > m_predictions[b].score; });
@@ -189,7 +213,10 @@ DetectionMetrics DetectionEvaluator::compute() const {
         pt.push_back(precision[i][static_cast<size_t>(t)]);
       }
       const double ap = average_precision(rt, pt);
-      if (t == 0) cm.ap50 = ap;
+      if (t == 0) {
+        cm.ap50 = ap;
+        metrics.pr_curve[c] = pr_curve_points(rt, pt);
+      }
       ap_sum += ap;
     }
     cm.ap50_95 = ap_sum / k_thresholds;

@@ -29,6 +29,9 @@ struct ClassMetrics {
   double precision = 0, recall = 0, ap50 = 0, ap50_95 = 0;
 };
 
+// Recall points of a PR curve, as Ultralytics' linspace(0, 1, 1000).
+inline constexpr int k_pr_curve_points = 1000;
+
 struct DetectionMetrics {
   double precision = 0, recall = 0, map50 = 0, map50_95 = 0;
   double fitness = 0;  // 0.1·mAP50 + 0.9·mAP50-95, how best.pt is chosen
@@ -36,11 +39,16 @@ struct DetectionMetrics {
   std::int64_t instances = 0;
   std::vector<ClassMetrics> per_class;
   std::vector<std::vector<std::int64_t>> confusion;  // [predicted][true], (nc+1)²
+  // Per class, the precision envelope at IoU 0.5 sampled at k_pr_curve_points recalls evenly
+  // spaced over [0, 1] (Ultralytics' px/py of the PR plot); empty for classes without truth.
+  std::vector<std::vector<double>> pr_curve;
 };
 
 // Area under the precision envelope at 101 recall points (recall ascending, precision for the
 // same points); what Ultralytics' compute_ap(method="interp") returns. No points: 0.
 double average_precision(const std::vector<double>& recall, const std::vector<double>& precision);
+// The same envelope sampled at k_pr_curve_points recalls 0, 1/999, …, 1; all zeros without points.
+std::vector<double> pr_curve_points(const std::vector<double>& recall, const std::vector<double>& precision);
 
 class DetectionEvaluator {
  public:

@@ -1,4 +1,6 @@
 // Metrics against values worked out by hand (see the comments for the arithmetic).
+#include <algorithm>
+
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
@@ -45,6 +47,41 @@ TEST(DetectionEvaluator, HandComputedPrCurveAtIou50) {
   const auto m = evaluator.compute();
   EXPECT_NEAR(m.per_class[0].ap50, 0.8283333333, 1e-6);
   EXPECT_NEAR(m.map50_95, 0.8283333333, 1e-6);  // exact boxes: every threshold alike
+}
+
+TEST(DetectionEvaluator, PrCurveIsThePrecisionEnvelopeAtIou50) {
+  // Same case: recall .5 .5 1, precision 1 .5 2/3 → envelope 1 up to recall .5, 2/3 beyond,
+  // 0 at recall 1. Points are i/999: 499 → .4995 (1), 500 → .5005 (2/3), 999 → 1 (0).
+  DetectionEvaluator evaluator({"a", "b", "c"});
+  evaluator.add({{0, {0, 0, 10, 10}}, {0, {100, 100, 110, 110}}, {1, {50, 50, 60, 60}}},
+                {det(0, 0.9F, {0, 0, 10, 10}), det(0, 0.8F, {0, 0, 10, 10}), det(0, 0.7F, {100, 100, 110, 110}),
+                 det(2, 0.9F, {200, 200, 210, 210})});
+  const auto m = evaluator.compute();
+  ASSERT_EQ(m.pr_curve.size(), 3U);
+  const auto& a = m.pr_curve[0];
+  ASSERT_EQ(a.size(), static_cast<size_t>(vision::k_pr_curve_points));
+  EXPECT_NEAR(a[0], 1.0, 1e-12);
+  EXPECT_NEAR(a[250], 1.0, 1e-12);
+  EXPECT_NEAR(a[499], 1.0, 1e-12);
+  EXPECT_NEAR(a[500], 2.0 / 3.0, 1e-12);
+  EXPECT_NEAR(a[998], 2.0 / 3.0, 1e-12);
+  EXPECT_NEAR(a[999], 0.0, 1e-12);
+  // b has truth but no predictions: nothing found at any recall. c has no truth: no curve.
+  ASSERT_EQ(m.pr_curve[1].size(), static_cast<size_t>(vision::k_pr_curve_points));
+  EXPECT_EQ(*std::max_element(m.pr_curve[1].begin(), m.pr_curve[1].end()), 0.0);
+  EXPECT_TRUE(m.pr_curve[2].empty());
+  EXPECT_FALSE(to_json(m).contains("pr_curve"));
+}
+
+TEST(PrCurvePoints, InterpolatesLinearlyBetweenEnvelopePoints) {
+  // recall .25 .75, precision 1 .5 → envelope (0,1) (.25,1) (.75,.5) (1,0), linear between.
+  const auto curve = vision::pr_curve_points({0.25, 0.75}, {1.0, 0.5});
+  const auto recall = [](size_t i) { return static_cast<double>(i) / (vision::k_pr_curve_points - 1); };
+  EXPECT_NEAR(curve[100], 1.0, 1e-12);                            // recall .1
+  EXPECT_NEAR(curve[500], 1.0 - (recall(500) - 0.25), 1e-12);     // recall .5005 → .7495
+  EXPECT_NEAR(curve[900], 0.5 - 2 * (recall(900) - 0.75), 1e-12);  // recall .9009 → .1982
+  EXPECT_NEAR(curve[999], 0.0, 1e-12);
+  EXPECT_EQ(vision::pr_curve_points({}, {}), std::vector<double>(vision::k_pr_curve_points, 0.0));
 }
 
 TEST(DetectionEvaluator, IouThresholdsDecideMap50To95) {
