@@ -112,13 +112,17 @@ Expected<void> deploy_edge(Run& run) {
 
 }  // namespace
 
-// vision val on an ONNX model; checkpoints (.pt) belong to the trainer.
+// vision val: ONNX models through the inference engine, checkpoints through the trainer.
 Expected<void> validate_model(Run& run) {
   const Config& c = run.config();
   const std::filesystem::path model = run.artifacts()["model"].get<std::string>();
   if (model.extension() != ".onnx") {
-    return fail(ErrorCode::not_implemented, "val: checkpoints (" + model.filename().string() +
-                                                ") need the trainer, which is not available yet; pass an ONNX model");
+#ifdef VISION_WITH_TRAINING
+    return validate_checkpoint_model(run);
+#else
+    return fail(ErrorCode::not_in_build, "val: checkpoints (" + model.filename().string() +
+                                             ") need the trainer, which this build leaves out; pass an ONNX model");
+#endif
   }
   ValidateOptions options = default_validate_options();
   options.dataset.dir = c.path("data.yolo_dataset_dir");
@@ -185,6 +189,9 @@ void register_backends() {
   evaluators().add("yolo", validate_model);
   edge_modes().add("local", deploy_edge);
   edge_modes().add("stream", deploy_edge);
+#ifdef VISION_WITH_TRAINING
+  register_training_backends();
+#endif
 }
 
 }  // namespace vision::cli

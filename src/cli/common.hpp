@@ -66,6 +66,10 @@ Registry<Backend>& exporters();
 
 // Fills the registries above with the backends of this build (backends.cpp).
 void register_backends();
+// The trainer's backends (train_backend.cpp, VISION_WITH_TRAINING builds only): train "yolo",
+// and `vision val` on a checkpoint.
+void register_training_backends();
+Expected<void> validate_checkpoint_model(Run& run);
 // The body of `vision deploy remote` (backends.cpp).
 Expected<void> deploy_remote(Run& run);
 

@@ -309,4 +309,15 @@ Expected<void> Detector::run_raw(const float* nchw, int batch) {
   return {};
 }
 
+Expected<Detector::RawOutput> Detector::run_raw_output(const float* nchw, int batch) {
+  try {
+    auto outputs = m_impl->run(nchw, batch, m_impl->info.input_height, m_impl->info.input_width);
+    const auto info = outputs[0].GetTensorTypeAndShapeInfo();
+    const float* data = outputs[0].GetTensorData<float>();
+    return RawOutput{info.GetShape(), std::vector<float>(data, data + info.GetElementCount())};
+  } catch (const Ort::Exception& e) {
+    return fail(ErrorCode::runtime, std::string("inference failed: ") + e.what());
+  }
+}
+
 }  // namespace vision

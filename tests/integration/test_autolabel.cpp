@@ -79,10 +79,11 @@ TEST_F(Autolabel, LabelsEveryImageIntoATrainableDataset) {
   }
   EXPECT_NE(read_text(m_dir / "labeled/labels/cam1/frame0.txt"), read_text(m_dir / "labeled/labels/cam2/frame0.txt"));
 
-  // `vision train` reads the folder as it is.
+  // `vision train` reads the folder as it is, and trains on it.
   const auto train = run_vision({"train", "--workdir", (m_dir / "wd2").string(), "--set",
                                  "class_map.names=[circle,square,triangle,star]", "--set",
-                                 "train.yolo.strict_labels=true", "--data", (m_dir / "labeled").string()});
+                                 "train.yolo.strict_labels=true", "--data", (m_dir / "labeled").string(), "--epochs", "1",
+                                 "--img-size", "64", "--batch-size", "4", "--set", "export.quantize=false"});
   const fs::path run = vision::test::only_run_dir(m_dir / "wd2");
   const auto train_artifacts = read_json(run / "artifacts.json")["artifacts"];
   ASSERT_TRUE(train_artifacts.contains("dataset")) << read_json(run / "metrics.json").dump();
@@ -91,6 +92,14 @@ TEST_F(Autolabel, LabelsEveryImageIntoATrainableDataset) {
   EXPECT_GT(dataset["val"]["images"].get<int>(), 0);
   EXPECT_EQ(dataset["problems_count"], 0);
   EXPECT_EQ(dataset["train"]["boxes"].get<int>() + dataset["val"]["boxes"].get<int>(), artifacts["detections"].get<int>());
+#ifdef VISION_WITH_TRAINING
+  EXPECT_EQ(train.exit_code, 0) << train.err;
+  EXPECT_EQ(train_artifacts["epochs_trained"], 1);
+  EXPECT_TRUE(fs::is_regular_file(train_artifacts["best_pt"].get<std::string>()));
+  EXPECT_TRUE(fs::is_regular_file(train_artifacts["model_path"].get<std::string>()));
+#else
+  EXPECT_EQ(train.exit_code, 3);
+#endif
 }
 
 TEST_F(Autolabel, SkipLeavesEveryFileByteIdentical) {

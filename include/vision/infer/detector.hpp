@@ -61,6 +61,13 @@ class Detector {
   // Runs the bare session on a ready NCHW float tensor of `batch` images at the model size;
   // for benchmarks that compare the full path against ONNX Runtime alone.
   Expected<void> run_raw(const float* nchw, int batch);
+  // The same, returning the first output as is (shape and values): the exporter compares it
+  // with LibTorch.
+  struct RawOutput {
+    std::vector<std::int64_t> shape;
+    std::vector<float> values;
+  };
+  Expected<RawOutput> run_raw_output(const float* nchw, int batch);
 
  private:
   struct Impl;

@@ -1,0 +1,177 @@
+// The training backends of this build (VISION_WITH_TRAINING): `vision train` with backend
+// "yolo" and `vision val` on a checkpoint. Binds config keys to the trainer's options struct.
+#include <cstdio>
+
+#include "common.hpp"
+#include "vision/core/log.hpp"
+#include "vision/eval/validate.hpp"
+#include "vision/export/model_export.hpp"
+#include "vision/train/trainer.hpp"
+
+namespace vision::cli {
+
+namespace {
+
+DatasetOptions dataset_options(const Config& c) {
+  DatasetOptions options;
+  options.dir = c.path("data.yolo_dataset_dir");
+  options.class_names = c.class_names();
+  options.strictness = c.boolean("train.yolo.strict_labels") ? LabelStrictness::strict : LabelStrictness::lenient;
+  return options;
+}
+
+// resume = true continues the newest last.pt of this run name, or the last.pt given as weights.
+Expected<std::filesystem::path> resume_checkpoint(const Config& c) {
+  const auto weights = c.path("train.yolo.weights");
+  if (!weights.empty()) {
+    if (weights.filename() != "last.pt") {
+      return fail(ErrorCode::config, "train.yolo.resume = true needs a last.pt; train.yolo.weights = " + weights.string());
+    }
+    return weights;
+  }
+  const auto models = c.path("workspace.root") / "models";
+  const auto prefix = c.string("workspace.run_name") + "-";
+  std::filesystem::path newest;
+  std::filesystem::file_time_type newest_time{};
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(models, ec)) {
+    const auto candidate = entry.path() / "last.pt";
+    if (!entry.path().filename().string().starts_with(prefix) || !std::filesystem::is_regular_file(candidate)) continue;
+    const auto time = std::filesystem::last_write_time(candidate);
+    if (newest.empty() || time > newest_time) {
+      newest = candidate;
+      newest_time = time;
+    }
+  }
+  if (newest.empty()) {
+    return fail(ErrorCode::not_found, "train.yolo.resume = true: no " + models.string() + "/" + prefix + "*/last.pt to resume from");
+  }
+  return newest;
+}
+
+ModelExportOptions export_options(const Run& run, const std::filesystem::path& checkpoint) {
+  const Config& c = run.config();
+  ModelExportOptions o;
+  o.checkpoint = checkpoint;
+  o.output_dir = run.models_dir();
+  o.run_id = run.id();
+  o.dataset = dataset_options(c);
+  o.onnx = c.boolean("export.onnx");
+  o.quantize = c.boolean("export.quantize");
+  o.quantize_mode = c.string("export.quantize_mode") == "static" ? QuantizeMode::static_qdq : QuantizeMode::dynamic;
+  o.opset = static_cast<int>(c.integer("export.opset"));
+  o.calib_samples = static_cast<int>(c.integer("export.calib_samples"));
+  o.seed = static_cast<std::uint64_t>(c.integer("train.seed"));
+  o.threads = static_cast<int>(c.integer("train.threads"));
+  return o;
+}
+
+// Exports best.pt; the run's artifacts get the report and the seed's model_path keys. A failure
+// keeps the checkpoints and the training figures already in artifacts.
+Expected<void> export_into(Run& run, const ModelExportOptions& options) {
+  run.artifacts()["model_path"] = nullptr;
+  run.artifacts()["model_int8_path"] = nullptr;
+  if (!options.onnx) {
+    log::info("train.export.skipped", "export.onnx = false: no ONNX files written");
+    return {};
+  }
+  auto report = export_model(options);
+  if (!report) {
+    run.artifacts()["export"] = {{"error", report.error().message}};
+    return std::unexpected(report.error());
+  }
+  run.artifacts()["export"] = to_json(*report);
+  run.artifacts()["model_path"] = report->fp32.path.string();
+  if (!report->int8.path.empty()) run.artifacts()["model_int8_path"] = report->int8.path.string();
+  std::fprintf(stderr, "export: %s (%.1f MB)%s\n", report->fp32.path.string().c_str(), static_cast<double>(report->fp32.size_bytes) / 1e6,
+               report->int8.path.empty() ? "" : (", " + report->int8.path.string()).c_str());
+  return {};
+}
+
+Expected<void> train_yolo_backend(Run& run) {
+  const Config& c = run.config();
+  YoloTrainOptions o;
+  o.dataset = dataset_options(c);
+  o.models_dir = run.models_dir();
+  o.run_dir = run.dir();
+  o.run_id = run.id();
+  o.scale = c.string("train.yolo.model_scale").at(0);
+  o.device = c.string("train.device");
+  o.seed = static_cast<std::uint64_t>(c.integer("train.seed"));
+  o.deterministic = c.boolean("train.yolo.deterministic");
+  o.epochs = static_cast<int>(c.integer("train.epochs"));
+  o.batch_size = static_cast<int>(c.integer("train.batch_size"));
+  o.img_size = static_cast<int>(c.integer("train.img_size"));
+  o.threads = static_cast<int>(c.integer("train.threads"));
+  o.workers = static_cast<int>(c.integer("train.yolo.workers"));
+  o.dry_run = c.boolean("train.dry_run");
+  o.optimizer = c.string("train.yolo.optimizer");
+  o.lr0 = c.number("train.yolo.lr0");
+  o.lrf = c.number("train.yolo.lrf");
+  o.momentum = c.number("train.yolo.momentum");
+  o.weight_decay = c.number("train.yolo.weight_decay");
+  o.warmup_epochs = c.number("train.yolo.warmup_epochs");
+  o.warmup_bias_lr = c.number("train.yolo.warmup_bias_lr");
+  o.cos_lr = c.boolean("train.yolo.cos_lr");
+  o.nbs = static_cast<int>(c.integer("train.yolo.nbs"));
+  o.box = c.number("train.yolo.box");
+  o.cls = c.number("train.yolo.cls");
+  o.dfl = c.number("train.yolo.dfl");
+  o.ema = c.boolean("train.yolo.ema");
+  o.grad_clip = c.number("train.yolo.grad_clip");
+  o.patience = static_cast<int>(c.integer("train.yolo.patience"));
+  o.close_mosaic = static_cast<int>(c.integer("train.yolo.close_mosaic"));
+  o.mosaic = c.number("train.yolo.mosaic");
+  o.hsv_h = c.number("train.yolo.hsv_h");
+  o.hsv_s = c.number("train.yolo.hsv_s");
+  o.hsv_v = c.number("train.yolo.hsv_v");
+  o.translate = c.number("train.yolo.translate");
+  o.scale_gain = c.number("train.yolo.scale");
+  o.fliplr = c.number("train.yolo.fliplr");
+  if (c.boolean("train.yolo.resume")) {
+    auto checkpoint = resume_checkpoint(c);
+    if (!checkpoint) return std::unexpected(checkpoint.error());
+    o.resume_from = *checkpoint;
+  } else {
+    o.weights = c.path("train.yolo.weights");
+  }
+  log::info("train.start", "training " + std::string(1, o.scale) + " at " + std::to_string(o.img_size) + " px for " +
+                               std::to_string(o.epochs) + " epochs" + (o.dry_run ? " (dry run)" : ""));
+  auto report = train_yolo(o);
+  if (!report) return std::unexpected(report.error());
+  run.artifacts().update(to_json(*report));
+  run.artifacts()["dry_run"] = o.dry_run;
+  auto exported = export_options(run, report->best_pt);
+  exported.evaluate = !o.dry_run;
+  return export_into(run, exported);
+}
+
+Expected<void> export_checkpoint_backend(Run& run) {
+  return export_into(run, export_options(run, run.artifacts()["model"].get<std::string>()));
+}
+
+}  // namespace
+
+Expected<void> validate_checkpoint_model(Run& run) {
+  const Config& c = run.config();
+  CheckpointValOptions options;
+  options.checkpoint = run.artifacts()["model"].get<std::string>();
+  options.dataset = dataset_options(c);
+  options.batch_size = static_cast<int>(std::min<std::int64_t>(c.integer("train.batch_size"), 32));
+  options.threads = static_cast<int>(c.integer("train.threads"));
+  options.device = c.string("train.device");
+  auto metrics = validate_checkpoint(options);
+  if (!metrics) return std::unexpected(metrics.error());
+  std::printf("%s", format_metrics_table(*metrics).c_str());
+  run.artifacts()["metrics"] = to_json(*metrics);
+  run.artifacts()["map50"] = metrics->map50;
+  run.artifacts()["map50_95"] = metrics->map50_95;
+  return {};
+}
+
+void register_training_backends() {
+  trainers().add("yolo", train_yolo_backend);
+  exporters().add("yolo", export_checkpoint_backend);
+}
+
+}  // namespace vision::cli

@@ -1,0 +1,500 @@
+// The training loop of `vision train` (backend "yolo"), following Ultralytics' BaseTrainer:
+// per iteration warm-up / schedule → forward → loss → backward, an optimiser step every
+// `accumulate` iterations with gradient clipping and an EMA update; per epoch validation of
+// the EMA weights, last.pt / best.pt, a results.csv row, and early stopping on `patience`.
+#include "vision/train/trainer.hpp"
+
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <thread>
+
+#include "batch_loader.hpp"
+#include "checkpoint.hpp"
+#include "detection_loss.hpp"
+#include "model_ema.hpp"
+#include "optimizer.hpp"
+#include "validation.hpp"
+#include "vision/core/interrupt.hpp"
+#include "vision/core/log.hpp"
+#include "vision/core/progress.hpp"
+#include "vision/core/run.hpp"
+#include "vision/eval/plots.hpp"
+#include "vision/eval/validate.hpp"
+
+namespace vision {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
+
+Expected<torch::Device> resolve_device(const std::string& name) {
+  if (name == "cpu") return torch::Device(torch::kCPU);
+  if (name == "mps") {
+    return fail(ErrorCode::not_in_build, "train.device = \"mps\": this build of vision has no Apple GPU support; use \"cpu\"");
+  }
+  const bool numeric = !name.empty() && std::all_of(name.begin(), name.end(), [](char c) { return c >= '0' && c <= '9'; });
+  if (name.starts_with("cuda") || numeric) {
+    if (!torch::cuda::is_available()) {
+      return fail(ErrorCode::not_in_build, "train.device = \"" + name +
+                                               "\": this build of LibTorch has no CUDA, or no GPU is visible; use \"cpu\"");
+    }
+    const int index = numeric ? std::stoi(name) : (name.size() > 5 ? std::stoi(name.substr(5)) : 0);
+    if (index >= static_cast<int>(torch::cuda::device_count())) {
+      return fail(ErrorCode::config, "train.device = \"" + name + "\": only " + std::to_string(torch::cuda::device_count()) +
+                                         " GPU(s) are visible");
+    }
+    return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(index));
+  }
+  return fail(ErrorCode::config, "train.device = \"" + name + "\": must be cpu, cuda, cuda:N or mps");
+}
+
+// Copies the tensors of `source` whose name and shape match; the rest keep their values.
+std::pair<int, int> copy_matching(train::YoloDetectorImpl& target, train::YoloDetectorImpl& source) {
+  torch::NoGradGuard no_grad;
+  auto destination = target.named_parameters(true);
+  auto buffers = target.named_buffers(true);
+  int copied = 0, skipped = 0;
+  const auto copy_all = [&](const torch::OrderedDict<std::string, torch::Tensor>& from, torch::OrderedDict<std::string, torch::Tensor>& to) {
+    for (const auto& item : from) {
+      auto* match = to.find(item.key());
+      if (match != nullptr && match->sizes() == item.value().sizes()) {
+        match->copy_(item.value());
+        ++copied;
+      } else {
+        ++skipped;
+      }
+    }
+  };
+  copy_all(source.named_parameters(true), destination);
+  copy_all(source.named_buffers(true), buffers);
+  return {copied, skipped};
+}
+
+std::string format_number(double value) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.5g", value);
+  return text;
+}
+
+nlohmann::json epoch_json(const EpochResult& e) {
+  return {{"epoch", e.epoch},
+          {"box_loss", e.box_loss},
+          {"cls_loss", e.cls_loss},
+          {"dfl_loss", e.dfl_loss},
+          {"precision", e.precision},
+          {"recall", e.recall},
+          {"map50", e.map50},
+          {"map50_95", e.map50_95},
+          {"fitness", e.fitness},
+          {"lr", e.lr},
+          {"train_seconds", e.train_seconds},
+          {"val_seconds", e.val_seconds},
+          {"images_per_second", e.images_per_second}};
+}
+
+EpochResult epoch_from_json(const nlohmann::json& j) {
+  EpochResult e;
+  e.epoch = j.at("epoch").get<int>();
+  e.box_loss = j.at("box_loss").get<double>();
+  e.cls_loss = j.at("cls_loss").get<double>();
+  e.dfl_loss = j.at("dfl_loss").get<double>();
+  e.precision = j.at("precision").get<double>();
+  e.recall = j.at("recall").get<double>();
+  e.map50 = j.at("map50").get<double>();
+  e.map50_95 = j.at("map50_95").get<double>();
+  e.fitness = j.at("fitness").get<double>();
+  e.lr = j.at("lr").get<std::array<double, 3>>();
+  e.train_seconds = j.at("train_seconds").get<double>();
+  e.val_seconds = j.at("val_seconds").get<double>();
+  e.images_per_second = j.at("images_per_second").get<double>();
+  return e;
+}
+
+Expected<void> write_results_csv(const std::filesystem::path& path, const std::vector<EpochResult>& epochs) {
+  std::string text =
+      "epoch,train/box_loss,train/cls_loss,train/dfl_loss,metrics/precision(B),metrics/recall(B),metrics/mAP50(B),"
+      "metrics/mAP50-95(B),lr/pg0,lr/pg1,lr/pg2,time/train_s,time/val_s,train/images_per_s\n";
+  for (const auto& e : epochs) {
+    const double values[] = {e.box_loss, e.cls_loss, e.dfl_loss, e.precision, e.recall, e.map50, e.map50_95,
+                             e.lr[0], e.lr[1], e.lr[2], e.train_seconds, e.val_seconds, e.images_per_second};
+    text += std::to_string(e.epoch);
+    for (double v : values) text += "," + format_number(v);
+    text += "\n";
+  }
+  return write_file_atomic(path, text);
+}
+
+class Trainer {
+ public:
+  Trainer(const YoloTrainOptions& options, const EpochCallback& on_epoch) : m_o(options), m_on_epoch(on_epoch) {}
+
+  Expected<YoloTrainReport> run() {
+    auto device = resolve_device(m_o.device);
+    if (!device) return std::unexpected(device.error());
+    m_device = *device;
+    at::set_num_threads(m_o.threads > 0 ? m_o.threads : static_cast<int>(std::max(1U, std::thread::hardware_concurrency())));
+    torch::manual_seed(m_o.seed);
+    at::globalContext().setDeterministicAlgorithms(m_o.deterministic, /*warn_only=*/true);
+
+    auto dataset = load_yolo_dataset(m_o.dataset);
+    if (!dataset) return std::unexpected(dataset.error());
+    m_names = dataset->names;
+    if (dataset->train.empty()) return fail(ErrorCode::invalid_data, "the train split of " + m_o.dataset.dir.string() + " has no images");
+
+    if (auto ok = build_model(); !ok) return std::unexpected(ok.error());
+    train::LoaderOptions loader_options;
+    loader_options.img_size = m_o.img_size;
+    loader_options.batch_size = m_o.batch_size;
+    loader_options.workers = m_o.workers;
+    loader_options.seed = m_o.seed;
+    loader_options.augment_options = {m_o.img_size, m_o.mosaic, m_o.hsv_h, m_o.hsv_s, m_o.hsv_v, m_o.translate, m_o.scale_gain, m_o.fliplr};
+    const auto train_size = static_cast<std::int64_t>(dataset->train.size());
+    train::BatchLoader loader(std::move(dataset->train), loader_options);
+    m_batches = loader.batches_per_epoch();
+
+    train::OptimizerOptions optimizer_options{m_o.optimizer, m_o.lr0, m_o.lrf, m_o.momentum, m_o.weight_decay,
+                                              m_o.warmup_epochs, m_o.warmup_bias_lr, 0.8, m_o.cos_lr, m_o.nbs,
+                                              static_cast<int>(m_names.size())};
+    const auto choice = train::choose_optimizer(optimizer_options, train_size, m_o.batch_size, m_o.epochs);
+    train::TrainSchedule schedule(*m_model, optimizer_options, choice, m_o.batch_size, m_o.epochs, m_batches);
+    m_report.optimizer = {{"name", choice.name},           {"lr0", choice.lr0},
+                          {"momentum", choice.momentum},   {"weight_decay", choice.weight_decay},
+                          {"accumulate", choice.accumulate}, {"warmup_iterations", schedule.warmup_iterations()}};
+    log::info("train.optimizer", "optimizer " + choice.name + " lr0 " + format_number(choice.lr0) + " momentum " +
+                                     format_number(choice.momentum) + " weight_decay " + format_number(choice.weight_decay),
+              m_report.optimizer);
+    m_ema = std::make_unique<train::ModelEma>(*m_model);
+
+    if (m_o.dry_run) return dry_run(loader, schedule);
+    if (!m_o.resume_from.empty()) {
+      if (auto ok = resume(schedule); !ok) return std::unexpected(ok.error());
+    }
+    auto val = train::ValidationSet::load(dataset->val, m_o.img_size);
+    if (!val) return std::unexpected(val.error());
+    if (auto ok = fit(loader, schedule, *val); !ok) return std::unexpected(ok.error());
+    return std::move(m_report);
+  }
+
+ private:
+  Expected<void> build_model() {
+    YoloModelOptions model_options{static_cast<int>(m_names.size()), m_o.scale, 16};
+    if (!m_o.resume_from.empty()) {
+      auto checkpoint = train::load_checkpoint(m_o.resume_from);
+      if (!checkpoint) return std::unexpected(checkpoint.error());
+      if (checkpoint->meta.names != m_names) {
+        return fail(ErrorCode::config, "cannot resume from " + m_o.resume_from.string() + ": it was trained on other classes");
+      }
+      model_options = checkpoint->meta.model;
+      m_resume_meta = checkpoint->meta;
+    }
+    m_model = train::YoloDetector(model_options);
+    for (const auto& p : m_model->parameters()) m_report.parameters += p.numel();
+    if (!m_o.weights.empty() && m_o.resume_from.empty()) {
+      if (auto ok = load_weights(); !ok) return ok;
+    }
+    m_model->to(m_device);
+    return {};
+  }
+
+  Expected<void> load_weights() {
+    const auto extension = m_o.weights.extension().string();
+    if (extension == ".onnx") {
+      return fail(ErrorCode::not_implemented, "train.yolo.weights = " + m_o.weights.string() + ": importing ONNX weights is not available yet");
+    }
+    auto checkpoint = train::load_checkpoint(m_o.weights);
+    if (!checkpoint) return std::unexpected(checkpoint.error());
+    if (checkpoint->meta.model.scale != m_o.scale) {
+      return fail(ErrorCode::config, "train.yolo.weights = " + m_o.weights.string() + ": a scale " +
+                                         std::string(1, checkpoint->meta.model.scale) + " checkpoint cannot start a scale " +
+                                         std::string(1, m_o.scale) + " model (train.yolo.model_scale)");
+    }
+    const auto [copied, skipped] = copy_matching(*m_model, *checkpoint->model);
+    m_report.weights = {{"path", m_o.weights.string()}, {"tensors_loaded", copied}, {"tensors_skipped", skipped},
+                        {"head_classes_reset", checkpoint->meta.model.num_classes != static_cast<int>(m_names.size())}};
+    log::info("train.weights", "started from " + m_o.weights.string(), m_report.weights);
+    return {};
+  }
+
+  Expected<void> resume(train::TrainSchedule& schedule) {
+    if (auto ok = train::load_training_state(m_o.resume_from, {m_model.get(), &schedule.optimizer()}); !ok) return ok;
+    auto checkpoint = train::load_checkpoint(m_o.resume_from);
+    if (!checkpoint) return std::unexpected(checkpoint.error());
+    checkpoint->model->to(m_device);
+    m_ema = std::make_unique<train::ModelEma>(*checkpoint->model, 0.9999, 2000, m_resume_meta->ema_updates);
+    m_start_epoch = m_resume_meta->epoch;
+    m_best_fitness = m_resume_meta->best_fitness;
+    m_report.best_epoch = m_resume_meta->best_epoch;
+    for (const auto& row : m_resume_meta->history) m_report.epochs.push_back(epoch_from_json(row));
+    if (m_start_epoch >= m_o.epochs) {
+      return fail(ErrorCode::config, "cannot resume from " + m_o.resume_from.string() + ": it already finished " +
+                                         std::to_string(m_start_epoch) + " of train.epochs = " + std::to_string(m_o.epochs));
+    }
+    m_report.weights = {{"resumed_from", m_o.resume_from.string()}, {"start_epoch", m_start_epoch + 1}};
+    log::info("train.resume", "resuming " + m_o.resume_from.string() + " at epoch " + std::to_string(m_start_epoch + 1),
+              m_report.weights);
+    return {};
+  }
+
+  train::CheckpointMeta meta(int epochs_done) const {
+    train::CheckpointMeta m;
+    m.model = m_model->options;
+    m.names = m_names;
+    m.img_size = m_o.img_size;
+    m.epoch = epochs_done;
+    m.epochs = m_o.epochs;
+    m.best_fitness = m_best_fitness;
+    m.best_epoch = m_report.best_epoch;
+    m.ema_updates = m_ema->updates();
+    m.run_id = m_o.run_id;
+    for (const auto& e : m_report.epochs) m.history.push_back(epoch_json(e));
+    m.extra = {{"optimizer", m_report.optimizer}};
+    return m;
+  }
+
+  train::YoloDetectorImpl& inference_model() { return m_o.ema ? *m_ema->model() : *m_model; }
+
+  Expected<YoloTrainReport> dry_run(train::BatchLoader& loader, train::TrainSchedule& schedule) {
+    loader.start_epoch(0, m_o.close_mosaic < m_o.epochs);
+    auto batch = loader.next();
+    if (!batch) return std::unexpected(batch.error());
+    m_model->train();
+    const auto raw = m_model->forward((*batch)->images.to(m_device));
+    auto loss = train::detection_loss(raw, targets_on_device((*batch)->targets), static_cast<int>(m_names.size()), 16,
+                                      m_model->head->strides, {}, {m_o.box, m_o.cls, m_o.dfl});
+    schedule.optimizer().zero_grad();
+    loss.total.backward();
+    log::info("train.dry_run", "one batch: box " + format_number(loss.box) + " cls " + format_number(loss.cls) + " dfl " +
+                                   format_number(loss.dfl),
+              {{"box_loss", loss.box}, {"cls_loss", loss.cls}, {"dfl_loss", loss.dfl}});
+    std::filesystem::create_directories(m_o.models_dir);
+    m_report.best_pt = m_o.models_dir / "best.pt";
+    m_report.last_pt = m_o.models_dir / "last.pt";
+    if (auto ok = train::save_checkpoint(m_report.best_pt, inference_model(), meta(0)); !ok) return std::unexpected(ok.error());
+    if (auto ok = train::save_checkpoint(m_report.last_pt, inference_model(), meta(0), train::TrainingState{m_model.get(), &schedule.optimizer()});
+        !ok) {
+      return std::unexpected(ok.error());
+    }
+    return std::move(m_report);
+  }
+
+  train::BatchTargets targets_on_device(const train::BatchTargets& t) const {
+    return {t.image_index.to(m_device), t.classes.to(m_device), t.boxes.to(m_device)};
+  }
+
+  Expected<void> fit(train::BatchLoader& loader, train::TrainSchedule& schedule, const train::ValidationSet& val) {
+    std::filesystem::create_directories(m_o.models_dir);
+    std::filesystem::create_directories(m_o.run_dir);
+    m_report.best_pt = m_o.models_dir / "best.pt";
+    m_report.last_pt = m_o.models_dir / "last.pt";
+    m_report.results_csv = m_o.run_dir / "results.csv";
+    const int nc = static_cast<int>(m_names.size());
+    std::int64_t last_step = -1;
+    double total_images = 0, total_train_seconds = 0;
+    auto& optimizer = schedule.optimizer();
+    optimizer.zero_grad();
+
+    for (int epoch = m_start_epoch; epoch < m_o.epochs; ++epoch) {
+      const bool mosaic = epoch < m_o.epochs - m_o.close_mosaic;
+      loader.start_epoch(epoch, mosaic);
+      m_model->train();
+      const auto started = Clock::now();
+      Progress progress("epoch " + std::to_string(epoch + 1) + "/" + std::to_string(m_o.epochs), m_batches, "batches");
+      double box = 0, cls = 0, dfl = 0, images = 0;
+      std::int64_t i = 0;
+      while (true) {
+        if (interrupt::requested()) return fail(ErrorCode::interrupted, "training interrupted in epoch " + std::to_string(epoch + 1));
+        auto batch = loader.next();
+        if (!batch) return std::unexpected(batch.error());
+        if (!*batch) break;
+        const std::int64_t ni = i + m_batches * epoch;
+        const int accumulate = schedule.begin_iteration(ni, epoch);
+        const auto raw = m_model->forward((*batch)->images.to(m_device));
+        auto loss = train::detection_loss(raw, targets_on_device((*batch)->targets), nc, 16, m_model->head->strides, {},
+                                          {m_o.box, m_o.cls, m_o.dfl});
+        loss.total.backward();
+        if (ni - last_step >= accumulate) {
+          if (m_o.grad_clip > 0) torch::nn::utils::clip_grad_norm_(m_model->parameters(), m_o.grad_clip);
+          optimizer.step();
+          optimizer.zero_grad();
+          m_ema->update(*m_model);
+          last_step = ni;
+        }
+        ++i;
+        box += (loss.box - box) / static_cast<double>(i);
+        cls += (loss.cls - cls) / static_cast<double>(i);
+        dfl += (loss.dfl - dfl) / static_cast<double>(i);
+        images += static_cast<double>((*batch)->images.size(0));
+        char note[128];
+        std::snprintf(note, sizeof note, "box %.3f cls %.3f dfl %.3f %.1f img/s", box, cls, dfl, images / seconds_since(started));
+        progress.update(i, note);
+      }
+      progress.finish();
+      EpochResult result;
+      result.epoch = epoch + 1;
+      result.box_loss = box;
+      result.cls_loss = cls;
+      result.dfl_loss = dfl;
+      result.lr = schedule.learning_rates();
+      result.train_seconds = seconds_since(started);
+      result.images_per_second = images / std::max(result.train_seconds, 1e-9);
+      total_images += images;
+      total_train_seconds += result.train_seconds;
+
+      const auto val_started = Clock::now();
+      auto metrics = val.evaluate(inference_model(), m_names, m_o.batch_size);
+      result.val_seconds = seconds_since(val_started);
+      result.precision = metrics.precision;
+      result.recall = metrics.recall;
+      result.map50 = metrics.map50;
+      result.map50_95 = metrics.map50_95;
+      result.fitness = metrics.fitness;
+      m_report.epochs.push_back(result);
+      const bool best = m_report.best_epoch == 0 || metrics.fitness > m_best_fitness;
+      if (best) {
+        m_best_fitness = metrics.fitness;
+        m_report.best_epoch = result.epoch;
+        m_report.best = metrics;
+      }
+      m_report.epochs_trained = result.epoch;
+      if (auto ok = train::save_checkpoint(m_report.last_pt, inference_model(), meta(result.epoch),
+                                           train::TrainingState{m_model.get(), &optimizer});
+          !ok) {
+        return ok;
+      }
+      if (best) {
+        if (auto ok = train::save_checkpoint(m_report.best_pt, inference_model(), meta(result.epoch)); !ok) return ok;
+      }
+      if (auto ok = write_results_csv(m_report.results_csv, m_report.epochs); !ok) return ok;
+      report_epoch(result, best);
+      if (m_on_epoch) m_on_epoch(result);
+      if (result.epoch - m_report.best_epoch >= m_o.patience && result.epoch < m_o.epochs) {
+        m_report.stopped_early = true;
+        log::info("train.early_stop", "no improvement for " + std::to_string(m_o.patience) + " epochs (train.yolo.patience); best epoch " +
+                                          std::to_string(m_report.best_epoch));
+        break;
+      }
+    }
+    m_report.images_per_second = total_images / std::max(total_train_seconds, 1e-9);
+    if (m_report.best.per_class.empty()) {
+      // Resumed after the best epoch: its metrics come from best.pt itself.
+      auto best = train::load_checkpoint(m_report.best_pt);
+      if (best) {
+        (*best).model->to(m_device);
+        m_report.best = val.evaluate(*best->model, m_names, m_o.batch_size);
+      }
+    }
+    std::fprintf(stderr, "%s", format_metrics_table(m_report.best).c_str());
+    return write_plots();
+  }
+
+  Expected<void> write_plots() {
+    std::vector<Series> series = {{"train/box_loss", {}}, {"train/cls_loss", {}}, {"train/dfl_loss", {}},
+                                  {"metrics/precision(B)", {}}, {"metrics/recall(B)", {}}, {"metrics/mAP50(B)", {}},
+                                  {"metrics/mAP50-95(B)", {}}, {"lr/pg1", {}}};
+    for (const auto& e : m_report.epochs) {
+      const double values[] = {e.box_loss, e.cls_loss, e.dfl_loss, e.precision, e.recall, e.map50, e.map50_95, e.lr[1]};
+      for (size_t k = 0; k < series.size(); ++k) series[k].values.push_back(values[k]);
+    }
+    const auto results = m_o.run_dir / "results.png";
+    const auto pr = m_o.run_dir / "PR_curve.png";
+    const auto confusion = m_o.run_dir / "confusion_matrix.png";
+    if (auto ok = write_results_plot(results, series); !ok) return ok;
+    if (auto ok = write_pr_curve_plot(pr, m_report.best); !ok) return ok;
+    if (auto ok = write_confusion_matrix_plot(confusion, m_report.best); !ok) return ok;
+    m_report.plots = {results, pr, confusion};
+    return {};
+  }
+
+  void report_epoch(const EpochResult& r, bool best) const {
+    std::fprintf(stderr, "epoch %d/%d  box %.3f cls %.3f dfl %.3f  P %.3f R %.3f mAP50 %.3f mAP50-95 %.3f  %.1f img/s  %.1f+%.1f s%s\n",
+                 r.epoch, m_o.epochs, r.box_loss, r.cls_loss, r.dfl_loss, r.precision, r.recall, r.map50, r.map50_95,
+                 r.images_per_second, r.train_seconds, r.val_seconds, best ? "  (best)" : "");
+    log::info("train.epoch", "epoch " + std::to_string(r.epoch) + "/" + std::to_string(m_o.epochs) + " mAP50-95 " + format_number(r.map50_95),
+              epoch_json(r));
+  }
+
+  YoloTrainOptions m_o;
+  EpochCallback m_on_epoch;
+  torch::Device m_device{torch::kCPU};
+  std::vector<std::string> m_names;
+  train::YoloDetector m_model{nullptr};
+  std::unique_ptr<train::ModelEma> m_ema;
+  std::optional<train::CheckpointMeta> m_resume_meta;
+  std::int64_t m_batches = 0;
+  int m_start_epoch = 0;
+  double m_best_fitness = 0;
+  YoloTrainReport m_report;
+};
+
+}  // namespace
+
+Expected<YoloTrainReport> train_yolo(const YoloTrainOptions& options, const EpochCallback& on_epoch) {
+  try {
+    return Trainer(options, on_epoch).run();
+  } catch (const VisionError& e) {
+    return std::unexpected(e.error());
+  } catch (const c10::Error& e) {
+    return fail(ErrorCode::runtime, std::string("training failed in LibTorch: ") + e.what_without_backtrace());
+  }
+}
+
+nlohmann::json to_json(const YoloTrainReport& r) {
+  nlohmann::json epochs = nlohmann::json::array();
+  double seconds = 0;
+  for (const auto& e : r.epochs) {
+    epochs.push_back(epoch_json(e));
+    seconds += e.train_seconds + e.val_seconds;
+  }
+  nlohmann::json plots = nlohmann::json::array();
+  for (const auto& p : r.plots) plots.push_back(p.string());
+  const auto best = to_json(r.best);
+  return {{"epochs_trained", r.epochs_trained},
+          {"best_epoch", r.best_epoch},
+          {"stopped_early", r.stopped_early},
+          {"best_map50", r.best.map50},
+          {"best_map50_95", r.best.map50_95},
+          {"best_metrics", best},
+          {"per_class", best.value("per_class", nlohmann::json::array())},
+          {"best_pt", r.best_pt.string()},
+          {"last_pt", r.last_pt.string()},
+          {"results_csv", r.results_csv.string()},
+          {"plots", plots},
+          {"parameters", r.parameters},
+          {"optimizer", r.optimizer},
+          {"weights", r.weights},
+          {"images_per_second", r.images_per_second},
+          {"seconds_per_epoch", r.epochs.empty() ? 0.0 : seconds / static_cast<double>(r.epochs.size())},
+          {"epochs", epochs}};
+}
+
+Expected<DetectionMetrics> validate_checkpoint(const CheckpointValOptions& options) {
+  try {
+    auto device = resolve_device(options.device);
+    if (!device) return std::unexpected(device.error());
+    if (options.threads > 0) at::set_num_threads(options.threads);
+    auto checkpoint = train::load_checkpoint(options.checkpoint);
+    if (!checkpoint) return std::unexpected(checkpoint.error());
+    auto dataset_options = options.dataset;
+    if (dataset_options.class_names.empty()) dataset_options.class_names = checkpoint->meta.names;
+    if (dataset_options.class_names != checkpoint->meta.names) {
+      return fail(ErrorCode::config, options.checkpoint.string() + " was trained on other classes than class_map.names");
+    }
+    auto dataset = load_yolo_dataset(dataset_options);
+    if (!dataset) return std::unexpected(dataset.error());
+    const int img_size = options.img_size > 0 ? options.img_size : checkpoint->meta.img_size;
+    auto val = train::ValidationSet::load(dataset->val, img_size);
+    if (!val) return std::unexpected(val.error());
+    checkpoint->model->to(*device);
+    return val->evaluate(*checkpoint->model, dataset->names, options.batch_size);
+  } catch (const c10::Error& e) {
+    return fail(ErrorCode::runtime, std::string("validation failed in LibTorch: ") + e.what_without_backtrace());
+  }
+}
+
+}  // namespace vision

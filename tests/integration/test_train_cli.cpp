@@ -1,0 +1,64 @@
+// Quick checks of `vision train` around the training loop: dry run, devices this build lacks,
+// resume without a checkpoint, checkpoints that are not ours.
+#include <gtest/gtest.h>
+
+#include "helpers/test_support.hpp"
+
+namespace fs = std::filesystem;
+using vision::test::read_json;
+using vision::test::run_vision;
+using vision::test::TempDir;
+using vision::test::write_text;
+
+namespace {
+
+class TrainCli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_EQ(run_vision({"datagen", "--out", (m_dir / "data").string(), "--train", "6", "--val", "2", "--size", "64"}).exit_code, 0);
+  }
+  vision::test::ProcessResult train(std::vector<std::string> more) const {
+    std::vector<std::string> args = {"train", "--workdir", (m_dir / "wd").string(), "--data", (m_dir / "data").string(),
+                                     "--img-size", "64", "--batch-size", "4", "--set",
+                                     "class_map.names=[circle,square,triangle,star]", "--set", "export.quantize=false"};
+    args.insert(args.end(), more.begin(), more.end());
+    return run_vision(args);
+  }
+  nlohmann::json run_file(const char* name) const { return read_json(vision::test::only_run_dir(m_dir / "wd") / name); }
+  TempDir m_dir;
+};
+
+}  // namespace
+
+TEST_F(TrainCli, DryRunRunsOneBatchAndExports) {
+  const auto result = train({"--dry-run"});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  const auto artifacts = run_file("artifacts.json")["artifacts"];
+  EXPECT_EQ(artifacts["dry_run"], true);
+  EXPECT_EQ(artifacts["epochs_trained"], 0);
+  EXPECT_TRUE(fs::is_regular_file(artifacts["best_pt"].get<std::string>()));
+  EXPECT_TRUE(fs::is_regular_file(artifacts["model_path"].get<std::string>()));
+  EXPECT_TRUE(artifacts["model_int8_path"].is_null());  // export.quantize = false
+  EXPECT_LE(artifacts["export"]["parity"]["max_score_diff"].get<double>(), 1e-4);
+}
+
+TEST_F(TrainCli, DeviceThisBuildLacksIsAClearError) {
+  const auto result = train({"--device", "mps"});
+  EXPECT_EQ(result.exit_code, 3) << result.err;
+  EXPECT_NE(run_file("metrics.json")["error"].get<std::string>().find("train.device"), std::string::npos);
+}
+
+TEST_F(TrainCli, ResumeWithoutALastCheckpointSaysWhereItLooked) {
+  const auto result = train({"--set", "train.yolo.resume=true"});
+  EXPECT_EQ(result.exit_code, 1);
+  const auto error = run_file("metrics.json")["error"].get<std::string>();
+  EXPECT_NE(error.find("last.pt"), std::string::npos) << error;
+  EXPECT_NE(error.find("models"), std::string::npos) << error;
+}
+
+TEST_F(TrainCli, ForeignCheckpointsAreRejectedByName) {
+  write_text(m_dir / "yolov8n.pt", "PK\x03\x04 an Ultralytics pickle");
+  const auto result = train({"--weights", (m_dir / "yolov8n.pt").string()});
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_NE(run_file("metrics.json")["error"].get<std::string>().find("yolov8n.pt"), std::string::npos);
+}
