@@ -6,6 +6,7 @@
 #include <torch/torch.h>
 
 #include "helpers/test_support.hpp"
+#include "onnx_weights.hpp"
 #include "torch_bridge.hpp"
 #include "vision/infer/detector.hpp"
 
@@ -74,6 +75,26 @@ TEST(OnnxExport, OnnxRuntimeMatchesLibTorchAtBatchOneAndFour) {
     EXPECT_LE(score_diff, 1e-4) << "batch " << batch;
     EXPECT_GT(expected.slice(1, 2, 4).max().item<double>(), 10.0);  // boxes are in pixels
   }
+}
+
+TEST(OnnxExport, ExportedWeightsImportIntoAFreshModel) {
+  // Our own export as starting weights: the fused convs, loaded back, compute what the model did.
+  TempDir dir;
+  auto model = random_model(4);
+  ASSERT_TRUE(vision::onnx_export::write_yolo_onnx(
+      *model, {dir / "model.onnx", k_height, k_width, 17, {}, ""}));
+  torch::manual_seed(9);
+  vision::train::YoloDetector fresh(vision::YoloModelOptions{4, 'n', 16});
+  const auto report = vision::train::import_onnx_weights(*fresh, dir / "model.onnx");
+  ASSERT_TRUE(report) << report.error().message;
+  EXPECT_EQ(report->convs_loaded, 63);
+  fresh->eval();
+  torch::NoGradGuard no_grad;
+  const auto images = torch::rand({1, 3, k_height, k_width});
+  const auto expected = model->head->decode(model->forward(images));
+  const auto actual = fresh->head->decode(fresh->forward(images));
+  EXPECT_LE((actual.slice(1, 0, 4) - expected.slice(1, 0, 4)).abs().max().item<double>(), 1e-3);
+  EXPECT_LE((actual.slice(1, 4, 8) - expected.slice(1, 4, 8)).abs().max().item<double>(), 1e-4);
 }
 
 TEST(OnnxExport, MetadataAndLayoutReadLikeAnUltralyticsExport) {
