@@ -138,6 +138,7 @@ void add_train_commands(CLI::App& app, Action& action) {
   add_common_options(*exp, export_options->common);
   add_train_flags(*exp, *export_options);
   exp->add_option("--model", export_options->model, "checkpoint (best.pt or last.pt)")->required();
+  exp->add_option("--data", export_options->data, "data.yolo_dataset_dir (calibration and val images)");
   exp->callback([&action, export_options] {
     action = [export_options] { return run_from_model(*export_options, "export", exporters()); };
   });

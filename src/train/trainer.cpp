@@ -16,6 +16,7 @@
 #include "checkpoint.hpp"
 #include "detection_loss.hpp"
 #include "model_ema.hpp"
+#include "onnx_weights.hpp"
 #include "optimizer.hpp"
 #include "validation.hpp"
 #include "vision/core/interrupt.hpp"
@@ -205,7 +206,13 @@ class Trainer {
   Expected<void> load_weights() {
     const auto extension = m_o.weights.extension().string();
     if (extension == ".onnx") {
-      return fail(ErrorCode::not_implemented, "train.yolo.weights = " + m_o.weights.string() + ": importing ONNX weights is not available yet");
+      auto imported = train::import_onnx_weights(*m_model, m_o.weights);
+      if (!imported) return std::unexpected(imported.error());
+      m_report.weights = {{"path", m_o.weights.string()}, {"convs_loaded", imported->convs_loaded},
+                          {"convs_skipped", imported->convs_skipped}, {"head_classes_reset", imported->head_classes_reset}};
+      log::info("train.weights", "imported " + std::to_string(imported->convs_loaded) + " conv layers from " + m_o.weights.string(),
+                m_report.weights);
+      return {};
     }
     auto checkpoint = train::load_checkpoint(m_o.weights);
     if (!checkpoint) return std::unexpected(checkpoint.error());

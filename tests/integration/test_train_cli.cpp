@@ -62,3 +62,12 @@ TEST_F(TrainCli, ForeignCheckpointsAreRejectedByName) {
   EXPECT_EQ(result.exit_code, 1);
   EXPECT_NE(run_file("metrics.json")["error"].get<std::string>().find("yolov8n.pt"), std::string::npos);
 }
+
+TEST_F(TrainCli, StartsFromAnUltralyticsOnnxExport) {
+  const fs::path fixture = fs::path(VISION_SOURCE_DIR) / "../shared/fixtures/ultralytics-yolov8n-shapes-320.onnx";
+  const auto result = train({"--dry-run", "--weights", fixture.string()});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  const auto weights = run_file("artifacts.json")["artifacts"]["weights"];
+  EXPECT_EQ(weights["convs_loaded"], 63);
+  EXPECT_EQ(weights["head_classes_reset"], false);
+}
