@@ -1,5 +1,7 @@
 // The training backends of this build (VISION_WITH_TRAINING): `vision train` with backend
 // "yolo" and `vision val` on a checkpoint. Binds config keys to the trainer's options struct.
+#include <sys/resource.h>
+
 #include <cstdio>
 
 #include "common.hpp"
@@ -141,6 +143,9 @@ Expected<void> train_yolo_backend(Run& run) {
   if (!report) return std::unexpected(report.error());
   run.artifacts().update(to_json(*report));
   run.artifacts()["dry_run"] = o.dry_run;
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  run.artifacts()["peak_rss_mb"] = static_cast<double>(usage.ru_maxrss) / 1024.0;  // kilobytes on Linux
   auto exported = export_options(run, report->best_pt);
   exported.evaluate = !o.dry_run;
   return export_into(run, exported);

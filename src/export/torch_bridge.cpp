@@ -2,6 +2,9 @@
 
 #include <cmath>
 
+#include "checkpoint.hpp"
+#include "checkpoint_model.hpp"
+
 #include "onnx_graph.hpp"
 
 namespace vision::onnx_export {
@@ -190,6 +193,39 @@ Expected<void> write_yolo_onnx(train::YoloDetectorImpl& model, const OnnxExportO
   graph.metadata("vision_version", VISION_VERSION);
   if (!options.run_id.empty()) graph.metadata("run_id", options.run_id);
   return graph.save(options.output);
+}
+
+struct CheckpointModel::Impl {
+  CheckpointSummary summary;
+  train::YoloDetector model{nullptr};
+};
+
+Expected<CheckpointModel> CheckpointModel::open(const std::filesystem::path& checkpoint) {
+  auto loaded = train::load_checkpoint(checkpoint);
+  if (!loaded) return std::unexpected(loaded.error());
+  auto impl = std::make_unique<Impl>();
+  impl->summary = {loaded->meta.names, loaded->meta.img_size, loaded->meta.model.scale, loaded->meta.epoch, loaded->meta.run_id};
+  impl->model = loaded->model;
+  impl->model->to(torch::kCPU);
+  impl->model->eval();
+  return CheckpointModel(std::move(impl));
+}
+
+CheckpointModel::CheckpointModel(std::unique_ptr<Impl> impl) : m_impl(std::move(impl)) {}
+CheckpointModel::CheckpointModel(CheckpointModel&&) noexcept = default;
+CheckpointModel& CheckpointModel::operator=(CheckpointModel&&) noexcept = default;
+CheckpointModel::~CheckpointModel() = default;
+
+const CheckpointSummary& CheckpointModel::summary() const { return m_impl->summary; }
+
+Expected<void> CheckpointModel::write_onnx(const OnnxExportOptions& options) { return write_yolo_onnx(*m_impl->model, options); }
+
+std::vector<float> CheckpointModel::infer(const float* nchw, int batch) {
+  torch::NoGradGuard no_grad;
+  const auto size = m_impl->summary.img_size;
+  const auto input = torch::from_blob(const_cast<float*>(nchw), {batch, 3, size, size}, torch::kFloat);
+  const auto output = m_impl->model->head->decode(m_impl->model->forward(input)).contiguous();
+  return std::vector<float>(output.data_ptr<float>(), output.data_ptr<float>() + output.numel());
 }
 
 }  // namespace vision::onnx_export

@@ -1,0 +1,61 @@
+// After training (and in `vision export --model best.pt`): writes model.onnx from a checkpoint,
+// proves it against LibTorch on real images, writes model-int8.onnx, measures both on the val
+// split and on this CPU, and writes the model.json manifest (SPEC 3.3 and 5). Free of LibTorch.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "vision/core/error.hpp"
+#include "vision/data/yolo_dataset.hpp"
+#include "vision/export/quantize.hpp"
+
+namespace vision {
+
+struct ModelExportOptions {
+  std::filesystem::path checkpoint;  // best.pt
+  std::filesystem::path output_dir;  // models/<run_id>
+  std::string run_id;
+  DatasetOptions dataset;            // val images for parity and mAP, train images for calibration
+  bool onnx = true;                  // export.onnx
+  bool quantize = true;              // export.quantize
+  QuantizeMode quantize_mode = QuantizeMode::static_qdq;
+  int opset = 17;
+  int calib_samples = 32;
+  std::uint64_t seed = 42;           // which training images calibrate
+  int threads = 0;                   // ONNX Runtime threads for measuring; 0 = every core
+  bool evaluate = true;              // mAP on the val split and latency, for the report
+  int latency_runs = 50;
+};
+
+struct ModelFileReport {
+  std::filesystem::path path;
+  std::uint64_t size_bytes = 0;
+  double map50 = 0, map50_95 = 0;
+  double latency_ms = 0;  // median of batch-1 runs after warm-up
+};
+
+struct ModelExportReport {
+  int opset = 17;
+  std::string quantize_mode;  // "dynamic" | "static" | "" when not quantized
+  bool evaluated = false;
+  ModelFileReport fp32;
+  ModelFileReport int8;       // path empty when export.quantize = false
+  double parity_max_box_diff = 0, parity_max_score_diff = 0;
+  int parity_images = 0;
+  std::filesystem::path manifest;
+};
+
+Expected<ModelExportReport> export_model(const ModelExportOptions& options);
+
+// artifacts.export: {onnx_path, int8_path, opset, quantize_mode, fp32: {…}, int8: {…}, parity: {…}}
+nlohmann::json to_json(const ModelExportReport& report);
+
+// SHA-256 (lower-case hex) of the class map as the manifest records it: the JSON text of the
+// names array, e.g. ["circle","square"].
+std::string class_map_sha256(const std::vector<std::string>& names);
+
+}  // namespace vision

@@ -1,0 +1,43 @@
+// A trained checkpoint as the exporter sees it: its class names and size, its ONNX graph, and
+// its LibTorch outputs for the parity check. LibTorch stays behind the pointer (the bridge,
+// torch_bridge.cpp, implements it), so the export pipeline itself compiles without it.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "vision/core/error.hpp"
+#include "vision/export/onnx_export.hpp"
+
+namespace vision::onnx_export {
+
+struct CheckpointSummary {
+  std::vector<std::string> names;
+  int img_size = 640;
+  char scale = 'n';
+  int epoch = 0;
+  std::string run_id;
+};
+
+class CheckpointModel {
+ public:
+  static Expected<CheckpointModel> open(const std::filesystem::path& checkpoint);
+  CheckpointModel(CheckpointModel&&) noexcept;
+  CheckpointModel& operator=(CheckpointModel&&) noexcept;
+  ~CheckpointModel();
+
+  const CheckpointSummary& summary() const;
+  Expected<void> write_onnx(const OnnxExportOptions& options);
+  // The decoded output [N, 4 + nc, A] for `batch` NCHW images at the checkpoint's size.
+  std::vector<float> infer(const float* nchw, int batch);
+
+ private:
+  struct Impl;
+  explicit CheckpointModel(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> m_impl;
+};
+
+}  // namespace vision::onnx_export

@@ -1,0 +1,256 @@
+// The export pipeline: checkpoint → model.onnx → parity with LibTorch on real images →
+// model-int8.onnx → mAP and latency of both → model.json.
+#include "vision/export/model_export.hpp"
+
+#include <openssl/evp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <random>
+
+#include <nlohmann/json.hpp>
+
+#include "checkpoint_model.hpp"
+#include "vision/core/log.hpp"
+#include "vision/core/run.hpp"
+#include "vision/eval/validate.hpp"
+#include "vision/image/image_files.hpp"
+#include "vision/image/letterbox.hpp"
+#include "vision/infer/detector.hpp"
+
+namespace vision {
+
+namespace {
+
+// The bounds of SPEC 5 / the Export issue: boxes are pixels (up to the image size), scores 0..1.
+constexpr double kMaxBoxDiff = 1e-3;
+constexpr double kMaxScoreDiff = 1e-4;
+constexpr int kParityImages = 4;
+
+std::uint64_t size_of(const std::filesystem::path& path) {
+  std::error_code ec;
+  const auto size = std::filesystem::file_size(path, ec);
+  return ec ? 0 : size;
+}
+
+// Letterboxed NCHW floats of the given images, as the inference engine prepares them.
+Expected<std::vector<float>> letterboxed_batch(const std::vector<std::filesystem::path>& images, int size) {
+  const auto plane = static_cast<size_t>(size) * static_cast<size_t>(size);
+  std::vector<float> blob(images.size() * 3 * plane);
+  cv::Mat boxed;
+  for (size_t i = 0; i < images.size(); ++i) {
+    auto image = read_image(images[i]);
+    if (!image) return std::unexpected(image.error());
+    letterbox(*image, {size, size, 114, true}, boxed);
+    bgr_to_rgb_chw(boxed, blob.data() + i * 3 * plane);
+  }
+  return blob;
+}
+
+Expected<void> check_parity(onnx_export::CheckpointModel& model, const std::filesystem::path& onnx,
+                            const std::vector<std::filesystem::path>& images, ModelExportReport& report) {
+  const int size = model.summary().img_size;
+  auto blob = letterboxed_batch(images, size);
+  if (!blob) return std::unexpected(blob.error());
+  DetectorOptions options;
+  options.model_path = onnx;
+  options.device = "cpu";
+  options.max_batch = static_cast<int>(images.size());
+  auto detector = Detector::open(options);
+  if (!detector) return std::unexpected(detector.error());
+  auto onnx_output = (*detector)->run_raw_output(blob->data(), static_cast<int>(images.size()));
+  if (!onnx_output) return std::unexpected(onnx_output.error());
+  const auto torch_output = model.infer(blob->data(), static_cast<int>(images.size()));
+  if (onnx_output->values.size() != torch_output.size()) {
+    return fail(ErrorCode::runtime, "export check failed: " + onnx.string() + " gives " + std::to_string(onnx_output->values.size()) +
+                                        " values, LibTorch " + std::to_string(torch_output.size()));
+  }
+  const auto channels = static_cast<size_t>(onnx_output->shape[1]);
+  const auto anchors = static_cast<size_t>(onnx_output->shape[2]);
+  double box = 0, score = 0;
+  for (size_t i = 0; i < torch_output.size(); ++i) {
+    const double diff = std::abs(static_cast<double>(onnx_output->values[i]) - torch_output[i]);
+    if ((i / anchors) % channels < 4) box = std::max(box, diff);
+    else score = std::max(score, diff);
+  }
+  report.parity_max_box_diff = box;
+  report.parity_max_score_diff = score;
+  report.parity_images = static_cast<int>(images.size());
+  if (box > kMaxBoxDiff || score > kMaxScoreDiff) {
+    return fail(ErrorCode::runtime, "export check failed: ONNX Runtime and LibTorch differ by " + std::to_string(box) +
+                                        " on boxes (bound 1e-3) and " + std::to_string(score) + " on scores (bound 1e-4) for " +
+                                        onnx.string());
+  }
+  return {};
+}
+
+std::vector<std::filesystem::path> pick(const std::vector<DatasetItem>& items, int count, std::uint64_t seed) {
+  std::vector<std::filesystem::path> paths;
+  for (const auto& item : items) paths.push_back(item.image);
+  std::mt19937_64 rng(seed);
+  std::shuffle(paths.begin(), paths.end(), rng);
+  paths.resize(std::min(paths.size(), static_cast<size_t>(std::max(count, 0))));
+  return paths;
+}
+
+Expected<void> measure(ModelFileReport& file, const ModelExportOptions& o, const std::vector<std::string>& names,
+                       const std::vector<float>& sample) {
+  ValidateOptions val = default_validate_options();
+  val.dataset = o.dataset;
+  val.dataset.class_names = names;
+  val.detector.model_path = file.path;
+  val.detector.threads = o.threads;
+  val.detector.device = "cpu";
+  auto metrics = validate_onnx(val);
+  if (!metrics) return std::unexpected(metrics.error());
+  file.map50 = metrics->map50;
+  file.map50_95 = metrics->map50_95;
+
+  DetectorOptions options;
+  options.model_path = file.path;
+  options.threads = o.threads;
+  options.device = "cpu";
+  auto detector = Detector::open(options);
+  if (!detector) return std::unexpected(detector.error());
+  std::vector<double> times;
+  for (int i = 0; i < o.latency_runs + 5; ++i) {
+    const auto start = std::chrono::steady_clock::now();
+    if (auto ok = (*detector)->run_raw(sample.data(), 1); !ok) return ok;
+    if (i >= 5) times.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+  }
+  std::nth_element(times.begin(), times.begin() + static_cast<std::ptrdiff_t>(times.size() / 2), times.end());
+  file.latency_ms = times.empty() ? 0 : times[times.size() / 2];
+  return {};
+}
+
+nlohmann::json file_json(const ModelFileReport& f, bool evaluated) {
+  nlohmann::json j = {{"path", f.path.string()}, {"size_bytes", f.size_bytes}};
+  if (evaluated) {
+    j["map50"] = f.map50;
+    j["map50_95"] = f.map50_95;
+    j["latency_ms"] = f.latency_ms;
+  }
+  return j;
+}
+
+Expected<void> write_manifest(const ModelExportOptions& o, const onnx_export::CheckpointSummary& s, const ModelExportReport& r) {
+  const int size = s.img_size;
+  std::int64_t anchors = 0;
+  for (int stride : {8, 16, 32}) anchors += static_cast<std::int64_t>(size / stride) * (size / stride);
+  nlohmann::json files = {{"onnx", r.fp32.path.filename().string()}, {"checkpoint", std::filesystem::absolute(o.checkpoint).string()}};
+  if (!r.int8.path.empty()) files["int8"] = r.int8.path.filename().string();
+  nlohmann::json manifest = {
+      {"format", "yolov8-detect-onnx"},
+      {"task", "detect"},
+      {"names", s.names},
+      {"num_classes", s.names.size()},
+      {"img_size", size},
+      {"stride", {8, 16, 32}},
+      {"scale", std::string(1, s.scale)},
+      {"input", {{"name", "images"}, {"dtype", "float32"}, {"shape", {"N", 3, size, size}}, {"layout", "RGB, 0..1, letterbox pad 114"}}},
+      {"output", {{"name", "output0"}, {"dtype", "float32"}, {"shape", {"N", 4 + static_cast<std::int64_t>(s.names.size()), anchors}},
+                  {"layout", "cx, cy, w, h in input pixels, then class scores"}}},
+      {"opset", r.opset},
+      {"files", files},
+      {"quantization", r.int8.path.empty() ? nlohmann::json(nullptr)
+                                           : nlohmann::json{{"mode", r.quantize_mode}, {"calib_samples", o.calib_samples}}},
+      {"source_run", s.run_id},
+      {"export_run", o.run_id},
+      {"epochs_trained", s.epoch},
+      {"metrics", to_json(r)},
+      {"class_map_sha256", class_map_sha256(s.names)},
+      {"vision_version", VISION_VERSION}};
+  return write_file_atomic(r.manifest, manifest.dump(2) + "\n");
+}
+
+}  // namespace
+
+std::string class_map_sha256(const std::vector<std::string>& names) {
+  const std::string text = nlohmann::json(names).dump();
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  EVP_Digest(text.data(), text.size(), digest, &length, EVP_sha256(), nullptr);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string hex;
+  for (unsigned int i = 0; i < length; ++i) {
+    hex += kHex[digest[i] >> 4];
+    hex += kHex[digest[i] & 15];
+  }
+  return hex;
+}
+
+Expected<ModelExportReport> export_model(const ModelExportOptions& o) {
+  auto model = onnx_export::CheckpointModel::open(o.checkpoint);
+  if (!model) return std::unexpected(model.error());
+  const auto& summary = model->summary();
+  DatasetOptions dataset_options = o.dataset;
+  if (dataset_options.class_names.empty()) dataset_options.class_names = summary.names;
+  if (dataset_options.class_names != summary.names) {
+    return fail(ErrorCode::config, o.checkpoint.string() + " was trained on other classes than class_map.names");
+  }
+  auto dataset = load_yolo_dataset(dataset_options);
+  if (!dataset) return std::unexpected(dataset.error());
+
+  ModelExportReport report;
+  report.opset = o.opset;
+  std::filesystem::create_directories(o.output_dir);
+  report.fp32.path = o.output_dir / "model.onnx";
+  OnnxExportOptions onnx;
+  onnx.output = report.fp32.path;
+  onnx.img_height = onnx.img_width = summary.img_size;
+  onnx.opset = o.opset;
+  onnx.class_names = summary.names;
+  onnx.run_id = summary.run_id.empty() ? o.run_id : summary.run_id;
+  if (auto ok = model->write_onnx(onnx); !ok) return std::unexpected(ok.error());
+  const auto& check_items = dataset->val.empty() ? dataset->train : dataset->val;
+  if (auto ok = check_parity(*model, report.fp32.path, pick(check_items, kParityImages, o.seed), report); !ok) {
+    std::filesystem::remove(report.fp32.path);
+    return std::unexpected(ok.error());
+  }
+  report.fp32.size_bytes = size_of(report.fp32.path);
+  log::info("train.export.onnx.ok", "wrote " + report.fp32.path.string(),
+            {{"max_box_diff", report.parity_max_box_diff}, {"max_score_diff", report.parity_max_score_diff}});
+
+  if (o.quantize) {
+    QuantizeOptions q;
+    q.input = report.fp32.path;
+    q.output = o.output_dir / "model-int8.onnx";
+    q.mode = o.quantize_mode;
+    q.threads = o.threads;
+    if (o.quantize_mode == QuantizeMode::static_qdq) q.calibration_images = pick(dataset->train, o.calib_samples, o.seed);
+    auto quantized = quantize_onnx(q);
+    if (!quantized) return std::unexpected(quantized.error());
+    report.quantize_mode = o.quantize_mode == QuantizeMode::static_qdq ? "static" : "dynamic";
+    report.int8.path = q.output;
+    report.int8.size_bytes = size_of(q.output);
+    log::info("train.export.int8.ok", "wrote " + q.output.string() + " (" + report.quantize_mode + ")");
+  }
+
+  if (o.evaluate) {
+    auto sample = letterboxed_batch(pick(check_items, 1, o.seed), summary.img_size);
+    if (!sample) return std::unexpected(sample.error());
+    if (auto ok = measure(report.fp32, o, summary.names, *sample); !ok) return std::unexpected(ok.error());
+    if (!report.int8.path.empty()) {
+      if (auto ok = measure(report.int8, o, summary.names, *sample); !ok) return std::unexpected(ok.error());
+    }
+    report.evaluated = true;
+  }
+  report.manifest = o.output_dir / "model.json";
+  if (auto ok = write_manifest(o, summary, report); !ok) return std::unexpected(ok.error());
+  return report;
+}
+
+nlohmann::json to_json(const ModelExportReport& r) {
+  nlohmann::json j = {{"onnx_path", r.fp32.path.string()},
+                      {"int8_path", r.int8.path.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.int8.path.string())},
+                      {"opset", r.opset},
+                      {"quantize_mode", r.quantize_mode.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.quantize_mode)},
+                      {"fp32", file_json(r.fp32, r.evaluated)},
+                      {"int8", r.int8.path.empty() ? nlohmann::json(nullptr) : file_json(r.int8, r.evaluated)},
+                      {"parity", {{"images", r.parity_images}, {"max_box_diff", r.parity_max_box_diff}, {"max_score_diff", r.parity_max_score_diff}}}};
+  if (!r.manifest.empty()) j["manifest"] = r.manifest.string();
+  return j;
+}
+
+}  // namespace vision
