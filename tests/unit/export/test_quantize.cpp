@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <fstream>
 #include <map>
 #include <set>
@@ -342,6 +343,46 @@ TEST(Quantize, VisionExportRunsAtBatchOneAndFour) {
       for (size_t i = 0; i < at_one.size(); ++i) ASSERT_NEAR(at_one[i], at_four[i], 1e-4) << i;
     }
   }
+}
+
+// Activation scales by tensor: the scale of the QuantizeLinear reading each tensor.
+std::map<std::string, float> activation_scales(const onnx::ModelProto& model) {
+  std::map<std::string, float> scales;
+  for (const auto& node : model.graph().node()) {
+    if (node.op_type() != "QuantizeLinear") continue;
+    const auto* scale = initializer(model, node.input(1));
+    float value = 0;
+    std::memcpy(&value, scale->raw_data().data(), sizeof(float));
+    scales[node.input(0)] = value;
+  }
+  return scales;
+}
+
+// The percentile clips the rare extremes that min-max keeps, so no range is wider and many are
+// clearly narrower.
+TEST(Quantize, PercentileClipsWhereMinMaxKeepsTheExtremes) {
+  TempDir dir;
+  const auto images = write_shape_images(dir / "calibration", 4000, 2);
+  for (const auto method :
+       {vision::CalibrationMethod::min_max, vision::CalibrationMethod::percentile}) {
+    const auto name =
+        method == vision::CalibrationMethod::min_max ? "min_max.onnx" : "percentile.onnx";
+    ASSERT_TRUE(vision::quantize_onnx({.input = k_fixture,
+                                       .output = dir / name,
+                                       .calibration_images = images,
+                                       .method = method,
+                                       .percentile = 99.9}));
+  }
+  const auto min_max = activation_scales(read_model(dir / "min_max.onnx"));
+  const auto percentile = activation_scales(read_model(dir / "percentile.onnx"));
+  ASSERT_EQ(min_max.size(), percentile.size());
+  int narrower = 0;
+  for (const auto& [tensor, scale] : min_max) {
+    ASSERT_TRUE(percentile.contains(tensor)) << tensor;
+    EXPECT_LE(percentile.at(tensor), scale * 1.001F) << tensor;
+    narrower += percentile.at(tensor) < 0.8F * scale;
+  }
+  EXPECT_GT(narrower, static_cast<int>(min_max.size()) / 4);
 }
 
 TEST(Quantize, ErrorsNameTheFile) {
