@@ -1,5 +1,8 @@
 #include "batch_loader.hpp"
 
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -175,6 +178,9 @@ Expected<Batch> BatchLoader::Impl::build_guarded(const EpochPlan& epoch, std::in
 }
 
 void BatchLoader::Impl::work() {
+  // Below the model's threads: LibTorch's OpenMP regions wait for their slowest thread, so a
+  // worker that preempts one stalls both; at a lower priority the workers fill idle time.
+  setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), 10);
   std::unique_lock lock(mutex);
   while (true) {
     work_ready.wait(lock, [&] {

@@ -34,7 +34,7 @@ struct YoloTrainOptions {
   int batch_size = 16;
   int img_size = 640;
   int threads = 0;  // LibTorch intra-op threads; 0 = every core
-  int workers = 2;  // data loader threads
+  int workers = 2;  // data loader threads, at most the cores LibTorch's threads leave free
   bool dry_run = false;
 
   std::string optimizer = "auto";
@@ -69,6 +69,7 @@ struct YoloTrainReport {
   std::vector<std::filesystem::path> plots;
   double images_per_second = 0;  // whole training phase
   std::int64_t parameters = 0;
+  int loader_workers = 0;        // after leaving LibTorch its cores
   nlohmann::json optimizer;      // the resolved choice
   nlohmann::json weights;        // what was loaded from train.yolo.weights / resume
 };

@@ -1,0 +1,54 @@
+// The bare LibTorch training step of the YOLOv8 model — forward, loss, backward, AdamW step on
+// a fixed random batch — in images per second: the ceiling `vision train` runs against on this
+// CPU. scripts/bench-train prints the trainer's throughput as a ratio of this figure, measured
+// in the same run.
+//   bench_train_step [--size 320] [--batch 16] [--threads 2] [--steps 8] [--scale n] [--boxes 16]
+#include <ATen/Parallel.h>
+
+#include <chrono>
+#include <cstdio>
+#include <string>
+
+#include "detection_loss.hpp"
+#include "yolo_layers.hpp"
+
+int main(int argc, char** argv) {
+  int size = 320, batch = 16, threads = 2, steps = 8, boxes = 16;
+  char scale = 'n';
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string flag = argv[i];
+    const int value = std::atoi(argv[i + 1]);
+    if (flag == "--size") size = value;
+    else if (flag == "--batch") batch = value;
+    else if (flag == "--threads") threads = value;
+    else if (flag == "--steps") steps = value;
+    else if (flag == "--boxes") boxes = value;
+    else if (flag == "--scale") scale = argv[i + 1][0];
+  }
+  at::set_num_threads(threads);
+  torch::manual_seed(0);
+  vision::train::YoloDetector model(vision::YoloModelOptions{4, scale, 16});
+  model->train();
+  torch::optim::AdamW optimizer(model->parameters(), torch::optim::AdamWOptions(1e-3));
+  const auto images = torch::rand({batch, 3, size, size});
+  // Boxes per image as a mosaic of the shapes set has them: small objects spread over the image.
+  const vision::train::BatchTargets targets{torch::arange(batch).repeat_interleave(boxes),
+                                            torch::randint(0, 4, {batch * boxes}, torch::kLong),
+                                            torch::rand({batch * boxes, 4}) * torch::tensor({0.8F, 0.8F, 0.1F, 0.1F}) +
+                                                torch::tensor({0.1F, 0.1F, 0.03F, 0.03F})};
+  double best = 0, total = 0;
+  for (int step = 0; step < steps + 2; ++step) {
+    const auto start = std::chrono::steady_clock::now();
+    optimizer.zero_grad();
+    auto loss = vision::train::detection_loss(model->forward(images), targets, 4, 16, {8, 16, 32}, {});
+    loss.total.backward();
+    optimizer.step();
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (step < 2) continue;  // oneDNN picks and caches its kernels on the first steps
+    total += seconds;
+    best = std::max(best, batch / seconds);
+  }
+  std::printf("bench_train_step scale %c, %d px, batch %d, %d threads, %d boxes/image: %.2f images/s (mean of %d steps), best step %.2f images/s\n",
+              scale, size, batch, threads, boxes, steps * batch / total, steps, best);
+  return 0;
+}
