@@ -1,10 +1,10 @@
 // `vision demo`: the loop on a built-in synthetic data set, as a user would type it. Every step
 // is this same binary run as a child process with the command line printed first, so the demo
 // doubles as a tour of the commands:
-//   datagen → val → autolabel → stats start → deploy edge (local) → deploy remote + edge
-//   (stream) → stats overview → stats stop
-// The trainer is not in this version yet, so the model comes from --model (any YOLOv8-style
-// detection ONNX for the four shape classes) or the newest <root>/models/*/model.onnx.
+//   datagen → train (+ export) → val → autolabel → stats start → deploy edge (local) →
+//   deploy remote + edge (stream) → stats overview → stats stop
+// With --model (any YOLOv8-style detection ONNX for the four shape classes) the demo skips
+// training and uses that model.
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -30,6 +30,7 @@ namespace {
 struct DemoOptions {
   CommonOptions common;
   std::string model;
+  int epochs = 10;
   int train_images = 64;
   int val_images = 48;
   int unlabeled_images = 24;
@@ -117,19 +118,25 @@ int run_demo(const DemoOptions& options) {
             "--seed", "8"}) != 0) {
     return report_error({ErrorCode::runtime, "demo: writing the synthetic data set failed"});
   }
-  fs::path model = options.model.empty() ? newest_model(root) : fs::absolute(options.model);
-  if (model.empty()) {
-    std::fprintf(stderr,
-                 "\nThe synthetic data set is in %s.\n"
-                 "This version of Vision cannot train yet (the trainer is the next milestone), so the\n"
-                 "rest of the demo needs a detection model for the shapes classes:\n"
-                 "  scripts/vision demo --model path/to/yolov8-shapes.onnx\n"
-                 "Any Ultralytics YOLOv8/YOLO11 ONNX export for circle, square, triangle, star works.\n",
-                 data.c_str());
-    return 0;
-  }
   int failures = 0;
   const auto count = [&](int code) { failures += code != 0 ? 1 : 0; };
+  fs::path model = fs::absolute(options.model);
+  if (options.model.empty()) {
+    const int trained = step(with({"train", "--data", data.string(), "--epochs", std::to_string(options.epochs), "--img-size",
+                                   "320", "--batch-size", "16", "--set", "export.quantize_mode=static"}));
+    if (trained == 3) {
+      std::fprintf(stderr,
+                   "\nThe synthetic data set is in %s.\n"
+                   "This build of Vision has no trainer (VISION_WITH_TRAINING=OFF), so the rest of the\n"
+                   "demo needs a detection model for the shapes classes:\n"
+                   "  scripts/vision demo --model path/to/yolov8-shapes.onnx\n",
+                   data.c_str());
+      return 0;
+    }
+    count(trained);
+    model = newest_model(root);
+    if (model.empty()) return report_error({ErrorCode::runtime, "demo: training wrote no model.onnx"});
+  }
   count(step(with({"val", "--model", model.string(), "--data", data.string()})));
   count(step(with({"autolabel", "--model", model.string(), "--on-conflict", "overwrite", "--set",
                    "data.unlabeled_dir=" + (unlabeled / "images/train").string(), "--set",
@@ -189,7 +196,8 @@ void add_demo_command(CLI::App& app, Action& action) {
   auto options = std::make_shared<DemoOptions>();
   auto* command = app.add_subcommand("demo", "Run the loop on a built-in synthetic data set, step by step");
   add_common_options(*command, options->common);
-  command->add_option("--model", options->model, "Detection ONNX for the shapes classes (until the trainer lands)");
+  command->add_option("--model", options->model, "Detection ONNX for the shapes classes; skips training");
+  command->add_option("--epochs", options->epochs, "Training epochs when no --model is given")->capture_default_str();
   command->add_option("--train", options->train_images, "Synthetic training images")->capture_default_str();
   command->add_option("--val", options->val_images, "Synthetic validation images")->capture_default_str();
   command->add_option("--unlabeled", options->unlabeled_images, "Images to auto-label")->capture_default_str();

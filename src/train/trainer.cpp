@@ -387,7 +387,7 @@ class Trainer {
       if (auto ok = write_results_csv(m_report.results_csv, m_report.epochs); !ok) return ok;
       report_epoch(result, best);
       if (m_on_epoch) m_on_epoch(result);
-      if (result.epoch - m_report.best_epoch >= m_o.patience && result.epoch < m_o.epochs) {
+      if (m_o.patience > 0 && result.epoch - m_report.best_epoch >= m_o.patience && result.epoch < m_o.epochs) {
         m_report.stopped_early = true;
         log::info("train.early_stop", "no improvement for " + std::to_string(m_o.patience) + " epochs (train.yolo.patience); best epoch " +
                                           std::to_string(m_report.best_epoch));

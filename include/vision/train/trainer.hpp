@@ -45,7 +45,7 @@ struct YoloTrainOptions {
   double box = 7.5, cls = 0.5, dfl = 1.5;
   bool ema = true;
   double grad_clip = 10.0;
-  int patience = 100;
+  int patience = 100;  // epochs without a better fitness before stopping; 0 = never stop early
   int close_mosaic = 10;
   double mosaic = 1.0, hsv_h = 0.015, hsv_s = 0.7, hsv_v = 0.4, translate = 0.1, scale_gain = 0.5, fliplr = 0.5;
 };
