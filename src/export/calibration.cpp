@@ -36,6 +36,7 @@ Ort::Env& ort_env() {
 
 struct ImageInput {
   std::string name;
+  std::int64_t batch = 1;  // a fixed batch gets the same image in every slot
   int height = 0;
   int width = 0;
 };
@@ -53,7 +54,9 @@ ImageInput image_input(const onnx::GraphProto& graph) {
                             "' is not an image batch [N, 3, H, W] with a fixed H and W; "
                             "calibration cannot feed it");
     }
-    return {input.name(), static_cast<int>(shape.dim(2).dim_value()),
+    const std::int64_t batch =
+        shape.dim(0).has_dim_value() ? std::max<std::int64_t>(shape.dim(0).dim_value(), 1) : 1;
+    return {input.name(), batch, static_cast<int>(shape.dim(2).dim_value()),
             static_cast<int>(shape.dim(3).dim_value())};
   }
   throw VisionError(ErrorCode::invalid_data,
@@ -123,9 +126,10 @@ std::unordered_map<std::string, TensorRange> calibrate(const onnx::ModelProto& m
   output_names.reserve(tensors.size());
   for (const auto& tensor : tensors) output_names.push_back(tensor.c_str());
   const char* input_names[] = {input.name.c_str()};
-  const std::array<std::int64_t, 4> dims = {1, 3, input.height, input.width};
-  std::vector<float> pixels(static_cast<size_t>(3) * static_cast<size_t>(input.height) *
-                            static_cast<size_t>(input.width));
+  const std::array<std::int64_t, 4> dims = {input.batch, 3, input.height, input.width};
+  const size_t plane =
+      static_cast<size_t>(3) * static_cast<size_t>(input.height) * static_cast<size_t>(input.width);
+  std::vector<float> pixels(plane * static_cast<size_t>(input.batch));
   const auto memory = Ort::MemoryInfo::CreateCpu(OrtArenaAllocator, OrtMemTypeDefault);
   cv::Mat boxed;
 
@@ -136,6 +140,11 @@ std::unordered_map<std::string, TensorRange> calibrate(const onnx::ModelProto& m
       letterbox(image, LetterboxOptions{.target_width = input.width, .target_height = input.height},
                 boxed);
       bgr_to_rgb_chw(boxed, pixels.data());
+      for (std::int64_t slot = 1; slot < input.batch; ++slot) {
+        std::copy_n(
+            pixels.begin(), plane,
+            pixels.begin() + static_cast<std::ptrdiff_t>(plane * static_cast<size_t>(slot)));
+      }
       Ort::Value tensor = Ort::Value::CreateTensor<float>(memory, pixels.data(), pixels.size(),
                                                           dims.data(), dims.size());
       const auto outputs = session.Run(Ort::RunOptions{nullptr}, input_names, &tensor, 1,

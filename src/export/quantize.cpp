@@ -3,6 +3,7 @@
 #include "vision/export/quantize.hpp"
 
 #include <fstream>
+#include <unordered_set>
 
 #include <onnx/onnx_pb.h>
 #include <onnxruntime_cxx_api.h>

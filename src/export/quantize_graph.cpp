@@ -118,6 +118,39 @@ int output_type(const onnx::NodeProto& node, int index,
   return onnx::TensorProto::UNDEFINED;
 }
 
+// Work on feature maps: a Conv with a kernel larger than 1×1, pooling, upsampling.
+bool is_spatial(const onnx::NodeProto& node, const GraphFacts& facts) {
+  const std::string& op = node.op_type();
+  if (op == "Resize" || op == "Upsample" || op == "MaxPool" || op == "AveragePool") return true;
+  if (op != "Conv") return false;
+  const auto* kernel = find_attribute(node, "kernel_shape");
+  if (kernel != nullptr)
+    return std::ranges::any_of(kernel->ints(), [](std::int64_t k) { return k > 1; });
+  const auto weight =
+      node.input_size() > 1 ? facts.initializers.find(node.input(1)) : facts.initializers.end();
+  if (weight == facts.initializers.end()) return true;
+  const auto& dims = weight->second->dims();
+  return std::any_of(dims.begin() + std::min(dims.size(), 2), dims.end(),
+                     [](std::int64_t k) { return k > 1; });
+}
+
+// Per node: whether spatial work follows it. A Reshape that nothing spatial follows flattens
+// the feature maps for the decode; one that spatial work follows belongs to the network (the
+// attention blocks of YOLO11 reshape inside the backbone).
+std::vector<bool> feeds_spatial_work(const onnx::GraphProto& graph, const GraphFacts& facts) {
+  std::vector<bool> feeds(static_cast<size_t>(graph.node_size()), false);
+  std::unordered_set<std::string> read_before_spatial;
+  for (int i = graph.node_size() - 1; i >= 0; --i) {
+    const auto& node = graph.node(i);
+    bool spatial = is_spatial(node, facts);
+    for (const auto& output : node.output())
+      spatial = spatial || read_before_spatial.contains(output);
+    feeds[static_cast<size_t>(i)] = spatial;
+    if (spatial) read_before_spatial.insert(node.input().begin(), node.input().end());
+  }
+  return feeds;
+}
+
 // IR version that goes with an opset (ONNX's versioning table).
 int ir_version_for(std::int64_t opset) {
   if (opset <= 14) return 7;
@@ -151,11 +184,12 @@ GraphFacts analyse_graph(const onnx::GraphProto& graph) {
     if (input.type().has_tensor_type())
       facts.elem_types.emplace(input.name(), input.type().tensor_type().elem_type());
   }
+  const std::vector<bool> before_spatial = feeds_spatial_work(graph, facts);
   std::unordered_set<std::string> decode_tensors;
   facts.in_decode.resize(static_cast<size_t>(graph.node_size()), false);
   for (int i = 0; i < graph.node_size(); ++i) {
     const auto& node = graph.node(i);
-    bool decode = node.op_type() == "Reshape";
+    bool decode = node.op_type() == "Reshape" && !before_spatial[static_cast<size_t>(i)];
     for (const auto& input : node.input()) decode = decode || decode_tensors.contains(input);
     facts.in_decode[static_cast<size_t>(i)] = decode;
     for (int o = 0; o < node.output_size(); ++o) {

@@ -18,8 +18,9 @@ struct GraphFacts {
   // Element type (onnx::TensorProto::DataType) of every tensor whose type the rules in
   // analyse_graph() can tell; tensors missing here are never quantized.
   std::unordered_map<std::string, int> elem_types;
-  // Per node: part of the head decode, i.e. a Reshape (the per-stride flatten before the anchor
-  // decode) or downstream of one. These nodes stay in float.
+  // Per node: part of the head decode, i.e. a Reshape that no spatial work (Conv with a kernel
+  // over 1×1, pooling, resizing) follows — the per-stride flatten before the anchor decode — or
+  // anything downstream of one. These nodes stay in float.
   std::vector<bool> in_decode;
 
   bool is_float_activation(const std::string& tensor) const;

@@ -4,9 +4,11 @@
 //                no ConvInteger kernel for int8 weights); activations quantized at run time.
 //   static_qdq → QuantizeLinear/DequantizeLinear pairs that ORT fuses into QLinearConv & co.:
 //                per-channel symmetric int8 weights, uint8 activations calibrated on images.
-// Both keep the head decode (everything from the first per-stride Reshape on) in float, all
-// metadata_props, and add `quantization` = "dynamic" | "static". This header is free of
-// LibTorch and of the ONNX and ONNX Runtime headers.
+// Both keep the head decode in float (the per-stride Reshapes that flatten the feature maps, found
+// as the Reshapes no spatial Conv, pooling or resizing follows, and everything downstream of
+// them: the DFL Softmax and Conv, the anchor decode), keep all metadata_props and add
+// `quantization` = "dynamic" | "static". This header is free of LibTorch and of the ONNX and
+// ONNX Runtime headers.
 #pragma once
 
 #include <cstdint>

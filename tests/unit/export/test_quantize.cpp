@@ -504,4 +504,103 @@ TEST(Quantize, RefusesToRelabelAnOpsetWhoseOperatorsChangedMeaning) {
   EXPECT_NE(result.error().message.find("Softmax node 'finish'"), std::string::npos);
 }
 
+// images [1, 3, 32, 32] → Conv 3×3 → Reshape [1, 4, 1024] → Reshape back (an attention block's
+// reshapes, as in YOLO11's backbone) → Conv 3×3 "features" → Reshape [1, 4, -1] "flat" (the
+// per-stride flatten) → Sigmoid → output0.
+void write_reshaping_backbone_model(const fs::path& file) {
+  onnx::ModelProto model;
+  model.set_ir_version(8);
+  model.add_opset_import()->set_version(17);
+  auto* graph = model.mutable_graph();
+  graph->set_name("reshaping_backbone");
+  const auto add_value = [](onnx::ValueInfoProto* value, const std::string& name,
+                            std::vector<std::int64_t> dims) {
+    value->set_name(name);
+    value->mutable_type()->mutable_tensor_type()->set_elem_type(onnx::TensorProto::FLOAT);
+    for (const auto d : dims)
+      value->mutable_type()->mutable_tensor_type()->mutable_shape()->add_dim()->set_dim_value(d);
+  };
+  add_value(graph->add_input(), "images", {1, 3, 32, 32});
+  add_value(graph->add_output(), "output0", {1, 4, 1024});
+  const auto add_initializer = [&](const std::string& name, std::vector<std::int64_t> dims,
+                                   auto values) {
+    auto* t = graph->add_initializer();
+    t->set_name(name);
+    t->set_data_type(std::is_same_v<decltype(values), std::vector<float>>
+                         ? onnx::TensorProto::FLOAT
+                         : onnx::TensorProto::INT64);
+    for (const auto d : dims) t->add_dims(d);
+    t->set_raw_data(values.data(), values.size() * sizeof(values[0]));
+  };
+  const auto weights = [](size_t count) {
+    std::vector<float> w(count);
+    for (size_t i = 0; i < count; ++i) w[i] = 0.3F * std::sin(static_cast<float>(i));
+    return w;
+  };
+  add_initializer("w_a", {4, 3, 3, 3}, weights(108));
+  add_initializer("w_b", {4, 4, 3, 3}, weights(144));
+  add_initializer("b", {4}, std::vector<float>{0.1F, -0.2F, 0.3F, 0.0F});
+  add_initializer("tokens_shape", {3}, std::vector<std::int64_t>{1, 4, 1024});
+  add_initializer("map_shape", {4}, std::vector<std::int64_t>{1, 4, 32, 32});
+  add_initializer("flat_shape", {3}, std::vector<std::int64_t>{1, 4, -1});
+  const auto add_node = [&](const std::string& op, std::vector<std::string> inputs,
+                            const std::string& output) {
+    auto* node = graph->add_node();
+    node->set_op_type(op);
+    node->set_name(output);
+    for (const auto& input : inputs) node->add_input(input);
+    node->add_output(output);
+    if (op == "Conv") {
+      auto* pads = node->add_attribute();
+      pads->set_name("pads");
+      pads->set_type(onnx::AttributeProto::INTS);
+      for (int i = 0; i < 4; ++i) pads->add_ints(1);
+    }
+  };
+  add_node("Conv", {"images", "w_a", "b"}, "stem");
+  add_node("Reshape", {"stem", "tokens_shape"}, "tokens");
+  add_node("Reshape", {"tokens", "map_shape"}, "map");
+  add_node("Conv", {"map", "w_b", "b"}, "features");
+  add_node("Reshape", {"features", "flat_shape"}, "flat");
+  add_node("Sigmoid", {"flat"}, "output0");
+  std::ofstream out(file, std::ios::binary);
+  ASSERT_TRUE(model.SerializeToOstream(&out));
+}
+
+// Only a Reshape that no spatial work follows starts the decode: the Conv after the backbone's
+// reshapes is quantized, the Sigmoid after the flatten stays in float.
+TEST(Quantize, DecodeStartsAtTheReshapeThatNoConvFollows) {
+  TempDir dir;
+  write_reshaping_backbone_model(dir / "model.onnx");
+  const auto images = write_shape_images(dir / "calibration", 5000, 2);
+  auto report = vision::quantize_onnx(
+      {.input = dir / "model.onnx", .output = dir / "int8.onnx", .calibration_images = images});
+  ASSERT_TRUE(report) << report.error().message;
+  EXPECT_EQ(report->quantized_nodes, 2);  // the Convs
+  EXPECT_EQ(report->float_nodes, 4);      // three Reshapes and the Sigmoid
+  const auto int8 = read_model(dir / "int8.onnx");
+  std::map<std::string, std::string> producer_op;
+  for (const auto& node : int8.graph().node()) {
+    for (const auto& output : node.output()) producer_op[output] = node.op_type();
+  }
+  for (const auto& node : int8.graph().node()) {
+    if (node.op_type() == "Conv") {
+      EXPECT_EQ(producer_op[node.input(0)], "DequantizeLinear") << node.name();
+    } else if (node.op_type() == "Sigmoid") {
+      EXPECT_EQ(producer_op[node.input(0)], "Reshape");
+    } else if (node.op_type() == "QuantizeLinear") {
+      EXPECT_NE(node.input(0), "flat");
+    }
+  }
+  std::vector<std::int64_t> shape;
+  const auto input = letterboxed_batch({images[0]}, 32, 32);
+  const auto expected = ort_run(dir / "model.onnx", input, {1, 3, 32, 32}, shape);
+  const auto actual = ort_run(dir / "int8.onnx", input, {1, 3, 32, 32}, shape);
+  ASSERT_EQ(actual.size(), expected.size());
+  double worst = 0;
+  for (size_t i = 0; i < actual.size(); ++i)
+    worst = std::max(worst, static_cast<double>(std::abs(actual[i] - expected[i])));
+  EXPECT_LT(worst, 0.05);
+}
+
 }  // namespace
