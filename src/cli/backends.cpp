@@ -136,11 +136,15 @@ Expected<void> validate_model(Run& run) {
   });
   progress.reset();
   if (!metrics) return std::unexpected(metrics.error());
-  std::printf("%s", format_metrics_table(*metrics).c_str());
-  run.artifacts()["metrics"] = to_json(*metrics);
-  run.artifacts()["map50"] = metrics->map50;
-  run.artifacts()["map50_95"] = metrics->map50_95;
+  report_val_metrics(run, *metrics);
   return {};
+}
+
+void report_val_metrics(Run& run, const DetectionMetrics& metrics) {
+  std::printf("%s", format_metrics_table(metrics).c_str());
+  run.artifacts()["metrics"] = to_json(metrics);
+  run.artifacts()["map50"] = metrics.map50;
+  run.artifacts()["map50_95"] = metrics.map50_95;
 }
 
 Expected<void> deploy_remote(Run& run) {

@@ -13,6 +13,7 @@
 #include "vision/core/config.hpp"
 #include "vision/core/registry.hpp"
 #include "vision/core/run.hpp"
+#include "vision/eval/detection_metrics.hpp"
 
 namespace vision::cli {
 
@@ -66,6 +67,8 @@ Registry<Backend>& exporters();
 
 // Fills the registries above with the backends of this build (backends.cpp).
 void register_backends();
+// `vision val`'s output: the metrics table on stdout, the figures in artifacts (backends.cpp).
+void report_val_metrics(Run& run, const DetectionMetrics& metrics);
 // The trainer's backends (train_backend.cpp, VISION_WITH_TRAINING builds only): train "yolo",
 // and `vision val` on a checkpoint.
 void register_training_backends();

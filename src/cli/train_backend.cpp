@@ -167,10 +167,7 @@ Expected<void> validate_checkpoint_model(Run& run) {
   options.device = c.string("train.device");
   auto metrics = validate_checkpoint(options);
   if (!metrics) return std::unexpected(metrics.error());
-  std::printf("%s", format_metrics_table(*metrics).c_str());
-  run.artifacts()["metrics"] = to_json(*metrics);
-  run.artifacts()["map50"] = metrics->map50;
-  run.artifacts()["map50_95"] = metrics->map50_95;
+  report_val_metrics(run, *metrics);
   return {};
 }
 
