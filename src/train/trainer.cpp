@@ -199,7 +199,7 @@ class Trainer {
         return fail(ErrorCode::config, "cannot resume from " + m_o.resume_from.string() + ": it was trained on other classes");
       }
       model_options = checkpoint->meta.model;
-      m_resume_meta = checkpoint->meta;
+      m_resume = std::move(*checkpoint);
     }
     m_model = train::YoloDetector(model_options);
     for (const auto& p : m_model->parameters()) m_report.parameters += p.numel();
@@ -237,14 +237,13 @@ class Trainer {
 
   Expected<void> resume(train::TrainSchedule& schedule) {
     if (auto ok = train::load_training_state(m_o.resume_from, {m_model.get(), &schedule.optimizer()}); !ok) return ok;
-    auto checkpoint = train::load_checkpoint(m_o.resume_from);
-    if (!checkpoint) return std::unexpected(checkpoint.error());
-    checkpoint->model->to(m_device);
-    m_ema = std::make_unique<train::ModelEma>(*checkpoint->model, 0.9999, 2000, m_resume_meta->ema_updates);
-    m_start_epoch = m_resume_meta->epoch;
-    m_best_fitness = m_resume_meta->best_fitness;
-    m_report.best_epoch = m_resume_meta->best_epoch;
-    for (const auto& row : m_resume_meta->history) m_report.epochs.push_back(epoch_from_json(row));
+    const auto& meta = m_resume->meta;
+    m_resume->model->to(m_device);
+    m_ema = std::make_unique<train::ModelEma>(*m_resume->model, 0.9999, 2000, meta.ema_updates);
+    m_start_epoch = meta.epoch;
+    m_best_fitness = meta.best_fitness;
+    m_report.best_epoch = meta.best_epoch;
+    for (const auto& row : meta.history) m_report.epochs.push_back(epoch_from_json(row));
     if (m_start_epoch >= m_o.epochs) {
       return fail(ErrorCode::config, "cannot resume from " + m_o.resume_from.string() + ": it already finished " +
                                          std::to_string(m_start_epoch) + " of train.epochs = " + std::to_string(m_o.epochs));
@@ -439,7 +438,7 @@ class Trainer {
   std::vector<std::string> m_names;
   train::YoloDetector m_model{nullptr};
   std::unique_ptr<train::ModelEma> m_ema;
-  std::optional<train::CheckpointMeta> m_resume_meta;
+  std::optional<train::LoadedCheckpoint> m_resume;  // read once by build_model, used by resume
   std::int64_t m_batches = 0;
   int m_workers = 0;
   int m_start_epoch = 0;
