@@ -1,11 +1,15 @@
 // INT8 against FP32: quantizes a model both ways (dynamic; static QDQ calibrated on images), then
 // times the bare ONNX Runtime Run of the three files on one prepared batch-1 tensor, interleaved,
 // and reports medians, ratios to FP32 and file sizes. With --dataset it also validates all three
-// on the data set's val split (calibrating on its train images) and reports mAP.
+// on the data set's val split (calibrating on its train images) and reports mAP. With
+// --ort-quantizer it adds the peer: the same model quantized by ONNX Runtime's own Python
+// quantizer (bench/ort_quantize.py) on the same calibration images, timed in the same loop.
 //   bench_quantize [MODEL.onnx] [--untrained-size N] [--iterations N] [--threads T]
 //                  [--calibration N] [--method percentile|min_max] [--dataset DIR] [--keep DIR]
+//                  [--ort-quantizer]
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -45,6 +49,7 @@ int main(int argc, char** argv) {
       fs::path(VISION_SOURCE_DIR) / "../shared/fixtures/ultralytics-yolov8n-shapes-320.onnx";
   fs::path dataset, keep;
   int iterations = 50, threads = 2, untrained_size = 0, calibration_count = 32;
+  bool ort_quantizer = false;
   auto method = vision::CalibrationMethod::percentile;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
@@ -64,6 +69,8 @@ int main(int argc, char** argv) {
       dataset = argv[++i];
     else if (arg == "--keep" && has_value)
       keep = argv[++i];
+    else if (arg == "--ort-quantizer")
+      ort_quantizer = true;
     else
       model = arg;
   }
@@ -111,6 +118,19 @@ int main(int argc, char** argv) {
                 std::chrono::duration<double>(Clock::now() - t0).count(), report->quantized_nodes,
                 report->float_nodes);
     variants.push_back({is_static ? "static QDQ" : "dynamic", output, nullptr, {}});
+  }
+  if (ort_quantizer) {
+    const fs::path output = work / (model.stem().string() + "-int8-ort.onnx");
+    std::string command = "python3 '" + std::string(VISION_SOURCE_DIR) + "/bench/ort_quantize.py' '" +
+                          model.string() + "' '" + output.string() + "'";
+    for (const auto& image : calibration) command += " '" + image.string() + "'";
+    command += " >" + (work / "ort_quantize.log").string() + " 2>&1";
+    const auto t0 = Clock::now();
+    if (std::system(command.c_str()) != 0)
+      return fail("ONNX Runtime's quantizer failed, see " + (work / "ort_quantize.log").string());
+    std::printf("ORT      quantized in %.1f s (onnxruntime.quantization.quantize_static, min-max)\n",
+                std::chrono::duration<double>(Clock::now() - t0).count());
+    variants.push_back({"ORT static", output, nullptr, {}});
   }
 
   for (auto& variant : variants) {

@@ -22,8 +22,7 @@ OptimizerChoice choose_optimizer(const OptimizerOptions& o, std::int64_t dataset
   choice.lr0 = o.lr0;
   choice.momentum = o.momentum;
   choice.warmup_bias_lr = o.warmup_bias_lr;
-  choice.accumulate = std::max(static_cast<int>(std::lround(static_cast<double>(o.nbs) / batch_size)), 1);
-  choice.weight_decay = o.weight_decay * batch_size * choice.accumulate / o.nbs;
+  choice.nbs = o.nbs;
   if (o.name == "auto") {
     const auto per_epoch = (std::max<std::int64_t>(dataset_size, 1) + std::max(batch_size, o.nbs) - 1) / std::max(batch_size, o.nbs);
     const auto iterations = per_epoch * epochs;
@@ -34,9 +33,12 @@ OptimizerChoice choose_optimizer(const OptimizerOptions& o, std::int64_t dataset
       choice.name = "AdamW";
       choice.lr0 = std::round(0.002 * 5 / (4 + o.num_classes) * 1e6) / 1e6;
       choice.warmup_bias_lr = 0.0;  // a high bias rate destabilises Adam
+      choice.nbs = batch_size;
     }
     choice.momentum = 0.9;
   }
+  choice.accumulate = std::max(static_cast<int>(std::lround(static_cast<double>(choice.nbs) / batch_size)), 1);
+  choice.weight_decay = o.weight_decay * batch_size * choice.accumulate / choice.nbs;
   return choice;
 }
 
@@ -104,7 +106,7 @@ int TrainSchedule::begin_iteration(std::int64_t ni, int epoch) {
   const auto x = static_cast<double>(ni), end = static_cast<double>(m_warmup_iterations);
   const double momentum = interpolate(x, 0, end, m_options.warmup_momentum, m_choice.momentum);
   for (size_t g = 0; g < 3; ++g) set_group(g, interpolate(x, 0, end, g == 0 ? m_choice.warmup_bias_lr : 0.0, target), momentum);
-  const double nominal = static_cast<double>(m_options.nbs) / m_batch_size;
+  const double nominal = static_cast<double>(m_choice.nbs) / m_batch_size;
   return std::max(1, static_cast<int>(std::lround(interpolate(x, 0, end, 1.0, nominal))));
 }
 

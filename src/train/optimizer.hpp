@@ -33,11 +33,14 @@ struct OptimizerChoice {
   double momentum = 0;
   double weight_decay = 0;  // after scaling by batch · accumulate / nbs
   double warmup_bias_lr = 0;
+  int nbs = 64;  // the nominal batch in effect
   int accumulate = 1;
 };
 
 // Ultralytics' rule: more than 10 000 optimiser iterations → SGD (lr 0.01, momentum 0.9);
-// otherwise AdamW with lr 0.002·5/(4 + nc) and momentum 0.9, and no bias warm-up.
+// otherwise AdamW with lr 0.002·5/(4 + nc) and momentum 0.9, and no bias warm-up. Vision's
+// change for those short runs: every batch is an optimiser step (nbs = batch size), since
+// accumulating to 64 images leaves a small data set a few hundred steps in all.
 OptimizerChoice choose_optimizer(const OptimizerOptions& options, std::int64_t dataset_size, int batch_size, int epochs);
 
 class TrainSchedule {

@@ -173,9 +173,11 @@ class Trainer {
     m_report.loader_workers = m_workers;
     m_report.optimizer = {{"name", choice.name},           {"lr0", choice.lr0},
                           {"momentum", choice.momentum},   {"weight_decay", choice.weight_decay},
-                          {"accumulate", choice.accumulate}, {"warmup_iterations", schedule.warmup_iterations()}};
+                          {"nbs", choice.nbs},             {"accumulate", choice.accumulate},
+                          {"warmup_iterations", schedule.warmup_iterations()}};
     log::info("train.optimizer", "optimizer " + choice.name + " lr0 " + format_number(choice.lr0) + " momentum " +
-                                     format_number(choice.momentum) + " weight_decay " + format_number(choice.weight_decay),
+                                     format_number(choice.momentum) + " weight_decay " + format_number(choice.weight_decay) +
+                                     " accumulate " + std::to_string(choice.accumulate),
               m_report.optimizer);
     m_ema = std::make_unique<train::ModelEma>(*m_model);
 

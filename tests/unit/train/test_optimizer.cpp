@@ -20,14 +20,31 @@ OptimizerOptions shapes_options() {
 
 TEST(Optimizer, AutoPicksAdamWForShortTrainingsAsUltralyticsDoes) {
   // 400 images, batch 16, 30 epochs: 7 · 30 = 210 iterations of 64 images ≤ 10 000 → AdamW with
-  // lr 0.002·5/(4+4) = 0.00125, momentum 0.9, no bias warm-up; 64/16 = 4 batches accumulate.
+  // lr 0.002·5/(4+4) = 0.00125, momentum 0.9, no bias warm-up. Unlike Ultralytics, each batch of
+  // 16 is a step (nbs 16, no accumulation), with the weight decay unscaled: 16·1/16.
   const auto choice = choose_optimizer(shapes_options(), 400, 16, 30);
   EXPECT_EQ(choice.name, "AdamW");
   EXPECT_DOUBLE_EQ(choice.lr0, 0.00125);
   EXPECT_DOUBLE_EQ(choice.momentum, 0.9);
   EXPECT_DOUBLE_EQ(choice.warmup_bias_lr, 0.0);
+  EXPECT_EQ(choice.nbs, 16);
+  EXPECT_EQ(choice.accumulate, 1);
+  EXPECT_DOUBLE_EQ(choice.weight_decay, 5e-4);
+}
+
+TEST(Optimizer, AutoKeepsTheNominalBatchForLongTrainings) {
+  const auto choice = choose_optimizer(shapes_options(), 118287, 16, 300);
+  EXPECT_EQ(choice.nbs, 64);
   EXPECT_EQ(choice.accumulate, 4);
   EXPECT_DOUBLE_EQ(choice.weight_decay, 5e-4);
+}
+
+TEST(Optimizer, ExplicitAdamWAccumulatesUpToTheNominalBatch) {
+  auto o = shapes_options();
+  o.name = "AdamW";
+  const auto choice = choose_optimizer(o, 400, 16, 30);
+  EXPECT_EQ(choice.nbs, 64);
+  EXPECT_EQ(choice.accumulate, 4);
 }
 
 TEST(Optimizer, AutoPicksSgdForLongTrainings) {
@@ -99,6 +116,13 @@ TEST(Schedule, WarmUpRampsRatesMomentumAndAccumulation) {
   EXPECT_EQ(schedule.begin_iteration(101, 5), 4);
   for (double rate : schedule.learning_rates()) EXPECT_NEAR(rate, 0.01 * ((1 - 0.5) * 0.99 + 0.01), 1e-12);
   EXPECT_DOUBLE_EQ(g1.momentum(), 0.937);
+}
+
+TEST(Schedule, AutoShortRunStepsEveryBatchThroughTheWarmUp) {
+  YoloDetector model(vision::YoloModelOptions{4, 'n', 16});
+  const auto o = shapes_options();
+  TrainSchedule schedule(*model, o, choose_optimizer(o, 400, 16, 30), 16, 30, 25);
+  for (const std::int64_t ni : {0, 50, 99, 100, 500}) EXPECT_EQ(schedule.begin_iteration(ni, 3), 1) << ni;
 }
 
 TEST(Schedule, CosineDecayEndsAtLrf) {
