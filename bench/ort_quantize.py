@@ -4,6 +4,10 @@ format, per-channel symmetric int8 weights, uint8 activations, min-max calibrati
 the Export issue's 2.2-2.5x reference comes from. bench_quantize times its output against
 Vision's in the same run, so the comparison does not depend on the machine.
 
+Like Vision's quantizer it leaves the head's decode in float: the per-stride Reshapes and every
+node that reads their results (a YOLOv8 graph has no other Reshape). Quantized, the decode's single
+output scale spans box pixels and class scores alike and rounds every score to 0.
+
   ort_quantize.py MODEL.onnx OUTPUT.onnx IMAGE [IMAGE ...]
 
 The images are letterboxed to the model's input size exactly as Vision prepares them (grey 114
@@ -53,12 +57,18 @@ def main():
     if len(sys.argv) < 4:
         sys.exit(__doc__)
     model_path, output_path, images = sys.argv[1], sys.argv[2], sys.argv[3:]
-    graph_input = onnx.load(model_path).graph.input[0]
+    model = onnx.load(model_path)
+    graph_input = model.graph.input[0]
     dims = [d.dim_value for d in graph_input.type.tensor_type.shape.dim]
     if len(dims) != 4 or dims[2] <= 0 or dims[3] <= 0:
         sys.exit(f"ort_quantize.py: {model_path}: input {graph_input.name} needs a fixed height and width")
+    decode, decoded = [], set()
+    for node in model.graph.node:  # in topological order
+        if node.op_type == "Reshape" or decoded.intersection(node.input):
+            decode.append(node.name)
+            decoded.update(node.output)
     quantize_static(model_path, output_path, Images(images, graph_input.name, dims[3], dims[2]),
-                    quant_format=QuantFormat.QDQ, per_channel=True,
+                    nodes_to_exclude=decode, quant_format=QuantFormat.QDQ, per_channel=True,
                     activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                     calibrate_method=CalibrationMethod.MinMax)
 
