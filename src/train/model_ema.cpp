@@ -16,17 +16,10 @@ std::vector<torch::Tensor> state(YoloDetectorImpl& model) {
 
 }  // namespace
 
-void copy_weights(YoloDetectorImpl& to, YoloDetectorImpl& from) {
-  torch::NoGradGuard no_grad;
-  auto target = state(to);
-  const auto source = state(from);
-  for (size_t i = 0; i < target.size(); ++i) target[i].copy_(source[i]);
-}
-
 ModelEma::ModelEma(YoloDetectorImpl& model, double decay, double tau, std::int64_t updates)
     : m_ema(model.options), m_decay(decay), m_tau(tau), m_updates(updates) {
   m_ema->to(model.parameters().front().device());
-  copy_weights(*m_ema, model);
+  copy_matching(*m_ema, model);
   m_ema->eval();
   for (auto& p : m_ema->parameters()) p.set_requires_grad(false);
 }

@@ -12,9 +12,6 @@
 
 namespace vision::train {
 
-// Copies every parameter and buffer of `from` into `to` (same architecture).
-void copy_weights(YoloDetectorImpl& to, YoloDetectorImpl& from);
-
 class ModelEma {
  public:
   ModelEma(YoloDetectorImpl& model, double decay = 0.9999, double tau = 2000, std::int64_t updates = 0);

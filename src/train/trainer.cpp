@@ -55,28 +55,6 @@ Expected<torch::Device> resolve_device(const std::string& name) {
   return fail(ErrorCode::config, "train.device = \"" + name + "\": must be cpu, cuda, cuda:N or mps");
 }
 
-// Copies the tensors of `source` whose name and shape match; the rest keep their values.
-std::pair<int, int> copy_matching(train::YoloDetectorImpl& target, train::YoloDetectorImpl& source) {
-  torch::NoGradGuard no_grad;
-  auto destination = target.named_parameters(true);
-  auto buffers = target.named_buffers(true);
-  int copied = 0, skipped = 0;
-  const auto copy_all = [&](const torch::OrderedDict<std::string, torch::Tensor>& from, torch::OrderedDict<std::string, torch::Tensor>& to) {
-    for (const auto& item : from) {
-      auto* match = to.find(item.key());
-      if (match != nullptr && match->sizes() == item.value().sizes()) {
-        match->copy_(item.value());
-        ++copied;
-      } else {
-        ++skipped;
-      }
-    }
-  };
-  copy_all(source.named_parameters(true), destination);
-  copy_all(source.named_buffers(true), buffers);
-  return {copied, skipped};
-}
-
 std::string format_number(double value) {
   char text[32];
   std::snprintf(text, sizeof text, "%.5g", value);
@@ -230,7 +208,7 @@ class Trainer {
                                          std::string(1, checkpoint->meta.model.scale) + " checkpoint cannot start a scale " +
                                          std::string(1, m_o.scale) + " model (train.yolo.model_scale)");
     }
-    const auto [copied, skipped] = copy_matching(*m_model, *checkpoint->model);
+    const auto [copied, skipped] = train::copy_matching(*m_model, *checkpoint->model);
     m_report.weights = {{"path", m_o.weights.string()}, {"tensors_loaded", copied}, {"tensors_skipped", skipped},
                         {"head_classes_reset", checkpoint->meta.model.num_classes != static_cast<int>(m_names.size())}};
     log::info("train.weights", "started from " + m_o.weights.string(), m_report.weights);

@@ -159,6 +159,27 @@ std::vector<torch::Tensor> YoloDetectorImpl::forward(const torch::Tensor& images
   return head->forward({out3, out4, out5});
 }
 
+std::pair<int, int> copy_matching(YoloDetectorImpl& target, YoloDetectorImpl& source) {
+  torch::NoGradGuard no_grad;
+  auto destination = target.named_parameters(true);
+  auto buffers = target.named_buffers(true);
+  int copied = 0, skipped = 0;
+  const auto copy_all = [&](const torch::OrderedDict<std::string, torch::Tensor>& from, torch::OrderedDict<std::string, torch::Tensor>& to) {
+    for (const auto& item : from) {
+      auto* match = to.find(item.key());
+      if (match != nullptr && match->sizes() == item.value().sizes()) {
+        match->copy_(item.value());
+        ++copied;
+      } else {
+        ++skipped;
+      }
+    }
+  };
+  copy_all(source.named_parameters(true), destination);
+  copy_all(source.named_buffers(true), buffers);
+  return {copied, skipped};
+}
+
 }  // namespace vision::train
 
 namespace vision {

@@ -5,6 +5,7 @@
 
 #include <torch/torch.h>
 
+#include <utility>
 #include <vector>
 
 #include "vision/train/yolo_model.hpp"
@@ -83,5 +84,9 @@ struct YoloDetectorImpl : torch::nn::Module {
   DetectHead head{nullptr};
 };
 TORCH_MODULE(YoloDetector);
+
+// Copies every parameter and buffer of `source` into the tensor of `target` with the same name
+// and shape; the rest keep their values. Returns {copied, skipped} (counted on `source`).
+std::pair<int, int> copy_matching(YoloDetectorImpl& target, YoloDetectorImpl& source);
 
 }  // namespace vision::train
