@@ -165,6 +165,9 @@ class Trainer {
     }
     auto val = train::ValidationSet::load(dataset->val, m_o.img_size);
     if (!val) return std::unexpected(val.error());
+    if (!val->cached()) {
+      log::info("train.val_cache", "the letterboxed val split exceeds 1 GB: validation reads its images every epoch");
+    }
     if (auto ok = fit(loader, schedule, *val); !ok) return std::unexpected(ok.error());
     return std::move(m_report);
   }
@@ -340,7 +343,9 @@ class Trainer {
       total_train_seconds += result.train_seconds;
 
       const auto val_started = Clock::now();
-      auto metrics = val.evaluate(inference_model(), m_names, m_o.batch_size);
+      auto evaluated = val.evaluate(inference_model(), m_names, m_o.batch_size);
+      if (!evaluated) return std::unexpected(evaluated.error());
+      const auto& metrics = *evaluated;
       result.val_seconds = seconds_since(val_started);
       result.precision = metrics.precision;
       result.recall = metrics.recall;
@@ -379,7 +384,9 @@ class Trainer {
       auto best = train::load_checkpoint(m_report.best_pt);
       if (best) {
         (*best).model->to(m_device);
-        m_report.best = val.evaluate(*best->model, m_names, m_o.batch_size);
+        auto evaluated = val.evaluate(*best->model, m_names, m_o.batch_size);
+        if (!evaluated) return std::unexpected(evaluated.error());
+        m_report.best = *evaluated;
       }
     }
     std::fprintf(stderr, "%s", format_metrics_table(m_report.best).c_str());

@@ -7,23 +7,37 @@
 
 namespace vision::train {
 
-Expected<ValidationSet> ValidationSet::load(const std::vector<DatasetItem>& items, int img_size) {
+Expected<ValidationSet> ValidationSet::load(const std::vector<DatasetItem>& items, int img_size,
+                                            std::uint64_t cache_bytes) {
   ValidationSet set;
   set.m_img_size = img_size;
+  const auto image_bytes = 3ULL * static_cast<std::uint64_t>(img_size) * static_cast<std::uint64_t>(img_size);
+  const bool cache = image_bytes * items.size() <= cache_bytes;
   const LetterboxOptions options{img_size, img_size, 114, true};
   for (const auto& item : items) {
     auto image = read_image(item.image);
     if (!image) return std::unexpected(image.error());
     cv::Mat boxed;
     set.m_transforms.push_back(letterbox(*image, options, boxed));
-    set.m_images.push_back(std::move(boxed));
+    if (cache) set.m_images.push_back(std::move(boxed));
+    set.m_paths.push_back(item.image);
     set.m_truth.push_back(ground_truth_pixels(item, image->cols, image->rows));
   }
   return set;
 }
 
-DetectionMetrics ValidationSet::evaluate(YoloDetectorImpl& model, const std::vector<std::string>& names, int batch_size,
-                                         const std::function<void(std::int64_t, std::int64_t)>& progress) const {
+Expected<cv::Mat> ValidationSet::letterboxed(std::size_t index) const {
+  if (!m_images.empty()) return m_images[index];
+  auto image = read_image(m_paths[index]);
+  if (!image) return std::unexpected(image.error());
+  cv::Mat boxed;
+  letterbox(*image, {m_img_size, m_img_size, 114, true}, boxed);
+  return boxed;
+}
+
+Expected<DetectionMetrics> ValidationSet::evaluate(YoloDetectorImpl& model, const std::vector<std::string>& names,
+                                                   int batch_size,
+                                                   const std::function<void(std::int64_t, std::int64_t)>& progress) const {
   torch::NoGradGuard no_grad;
   const bool was_training = model.is_training();
   model.eval();
@@ -32,14 +46,19 @@ DetectionMetrics ValidationSet::evaluate(YoloDetectorImpl& model, const std::vec
   const NmsOptions nms_options{defaults.nms_iou_threshold, defaults.nms_max_detections, true};
   const auto device = model.parameters().front().device();
   const auto plane = static_cast<std::int64_t>(m_img_size) * m_img_size;
-  const auto total = static_cast<std::int64_t>(m_images.size());
+  const auto total = static_cast<std::int64_t>(m_paths.size());
 
   DetectionEvaluator evaluator(names);
   for (std::int64_t start = 0; start < total; start += batch_size) {
     const auto count = std::min<std::int64_t>(batch_size, total - start);
     auto input = torch::empty({count, 3, m_img_size, m_img_size});
     for (std::int64_t i = 0; i < count; ++i) {
-      bgr_to_rgb_chw(m_images[static_cast<size_t>(start + i)], input.data_ptr<float>() + i * 3 * plane);
+      auto image = letterboxed(static_cast<size_t>(start + i));
+      if (!image) {
+        if (was_training) model.train();
+        return std::unexpected(image.error());
+      }
+      bgr_to_rgb_chw(*image, input.data_ptr<float>() + i * 3 * plane);
     }
     const auto output = model.head->decode(model.forward(input.to(device))).to(torch::kCPU).contiguous();
     const auto channels = static_cast<int>(output.size(1));

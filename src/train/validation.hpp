@@ -6,6 +6,8 @@
 
 #include <torch/torch.h>
 
+#include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <vector>
 
@@ -21,16 +23,27 @@ namespace vision::train {
 
 class ValidationSet {
  public:
-  // Reads and letterboxes every val image once; epochs reuse them.
-  static Expected<ValidationSet> load(const std::vector<DatasetItem>& items, int img_size);
+  // Same budget as the training loader's cache.
+  static constexpr std::uint64_t k_cache_budget_bytes = 1ULL << 30;
 
-  DetectionMetrics evaluate(YoloDetectorImpl& model, const std::vector<std::string>& names, int batch_size,
-                            const std::function<void(std::int64_t, std::int64_t)>& progress = {}) const;
-  std::size_t size() const { return m_images.size(); }
+  // Reads every val image once (an unreadable one is an error naming it) and, when the
+  // letterboxed set fits `cache_bytes`, keeps it for the epochs to reuse; otherwise each
+  // evaluation reads the images again.
+  static Expected<ValidationSet> load(const std::vector<DatasetItem>& items, int img_size,
+                                      std::uint64_t cache_bytes = k_cache_budget_bytes);
+
+  // An image that became unreadable since load() is an error naming it.
+  Expected<DetectionMetrics> evaluate(YoloDetectorImpl& model, const std::vector<std::string>& names, int batch_size,
+                                      const std::function<void(std::int64_t, std::int64_t)>& progress = {}) const;
+  std::size_t size() const { return m_paths.size(); }
+  bool cached() const { return !m_images.empty() || m_paths.empty(); }
 
  private:
+  Expected<cv::Mat> letterboxed(std::size_t index) const;
+
   int m_img_size = 0;
-  std::vector<cv::Mat> m_images;  // letterboxed, BGR
+  std::vector<std::filesystem::path> m_paths;
+  std::vector<cv::Mat> m_images;  // letterboxed, BGR; empty when the set is not cached
   std::vector<LetterboxTransform> m_transforms;
   std::vector<std::vector<GroundTruthBox>> m_truth;
 };
