@@ -52,3 +52,13 @@ run_in_root() {
     exec chroot "$root" /bin/sh -c "cd \"\$0\" && exec \"\$@\"" "$cwd" "$@"
   ' vision-root "$VISION_ROOT" "$parent" "$cwd" "$@"
 }
+
+# For the benchmarks, inside the root: Debian's python3-onnx and python3-onnxruntime (ONNX
+# Runtime's own quantizer, the FLOP counter); installed the first time, the product never needs them.
+ensure_onnx_python() {
+  if ! python3 -c 'import onnx, onnx.reference, onnxruntime.quantization' >/dev/null 2>&1; then
+    log "installing python3-onnxruntime and python3-onnx (benchmark tools)"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+      python3-onnxruntime python3-onnx >&2 || die "cannot install python3-onnxruntime and python3-onnx"
+  fi
+}
