@@ -25,7 +25,7 @@ def main():
         if node.op_type != "Conv":
             continue
         out_channels, in_per_group, kh, kw = weights[node.input[1]]
-        height, width = shapes[node.output[0]][2:4]
+        height, width = (shapes.get(node.output[0]) or [0, 0, 0, 0])[2:4]
         if height <= 0 or width <= 0:
             sys.exit(f"onnx_flops.py: {sys.argv[1]}: {node.output[0]} has no fixed size")
         total += 2 * out_channels * in_per_group * kh * kw * height * width

@@ -57,11 +57,7 @@ class Inputs(CalibrationDataReader):
         return next(self.items, None)
 
 
-def main():
-    threads = int(sys.argv[1]) if len(sys.argv) > 1 else 2
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    work = tempfile.mkdtemp(prefix="vision-conv-ceiling-")
+def measure(work, options, threads):
     print(f"ONNX Runtime {ort.__version__}, {threads} threads, batch 1, median of 50 interleaved")
     for channels, size, kernel in [(32, 160, 3), (64, 80, 3), (128, 40, 3), (256, 20, 3), (64, 80, 1)]:
         fp32 = os.path.join(work, f"conv{channels}-{kernel}.onnx")
@@ -82,6 +78,14 @@ def main():
         f, q = statistics.median(times[0]), statistics.median(times[1])
         print(f"{LAYERS} x {kernel}x{kernel} conv {channels}->{channels} at {size}x{size}: FP32 {f:.3f} ms, "
               f"INT8 QDQ {q:.3f} ms, {f / q:.2f}x")
+
+
+def main():
+    threads = int(sys.argv[1]) if len(sys.argv) > 1 else 2
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    with tempfile.TemporaryDirectory(prefix="vision-conv-ceiling-") as work:
+        measure(work, options, threads)
 
 
 if __name__ == "__main__":

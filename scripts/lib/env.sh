@@ -58,7 +58,7 @@ run_in_root() {
 ensure_onnx_python() {
   if ! python3 -c 'import onnx, onnx.reference, onnxruntime.quantization' >/dev/null 2>&1; then
     log "installing python3-onnxruntime and python3-onnx (benchmark tools)"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-      python3-onnxruntime python3-onnx >&2 || die "cannot install python3-onnxruntime and python3-onnx"
+    { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+      python3-onnxruntime python3-onnx; } >&2 || die "cannot install python3-onnxruntime and python3-onnx"
   fi
 }

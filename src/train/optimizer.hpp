@@ -22,7 +22,7 @@ struct OptimizerOptions {
   double warmup_bias_lr = 0.1;
   double warmup_momentum = 0.8;
   bool cos_lr = false;
-  int nbs = 64;  // nominal batch size: gradients accumulate up to it
+  int nbs = 64;  // nominal batch size: gradients accumulate up to it (not with auto's AdamW)
   int num_classes = 80;
 };
 

@@ -166,7 +166,9 @@ class Trainer {
     auto val = train::ValidationSet::load(dataset->val, m_o.img_size);
     if (!val) return std::unexpected(val.error());
     if (!val->cached()) {
-      log::info("train.val_cache", "the letterboxed val split exceeds 1 GB: validation reads its images every epoch");
+      log::info("train.val_cache", "the letterboxed val split exceeds " +
+                                       std::to_string(train::ValidationSet::k_cache_budget_bytes >> 20) +
+                                       " MB: validation reads its images every epoch");
     }
     if (auto ok = fit(loader, schedule, *val); !ok) return std::unexpected(ok.error());
     return std::move(m_report);

@@ -30,6 +30,10 @@ Expected<cv::Mat> ValidationSet::letterboxed(std::size_t index) const {
   if (!m_images.empty()) return m_images[index];
   auto image = read_image(m_paths[index]);
   if (!image) return std::unexpected(image.error());
+  const auto& loaded = m_transforms[index];
+  if (image->cols != loaded.source_width || image->rows != loaded.source_height) {
+    return fail(ErrorCode::invalid_data, m_paths[index].string() + ": the image changed size during training");
+  }
   cv::Mat boxed;
   letterbox(*image, {m_img_size, m_img_size, 114, true}, boxed);
   return boxed;

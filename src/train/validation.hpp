@@ -16,6 +16,7 @@
 #include "vision/core/error.hpp"
 #include "vision/data/yolo_dataset.hpp"
 #include "vision/eval/detection_metrics.hpp"
+#include "batch_loader.hpp"
 #include "vision/image/letterbox.hpp"
 #include "yolo_layers.hpp"
 
@@ -23,8 +24,8 @@ namespace vision::train {
 
 class ValidationSet {
  public:
-  // Same budget as the training loader's cache.
-  static constexpr std::uint64_t k_cache_budget_bytes = 1ULL << 30;
+  // The training loader's budget.
+  static constexpr std::uint64_t k_cache_budget_bytes = BatchLoader::k_cache_budget_bytes;
 
   // Reads every val image once (an unreadable one is an error naming it) and, when the
   // letterboxed set fits `cache_bytes`, keeps it for the epochs to reuse; otherwise each
