@@ -7,31 +7,36 @@
 
 namespace vision {
 
-LetterboxTransform letterbox(const cv::Mat& image, const LetterboxOptions& options, cv::Mat& out) {
+LetterboxTransform letterbox_transform(int width, int height, const LetterboxOptions& options) {
   LetterboxTransform t;
-  t.source_width = image.cols;
-  t.source_height = image.rows;
-  float r = std::min(static_cast<float>(options.target_height) / static_cast<float>(image.rows),
-                     static_cast<float>(options.target_width) / static_cast<float>(image.cols));
+  t.source_width = width;
+  t.source_height = height;
+  float r = std::min(static_cast<float>(options.target_height) / static_cast<float>(height),
+                     static_cast<float>(options.target_width) / static_cast<float>(width));
   if (!options.scale_up) r = std::min(r, 1.0F);
-  const int new_w = static_cast<int>(std::lround(static_cast<float>(image.cols) * r));
-  const int new_h = static_cast<int>(std::lround(static_cast<float>(image.rows) * r));
+  const int new_w = static_cast<int>(std::lround(static_cast<float>(width) * r));
+  const int new_h = static_cast<int>(std::lround(static_cast<float>(height) * r));
   const float dw = static_cast<float>(options.target_width - new_w) / 2.0F;
   const float dh = static_cast<float>(options.target_height - new_h) / 2.0F;
   // Same rounding as Ultralytics, so boxes line up with models it trained.
-  const int top = static_cast<int>(std::lround(dh - 0.1F));
-  const int left = static_cast<int>(std::lround(dw - 0.1F));
+  t.scale = r;
+  t.pad_left = static_cast<float>(std::lround(dw - 0.1F));
+  t.pad_top = static_cast<float>(std::lround(dh - 0.1F));
+  return t;
+}
+
+LetterboxTransform letterbox(const cv::Mat& image, const LetterboxOptions& options, cv::Mat& out) {
+  const auto t = letterbox_transform(image.cols, image.rows, options);
+  const int new_w = static_cast<int>(std::lround(static_cast<float>(image.cols) * t.scale));
+  const int new_h = static_cast<int>(std::lround(static_cast<float>(image.rows) * t.scale));
   out.create(options.target_height, options.target_width, CV_8UC3);
   out.setTo(cv::Scalar::all(options.pad_value));
-  cv::Mat roi = out(cv::Rect(left, top, new_w, new_h));
+  cv::Mat roi = out(cv::Rect(static_cast<int>(t.pad_left), static_cast<int>(t.pad_top), new_w, new_h));
   if (new_w == image.cols && new_h == image.rows) {
     image.copyTo(roi);
   } else {
     cv::resize(image, roi, cv::Size(new_w, new_h), 0, 0, cv::INTER_LINEAR);
   }
-  t.scale = r;
-  t.pad_left = static_cast<float>(left);
-  t.pad_top = static_cast<float>(top);
   return t;
 }
 

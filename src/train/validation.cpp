@@ -13,13 +13,17 @@ Expected<ValidationSet> ValidationSet::load(const std::vector<DatasetItem>& item
   set.m_img_size = img_size;
   const auto image_bytes = 3ULL * static_cast<std::uint64_t>(img_size) * static_cast<std::uint64_t>(img_size);
   const bool cache = image_bytes * items.size() <= cache_bytes;
-  const LetterboxOptions options{img_size, img_size, 114, true};
+  set.m_letterbox = {img_size, img_size, 114, true};
   for (const auto& item : items) {
     auto image = read_image(item.image);
     if (!image) return std::unexpected(image.error());
-    cv::Mat boxed;
-    set.m_transforms.push_back(letterbox(*image, options, boxed));
-    if (cache) set.m_images.push_back(std::move(boxed));
+    if (cache) {
+      cv::Mat boxed;
+      set.m_transforms.push_back(letterbox(*image, set.m_letterbox, boxed));
+      set.m_images.push_back(std::move(boxed));
+    } else {
+      set.m_transforms.push_back(letterbox_transform(image->cols, image->rows, set.m_letterbox));
+    }
     set.m_paths.push_back(item.image);
     set.m_truth.push_back(ground_truth_pixels(item, image->cols, image->rows));
   }
@@ -35,7 +39,7 @@ Expected<cv::Mat> ValidationSet::letterboxed(std::size_t index) const {
     return fail(ErrorCode::invalid_data, m_paths[index].string() + ": the image changed size during training");
   }
   cv::Mat boxed;
-  letterbox(*image, {m_img_size, m_img_size, 114, true}, boxed);
+  letterbox(*image, m_letterbox, boxed);
   return boxed;
 }
 

@@ -43,6 +43,7 @@ class ValidationSet {
   Expected<cv::Mat> letterboxed(std::size_t index) const;
 
   int m_img_size = 0;
+  LetterboxOptions m_letterbox;
   std::vector<std::filesystem::path> m_paths;
   std::vector<cv::Mat> m_images;  // letterboxed, BGR; empty when the set is not cached
   std::vector<LetterboxTransform> m_transforms;

@@ -23,6 +23,9 @@ struct LetterboxOptions {
   bool scale_up = true;  // false: never enlarge small images
 };
 
+// Where an image of this size lands in the letterbox, without drawing it.
+LetterboxTransform letterbox_transform(int width, int height, const LetterboxOptions& options);
+
 // Writes the letterboxed image into `out` (reusing its buffer) and returns the transform.
 LetterboxTransform letterbox(const cv::Mat& image, const LetterboxOptions& options, cv::Mat& out);
 
