@@ -13,6 +13,7 @@
 
 #include "checkpoint_model.hpp"
 #include "vision/core/log.hpp"
+#include "vision/core/percentile.hpp"
 #include "vision/core/run.hpp"
 #include "vision/eval/validate.hpp"
 #include "vision/image/image_files.hpp"
@@ -119,8 +120,7 @@ Expected<void> measure(ModelFileReport& file, const ModelExportOptions& o, const
     if (auto ok = (*detector)->run_raw(sample.data(), 1); !ok) return ok;
     if (i >= 5) times.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
   }
-  std::nth_element(times.begin(), times.begin() + static_cast<std::ptrdiff_t>(times.size() / 2), times.end());
-  file.latency_ms = times.empty() ? 0 : times[times.size() / 2];
+  file.latency_ms = percentile(times, 0.5);
   return {};
 }
 
