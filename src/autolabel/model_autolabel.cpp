@@ -51,6 +51,7 @@ Expected<AutolabelReport> run_model_autolabel(const ModelAutolabelOptions& optio
     if (!results) return std::unexpected(results.error());
     for (size_t i = 0; i < batch.size(); ++i) {
       batch[i].detections = std::move((*results)[i].detections);
+      for (const auto& d : batch[i].detections) ++report.detections_per_class[d.class_name];
       if (auto ok = writer.write(batch[i]); !ok) record_failure(report, ok.error().message);
     }
     done += static_cast<std::int64_t>(batch.size());
@@ -97,6 +98,7 @@ nlohmann::json to_json(const AutolabelReport& report, const fs::path& labeled_di
           {"merged", report.counts.merged},
           {"skipped", report.counts.skipped},
           {"detections", report.counts.detections},
+          {"detections_per_class", report.detections_per_class},
           {"failures", report.failures},
           {"failed", report.failed},
           {"dropped_unknown_class", report.dropped_unknown_class},

@@ -36,6 +36,12 @@ Expected<void> autolabel_with_model(Run& run) {
   auto report = run_model_autolabel(options);
   if (!report) return std::unexpected(report.error());
   run.artifacts().update(to_json(*report, options.labeled_dir));
+  print_summary({.command = "autolabel",
+                 .images = report->images,
+                 .unreadable = report->failures,
+                 .boxes_per_class = report->detections_per_class,
+                 .seconds = run.elapsed_ms() / 1000,
+                 .outputs = options.labeled_dir});
   return {};
 }
 
@@ -107,6 +113,14 @@ Expected<void> deploy_edge(Run& run) {
   run.artifacts()["source_reconnects"] = (*source)->reconnects();
   if (!report) return std::unexpected(report.error());
   run.artifacts().update(to_json(*report));
+  print_summary({.command = "deploy edge",
+                 .images = report->frames,
+                 .unit = "frames",
+                 .unreadable = (*source)->failures() + report->failed_frames,
+                 .boxes_per_class = report->detections_per_class,
+                 .seconds = report->elapsed_sec,
+                 .outputs = options.outputs_dir,
+                 .figures = report->dropped > 0 ? std::to_string(report->dropped) + " frames dropped" : ""});
   return {};
 }
 
@@ -142,6 +156,17 @@ Expected<void> validate_model(Run& run) {
 
 void report_val_metrics(Run& run, const DetectionMetrics& metrics) {
   std::printf("%s", format_metrics_table(metrics).c_str());
+  std::map<std::string, std::int64_t> instances;
+  for (const auto& c : metrics.per_class) instances[c.name] = c.instances;
+  char figures[96];
+  std::snprintf(figures, sizeof figures, "P %.3f R %.3f mAP50 %.3f mAP50-95 %.3f", metrics.precision, metrics.recall,
+                metrics.map50, metrics.map50_95);
+  print_summary({.command = "val",
+                 .images = metrics.images,
+                 .boxes_per_class = instances,
+                 .boxes_word = "instances",
+                 .seconds = run.elapsed_ms() / 1000,
+                 .figures = figures});
   run.artifacts()["metrics"] = to_json(metrics);
   run.artifacts()["map50"] = metrics.map50;
   run.artifacts()["map50_95"] = metrics.map50_95;

@@ -18,18 +18,13 @@ int run_autolabel(AutolabelOptions options) {
   return run_command(
       options.common, "autolabel",
       [](const Config& c) { return RunSpec{"autolabel", "autolabel_mode", c.string("autolabel.mode")}; },
+      [](const Config& c) -> Expected<void> {
+        if (auto ok = require_path(c.path("data.unlabeled_dir"), "data.unlabeled_dir", true); !ok) return ok;
+        if (c.string("autolabel.mode") != "model") return {};
+        return require_path(c.path("autolabel.model.onnx_model"), "autolabel.model.onnx_model", false);
+      },
       [](Run& run) -> Expected<void> {
         const Config& c = run.config();
-        if (auto ok = require_path(c.path("data.unlabeled_dir"), "data.unlabeled_dir", true); !ok) {
-          return ok;
-        }
-        if (c.string("autolabel.mode") == "model") {
-          if (auto ok = require_path(c.path("autolabel.model.onnx_model"),
-                                     "autolabel.model.onnx_model", false);
-              !ok) {
-            return ok;
-          }
-        }
         auto backend = autolabelers().find(c.string("autolabel.mode"));
         if (!backend) return std::unexpected(backend.error());
         return backend->get()(run);

@@ -31,8 +31,8 @@ int run_edge(DeployOptions options) {
   return run_command(
       options.common, "deploy-edge",
       [](const Config& c) { return RunSpec{"deploy-edge", "deploy_mode", c.string("deploy.edge.mode")}; },
+      check_edge_inputs,
       [](Run& run) -> Expected<void> {
-        if (auto ok = check_edge_inputs(run.config()); !ok) return ok;
         auto backend = edge_modes().find(run.config().string("deploy.edge.mode"));
         if (!backend) return std::unexpected(backend.error());
         return backend->get()(run);
@@ -45,12 +45,8 @@ int run_remote(DeployOptions options) {
   return run_command(
       options.common, "deploy-remote",
       [](const Config&) { return RunSpec{"deploy-remote", "deploy_mode", "remote"}; },
-      [](Run& run) -> Expected<void> {
-        if (auto ok = require_path(run.config().path("deploy.remote.model"), "deploy.remote.model", false); !ok) {
-          return ok;
-        }
-        return deploy_remote(run);
-      });
+      [](const Config& c) { return require_path(c.path("deploy.remote.model"), "deploy.remote.model", false); },
+      deploy_remote);
 }
 
 }  // namespace

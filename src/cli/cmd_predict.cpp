@@ -162,12 +162,25 @@ Expected<void> predict(Run& run, const PredictOptions& options) {
   a["dropped_unknown_class"] = (*detector)->dropped_unknown_class();
   a["latency_ms"] = {{"p50", percentile(totals.latencies, 0.5)}, {"p95", percentile(totals.latencies, 0.95)}};
   if (!options.save_dir.empty()) a["save_dir"] = fs::absolute(options.save_dir).string();
+  print_summary({.command = "predict",
+                 .images = totals.images,
+                 .unreadable = totals.failures,
+                 .boxes_per_class = totals.per_class,
+                 .seconds = run.elapsed_ms() / 1000,
+                 .outputs = options.save_dir.empty() ? fs::path() : fs::absolute(options.save_dir)});
   return {};
 }
 
 int run_predict(const PredictOptions& options) {
-  return run_command(options.common, "predict", [](const Config&) { return RunSpec{"predict", "", ""}; },
-                     [&options](Run& run) { return predict(run, options); });
+  return run_command(
+      options.common, "predict", [](const Config&) { return RunSpec{"predict", "", ""}; },
+      [&options](const Config&) -> Expected<void> {
+        if (auto ok = require_path(options.model, "--model", false); !ok) return ok;
+        std::error_code ec;
+        if (!fs::exists(options.source, ec)) return fail(ErrorCode::not_found, "--source: not found: " + options.source);
+        return {};
+      },
+      [&options](Run& run) { return predict(run, options); });
 }
 
 }  // namespace

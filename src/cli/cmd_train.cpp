@@ -45,11 +45,24 @@ Expected<void> check_dataset(Run& run) {
   auto dataset = load_yolo_dataset(options);
   if (!dataset) return std::unexpected(dataset.error());
   run.artifacts()["dataset"] = summarize(*dataset);
-  for (const auto& problem : dataset->problems) log::warn("train.data.label_skipped", problem);
-  log::info("train.data.ok", "data set: " + std::to_string(dataset->train.size()) + " train / " +
-                                 std::to_string(dataset->val.size()) + " val images",
+  for (const auto& problem : dataset->problems) log::warn("data.label_skipped", problem);
+  for (const auto& warning : unlabeled_warnings(*dataset)) log::warn("data.unlabeled", warning);
+  log::info("data.ok", "data set: " + std::to_string(dataset->train.size()) + " train / " +
+                           std::to_string(dataset->val.size()) + " val images",
             {{"train_images", dataset->train.size()}, {"val_images", dataset->val.size()}});
   return {};
+}
+
+// data.yolo_dataset_dir names the data set's folder or, as Ultralytics' `data=` does, its yaml.
+Expected<void> require_dataset(const std::filesystem::path& path) {
+  const auto extension = path.extension();
+  std::error_code ec;
+  if ((extension == ".yaml" || extension == ".yml") && std::filesystem::is_regular_file(path, ec)) return {};
+  if (std::filesystem::is_regular_file(path, ec)) {
+    return fail(ErrorCode::not_found, "data.yolo_dataset_dir: " + path.string() +
+                                          " is a file; give the data set's folder or its dataset.yaml");
+  }
+  return require_path(path, "data.yolo_dataset_dir", true);
 }
 
 // Builds made with VISION_WITH_TRAINING=OFF (edge devices) carry no LibTorch.
@@ -68,16 +81,13 @@ RunSpec spec(const std::string& mode, const Config& config) {
 int run_train(TrainOptions options) {
   bind(options);
   return run_command(options.common, "train", [](const Config& c) { return spec("train", c); },
+                     [](const Config& c) -> Expected<void> {
+                       if (auto ok = require_dataset(c.path("data.yolo_dataset_dir")); !ok) return ok;
+                       const auto weights = c.path("train.yolo.weights");
+                       return weights.empty() ? Expected<void>{} : require_path(weights, "train.yolo.weights", false);
+                     },
                      [](Run& run) -> Expected<void> {
                        const Config& c = run.config();
-                       if (auto ok = require_path(c.path("data.yolo_dataset_dir"),
-                                                  "data.yolo_dataset_dir", true);
-                           !ok) {
-                         return ok;
-                       }
-                       if (const auto weights = c.path("train.yolo.weights"); !weights.empty()) {
-                         if (auto ok = require_path(weights, "train.yolo.weights", false); !ok) return ok;
-                       }
                        if (auto ok = check_dataset(run); !ok) return ok;
                        if (auto ok = require_training_build(); !ok) return ok;
                        auto backend = trainers().find(c.string("train.backend"));
@@ -91,16 +101,15 @@ int run_from_model(TrainOptions options, const std::string& mode, Registry<Backe
   bind(options);
   const std::string model = options.model;
   return run_command(options.common, mode, [mode](const Config& c) { return spec(mode, c); },
+                     [model, mode](const Config& c) -> Expected<void> {
+                       if (auto ok = require_path(model, "--model", false); !ok) return ok;
+                       return mode == "val" ? require_dataset(c.path("data.yolo_dataset_dir")) : Expected<void>{};
+                     },
                      [model, mode, &registry](Run& run) -> Expected<void> {
                        const Config& c = run.config();
-                       if (auto ok = require_path(model, "--model", false); !ok) return ok;
                        run.artifacts()["model"] = std::filesystem::absolute(model).string();
                        if (mode == "val") {
-                         if (auto ok = require_path(c.path("data.yolo_dataset_dir"),
-                                                    "data.yolo_dataset_dir", true);
-                             !ok) {
-                           return ok;
-                         }
+                         if (auto ok = check_dataset(run); !ok) return ok;
                        }
                        if (mode == "export" || !std::filesystem::path(model).extension().string().ends_with("onnx")) {
                          if (auto ok = require_training_build(); !ok) return ok;
@@ -126,7 +135,8 @@ void add_train_commands(CLI::App& app, Action& action) {
   auto val_options = std::make_shared<TrainOptions>();
   auto* val = app.add_subcommand("val", "Evaluate a checkpoint or ONNX model on the val split");
   add_common_options(*val, val_options->common);
-  add_train_flags(*val, *val_options);
+  val->add_option("--batch-size", val_options->batch_size, "train.batch_size (checkpoints; at most 32)");
+  val->add_option("--device", val_options->device, "train.device for checkpoints (cpu|cuda|cuda:N)");
   val->add_option("--model", val_options->model, "best.pt, last.pt or model.onnx")->required();
   val->add_option("--data", val_options->data, "data.yolo_dataset_dir");
   val->callback([&action, val_options] {
@@ -136,7 +146,6 @@ void add_train_commands(CLI::App& app, Action& action) {
   auto export_options = std::make_shared<TrainOptions>();
   auto* exp = app.add_subcommand("export", "Export a checkpoint to ONNX and INT8");
   add_common_options(*exp, export_options->common);
-  add_train_flags(*exp, *export_options);
   exp->add_option("--model", export_options->model, "checkpoint (best.pt or last.pt)")->required();
   exp->add_option("--data", export_options->data, "data.yolo_dataset_dir (calibration and val images)");
   exp->callback([&action, export_options] {

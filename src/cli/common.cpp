@@ -2,6 +2,8 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <format>
+#include <fstream>
 
 #include "scopes.hpp"
 #include "vision/core/log.hpp"
@@ -48,7 +50,14 @@ std::optional<Config> load_config(const CommonOptions& options,
     return std::nullopt;
   }
   if (auto ok = validate(*config, scopes); !ok) {
-    report_error(ok.error());
+    Error error = ok.error();
+    if (sources.config_file.empty()) {
+      // Built-in defaults only: most often a mistyped --workdir or a work-dir never initialised.
+      const fs::path where = options.workdir.empty() ? fs::path("work-dir") : fs::path(options.workdir);
+      error.message += " (no config.toml was found in " + where.string() + "; create one with `vision init --workdir " +
+                       where.string() + "`, or pass --config)";
+    }
+    report_error(error);
     return std::nullopt;
   }
   return std::move(*config);
@@ -61,6 +70,9 @@ Expected<void> require_path(const fs::path& path, const std::string& what, bool 
   if (!ok) {
     return fail(ErrorCode::not_found, what + ": " + (folder ? "folder" : "file") +
                                           " not found: " + path.string());
+  }
+  if (!folder && !std::ifstream(path, std::ios::binary)) {
+    return fail(ErrorCode::io, what + ": cannot read " + path.string());
   }
   return {};
 }
@@ -88,13 +100,33 @@ Registry<Backend>& edge_modes() {
 
 
 int run_command(const CommonOptions& options, const std::string& command,
-                const std::function<RunSpec(const Config&)>& spec_for,
+                const std::function<RunSpec(const Config&)>& spec_for, const InputCheck& check_inputs,
                 const std::function<Expected<void>(Run&)>& body) {
   auto scopes = scopes_for_command(command);
   if (!scopes) return report_error(scopes.error());
   auto config = load_config(options, *scopes);
   if (!config) return 2;
+  if (check_inputs) {
+    if (auto ok = check_inputs(*config); !ok) return report_error({ErrorCode::usage, ok.error().message});
+  }
   return execute_run(*config, spec_for(*config), body);
+}
+
+void print_summary(const RunSummary& s) {
+  std::int64_t boxes = 0;
+  std::string per_class;
+  for (const auto& [name, count] : s.boxes_per_class) {
+    boxes += count;
+    if (count > 0) per_class += (per_class.empty() ? ": " : ", ") + name + " " + std::to_string(count);
+  }
+  std::string line = std::format("{}: {} {}", s.command, s.images, s.unit);
+  if (s.unreadable > 0) line += std::format(" ({} unreadable)", s.unreadable);
+  if (s.seconds > 0) line += std::format(" in {:.1f} s, {:.1f} {}/s", s.seconds, static_cast<double>(s.images) / s.seconds, s.unit);
+  if (!s.figures.empty()) line += "; " + s.figures;
+  line += std::format("; {} {}{}", boxes, s.boxes_word, per_class);
+  if (!s.outputs.empty()) line += "; saved to " + s.outputs.string();
+  log::info(s.command + ".summary", line,
+            {{"images", s.images}, {"unreadable", s.unreadable}, {"boxes", boxes}, {"boxes_per_class", s.boxes_per_class}});
 }
 
 void set_if(CommonOptions& options, const std::string& key, const std::optional<std::string>& value) {

@@ -3,7 +3,9 @@
 #pragma once
 
 #include <filesystem>
+#include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -35,11 +37,31 @@ std::filesystem::path choose_config_file(const CommonOptions& options);
 std::optional<Config> load_config(const CommonOptions& options,
                                   const std::vector<std::string>& scopes);
 
-// Loads the config for `command` (scopes from scopes.hpp), then runs `body` through the run
-// lifecycle. `spec_for` picks the RunSpec once the config is known (e.g. the backend name).
+// What a command checks before it starts a run (its model and input files exist and can be
+// read): a failure is a usage error, exit 2, and leaves no run folder behind.
+using InputCheck = std::function<Expected<void>(const Config&)>;
+
+// Loads the config for `command` (scopes from scopes.hpp), checks the inputs, then runs `body`
+// through the run lifecycle. `spec_for` picks the RunSpec once the config is known (e.g. the
+// backend name).
 int run_command(const CommonOptions& options, const std::string& command,
-                const std::function<RunSpec(const Config&)>& spec_for,
+                const std::function<RunSpec(const Config&)>& spec_for, const InputCheck& check_inputs,
                 const std::function<Expected<void>(Run&)>& body);
+
+// The closing line of a predict, autolabel, val or deploy edge run, as Ultralytics prints one:
+// "predict: 24 images (1 unreadable) in 0.8 s, 31.2 images/s; 48 boxes: circle 12, …; saved to …".
+struct RunSummary {
+  std::string command;  // "predict"
+  std::int64_t images = 0;
+  std::string unit = "images";  // or "frames"
+  std::int64_t unreadable = 0;
+  std::map<std::string, std::int64_t> boxes_per_class;
+  std::string boxes_word = "boxes";  // val counts "instances" (ground truth)
+  double seconds = 0;
+  std::filesystem::path outputs;  // empty when nothing was written
+  std::string figures;            // what else the command measured, e.g. "mAP50 0.61"
+};
+void print_summary(const RunSummary& summary);
 
 // Appends `--set key=value` for a flag that is sugar over a config key.
 void set_if(CommonOptions& options, const std::string& key, const std::optional<std::string>& value);
@@ -47,8 +69,8 @@ void set_if(CommonOptions& options, const std::string& key, const std::optional<
 // Prints a config or usage error the same way everywhere and returns its exit code.
 int report_error(const Error& error);
 
-// Fails with ErrorCode::not_found unless `path` names an existing file (or folder when
-// `folder` is true). `what` says which setting it came from.
+// Fails with ErrorCode::not_found unless `path` names an existing, readable file (or folder
+// when `folder` is true). `what` says which setting it came from.
 Expected<void> require_path(const std::filesystem::path& path, const std::string& what, bool folder);
 
 // This vision binary's path, for commands that start another vision process.

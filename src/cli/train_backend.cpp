@@ -3,6 +3,7 @@
 #include <sys/resource.h>
 
 #include <cstdio>
+#include <format>
 
 #include "common.hpp"
 #include "vision/core/log.hpp"
@@ -85,9 +86,46 @@ Expected<void> export_into(Run& run, const ModelExportOptions& options) {
   run.artifacts()["export"] = to_json(*report);
   run.artifacts()["model_path"] = report->fp32.path.string();
   if (!report->int8.path.empty()) run.artifacts()["model_int8_path"] = report->int8.path.string();
-  std::fprintf(stderr, "export: %s (%.1f MB)%s\n", report->fp32.path.string().c_str(), static_cast<double>(report->fp32.size_bytes) / 1e6,
-               report->int8.path.empty() ? "" : (", " + report->int8.path.string()).c_str());
+  const auto megabytes = [](const ModelFileReport& f) { return std::format("{} ({:.1f} MB)", f.path.string(), static_cast<double>(f.size_bytes) / 1e6); };
+  log::info("export.done", "exported " + megabytes(report->fp32) + (report->int8.path.empty() ? "" : " and " + megabytes(report->int8)));
   return {};
+}
+
+std::string epochs_text(int n) { return std::to_string(n) + (n == 1 ? " epoch" : " epochs"); }
+
+// Ctrl+C or SIGTERM during a training: what finished, where it is, and how to go on.
+Expected<void> interrupted_training(Run& run, const YoloTrainReport& report) {
+  std::string message = "training stopped in epoch " + std::to_string(report.interrupted_in_epoch) + " after " +
+                        epochs_text(report.epochs_trained) + " finished";
+  if (report.last_pt.empty()) {
+    message += "; no checkpoint was written yet, so there is nothing to resume";
+  } else {
+    message += "; checkpoints: " + report.last_pt.string() +
+               (report.best_pt.empty() ? "" : " and " + report.best_pt.string()) +
+               "; resume with: vision train --config " + (run.dir() / "config.resolved.toml").string() +
+               " --set train.yolo.resume=true --weights " + report.last_pt.string();
+  }
+  return fail(ErrorCode::interrupted, message);
+}
+
+// A training's result stands whatever its export does: an export that fails (or throws) ends
+// the run as export_failed (exit 4) with the command that retries it, and the checkpoints stay.
+Expected<void> export_after_training(Run& run, const ModelExportOptions& options) {
+  Expected<void> exported;
+  try {
+    exported = export_into(run, options);
+  } catch (const VisionError& e) {
+    exported = std::unexpected(e.error());
+  } catch (const std::exception& e) {
+    exported = fail(ErrorCode::runtime, e.what());
+  }
+  if (exported || exported.error().code == ErrorCode::interrupted) return exported;
+  if (!run.artifacts().contains("export")) run.artifacts()["export"] = {{"error", exported.error().message}};
+  const auto config = run.dir() / "config.resolved.toml";
+  return fail(ErrorCode::export_failed,
+              "training finished and kept " + options.checkpoint.string() + ", but its export failed: " +
+                  exported.error().message + "; retry the export with: vision export --config " + config.string() +
+                  " --model " + options.checkpoint.string());
 }
 
 Expected<void> train_yolo_backend(Run& run) {
@@ -138,17 +176,18 @@ Expected<void> train_yolo_backend(Run& run) {
     o.weights = c.path("train.yolo.weights");
   }
   log::info("train.start", "training " + std::string(1, o.scale) + " at " + std::to_string(o.img_size) + " px for " +
-                               std::to_string(o.epochs) + " epochs" + (o.dry_run ? " (dry run)" : ""));
+                               epochs_text(o.epochs) + (o.dry_run ? " (dry run)" : ""));
   auto report = train_yolo(o);
   if (!report) return std::unexpected(report.error());
   run.artifacts().update(to_json(*report));
+  if (report->interrupted_in_epoch > 0) return interrupted_training(run, *report);
   run.artifacts()["dry_run"] = o.dry_run;
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
   run.artifacts()["peak_rss_mb"] = static_cast<double>(usage.ru_maxrss) / 1024.0;  // kilobytes on Linux
   auto exported = export_options(run, report->best_pt);
   exported.evaluate = !o.dry_run;
-  return export_into(run, exported);
+  return export_after_training(run, exported);
 }
 
 Expected<void> export_checkpoint_backend(Run& run) {

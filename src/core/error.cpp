@@ -19,6 +19,7 @@ CodeInfo info(ErrorCode code) {
     case ErrorCode::runtime: return {"runtime", 1, 500};
     case ErrorCode::not_implemented: return {"not_implemented", 1, 501};
     case ErrorCode::not_in_build: return {"not_in_build", 3, 501};
+    case ErrorCode::export_failed: return {"export_failed", 4, 500};
     case ErrorCode::interrupted: return {"interrupted", 130, 503};
     case ErrorCode::unauthorized: return {"unauthorized", 1, 401};
     case ErrorCode::payload_too_large: return {"payload_too_large", 1, 413};

@@ -20,6 +20,7 @@ const char* run_status_name(RunStatus status) {
     case RunStatus::ok: return "ok";
     case RunStatus::failed: return "failed";
     case RunStatus::interrupted: return "interrupted";
+    case RunStatus::export_failed: return "export_failed";
   }
   return "failed";
 }
@@ -164,9 +165,9 @@ int execute_run(const Config& config, const RunSpec& spec, const RunBody& body) 
   RunStatus status = RunStatus::ok;
   if (interrupt::requested() || (error && error->code == ErrorCode::interrupted)) {
     status = RunStatus::interrupted;
-    if (!error) error = Error{ErrorCode::interrupted, "interrupted by signal"};
+    if (!error) error = Error{ErrorCode::interrupted, "interrupted by Ctrl+C or SIGTERM"};
   } else if (error) {
-    status = RunStatus::failed;
+    status = error->code == ErrorCode::export_failed ? RunStatus::export_failed : RunStatus::failed;
   }
   const std::string message = error ? error->message : "";
   const auto written = run.write_results(status, message);
@@ -185,6 +186,9 @@ int execute_run(const Config& config, const RunSpec& spec, const RunBody& body) 
                                        std::to_string(static_cast<long>(run.elapsed_ms())) +
                                        " ms: " + artifacts_path.string(),
               fields);
+  } else if (status == RunStatus::interrupted) {
+    // Ctrl+C and SIGTERM are the normal way to stop a training or a server.
+    log::warn(spec.mode + ".interrupted", spec.mode + " stopped: " + message, fields);
   } else {
     log::error(spec.mode + "." + run_status_name(status), spec.mode + " " +
                                                               run_status_name(status) + ": " +

@@ -1,6 +1,8 @@
 #include "vision/data/yolo_dataset.hpp"
 
+#include <algorithm>
 #include <fstream>
+#include <tuple>
 
 #include <nlohmann/json.hpp>
 #include <yaml-cpp/yaml.h>
@@ -83,11 +85,14 @@ std::string joined(const std::vector<std::string>& names) {
 }
 
 Expected<std::vector<DatasetItem>> read_split(const std::vector<fs::path>& images, int num_classes,
-                                              LabelStrictness strictness, std::vector<std::string>& problems) {
+                                              LabelStrictness strictness, std::vector<std::string>& problems,
+                                              std::size_t& unlabeled) {
   std::vector<DatasetItem> items;
   items.reserve(images.size());
+  std::error_code ec;
   for (const auto& image : images) {
     DatasetItem item{image, label_path_for(image), {}};
+    if (!fs::exists(item.label, ec)) ++unlabeled;
     auto labels = read_yolo_labels(item.label, num_classes, strictness);
     if (!labels) return std::unexpected(labels.error());
     item.boxes = std::move(labels->boxes);
@@ -176,10 +181,19 @@ Expected<YoloDataset> load_yolo_dataset(const DatasetOptions& options) {
     if (!val) return std::unexpected(val.error());
     if (train->empty()) return fail(ErrorCode::invalid_data, dir.string() + ": the train split has no images");
     if (val->empty()) return fail(ErrorCode::invalid_data, dir.string() + ": the val split has no images");
-    auto train_items = read_split(*train, num_classes, options.strictness, dataset.problems);
+    auto train_items = read_split(*train, num_classes, options.strictness, dataset.problems, dataset.train_unlabeled);
     if (!train_items) return std::unexpected(train_items.error());
-    auto val_items = read_split(*val, num_classes, options.strictness, dataset.problems);
+    auto val_items = read_split(*val, num_classes, options.strictness, dataset.problems, dataset.val_unlabeled);
     if (!val_items) return std::unexpected(val_items.error());
+    for (const auto& [split, items, unlabeled] : {std::tuple{"train", &*train_items, dataset.train_unlabeled},
+                                                  std::tuple{"val", &*val_items, dataset.val_unlabeled}}) {
+      if (unlabeled == items->size()) {
+        return fail(ErrorCode::invalid_data, "no labels found for the " + std::string(split) + " split of " + dir.string() +
+                                                 ": none of its " + std::to_string(items->size()) +
+                                                 " images has a label file (the first would be " +
+                                                 items->front().label.string() + ")");
+      }
+    }
     dataset.train = std::move(*train_items);
     dataset.val = std::move(*val_items);
   } catch (const YAML::Exception& e) {
@@ -193,8 +207,24 @@ Expected<YoloDataset> load_yolo_dataset(const DatasetOptions& options) {
   return dataset;
 }
 
+std::vector<std::string> unlabeled_warnings(const YoloDataset& dataset) {
+  std::vector<std::string> warnings;
+  for (const auto& [split, items, unlabeled] : {std::tuple{"train", &dataset.train, dataset.train_unlabeled},
+                                                std::tuple{"val", &dataset.val, dataset.val_unlabeled}}) {
+    if (unlabeled == 0) continue;
+    const auto first = std::find_if(items->begin(), items->end(), [](const DatasetItem& item) {
+      std::error_code ec;
+      return !fs::exists(item.label, ec);
+    });
+    warnings.push_back(std::to_string(unlabeled) + " of " + std::to_string(items->size()) + " " + split +
+                       " images have no label file (e.g. " + (first == items->end() ? fs::path() : first->label).string() +
+                       "): they count as backgrounds");
+  }
+  return warnings;
+}
+
 nlohmann::json summarize(const YoloDataset& dataset) {
-  const auto split_summary = [&](const std::vector<DatasetItem>& items) {
+  const auto split_summary = [&](const std::vector<DatasetItem>& items, std::size_t unlabeled) {
     std::int64_t boxes = 0, backgrounds = 0;
     std::map<std::string, std::int64_t> per_class;
     for (const auto& name : dataset.names) per_class[name] = 0;
@@ -203,15 +233,16 @@ nlohmann::json summarize(const YoloDataset& dataset) {
       boxes += static_cast<std::int64_t>(item.boxes.size());
       for (const auto& b : item.boxes) ++per_class[dataset.names[static_cast<size_t>(b.class_id)]];
     }
-    return nlohmann::json{{"images", items.size()}, {"backgrounds", backgrounds}, {"boxes", boxes}, {"per_class", per_class}};
+    return nlohmann::json{{"images", items.size()}, {"backgrounds", backgrounds}, {"unlabeled", unlabeled}, {"boxes", boxes},
+                          {"per_class", per_class}};
   };
   std::vector<std::string> first(dataset.problems.begin(),
                                  dataset.problems.begin() + static_cast<std::ptrdiff_t>(std::min<size_t>(20, dataset.problems.size())));
   return {{"root", dataset.root.string()},
           {"yaml", dataset.yaml.string()},
           {"names", dataset.names},
-          {"train", split_summary(dataset.train)},
-          {"val", split_summary(dataset.val)},
+          {"train", split_summary(dataset.train, dataset.train_unlabeled)},
+          {"val", split_summary(dataset.val, dataset.val_unlabeled)},
           {"problems", first},
           {"problems_count", dataset.problems.size()}};
 }

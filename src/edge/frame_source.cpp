@@ -56,7 +56,9 @@ class VideoFileSource final : public FrameSource {
  public:
   explicit VideoFileSource(fs::path path) : m_path(std::move(path)) {}
   Expected<void> open() {
-    if (!m_capture.open(m_path.string())) return fail(ErrorCode::invalid_data, "deploy.edge.video_path: cannot open video " + m_path.string());
+    if (!m_capture.open(m_path.string(), cv::CAP_FFMPEG)) {
+      return fail(ErrorCode::invalid_data, "deploy.edge.video_path: cannot open " + m_path.string() + " as a video");
+    }
     return {};
   }
   Expected<std::optional<Frame>> next() override {
@@ -82,7 +84,12 @@ class LiveSource final : public FrameSource {
 
   Expected<void> open() {
     if (reopen()) return {};
-    return fail(ErrorCode::not_found, "cannot open " + describe());
+    if (m_options.kind == FrameSourceKind::camera) {
+      return fail(ErrorCode::not_found, "deploy.edge.camera_id = " + std::to_string(m_options.camera_id) + ": cannot open camera " +
+                                            std::to_string(m_options.camera_id) + " (/dev/video" +
+                                            std::to_string(m_options.camera_id) + ")");
+    }
+    return fail(ErrorCode::not_found, "deploy.edge.rtsp_url: cannot open " + describe());
   }
 
   Expected<std::optional<Frame>> next() override {
@@ -110,7 +117,7 @@ class LiveSource final : public FrameSource {
  private:
   bool reopen() {
     m_capture.release();
-    if (m_options.kind == FrameSourceKind::camera) return m_capture.open(m_options.camera_id);
+    if (m_options.kind == FrameSourceKind::camera) return m_capture.open(m_options.camera_id, cv::CAP_V4L2);
     return m_capture.open(m_options.url, cv::CAP_FFMPEG);
   }
 

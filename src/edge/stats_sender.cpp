@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <format>
 
 #include <nlohmann/json.hpp>
 
@@ -146,6 +147,12 @@ void StatsSender::stop() {
     std::lock_guard lock(m_mutex);
     if (m_stopping && !m_thread.joinable()) return;
     m_stopping = true;
+    if (!m_queue.empty() && m_thread.joinable()) {
+      const auto events = m_queue.size();
+      log::info("stats.sender.draining", "delivering " + std::to_string(events) + (events == 1 ? " event" : " events") + " to " +
+                                             m_options.endpoint + ", up to " + std::format("{:g}", m_options.drain_timeout_sec) + " s",
+                {{"events", events}});
+    }
   }
   m_wake.notify_all();
   if (m_thread.joinable()) m_thread.join();

@@ -8,6 +8,7 @@
 #include "vision/core/base64.hpp"
 #include "vision/core/log.hpp"
 #include "vision/image/draw.hpp"
+#include "vision/image/image_files.hpp"
 #include "vision/net/http_server.hpp"
 #include "vision/remote/inference_pool.hpp"
 
@@ -31,9 +32,7 @@ HttpResponse kserve_error(int status, const std::string& message) { return HttpR
 Expected<cv::Mat> decode_jpeg(const std::string& base64, const std::string& field) {
   auto bytes = base64_decode(base64);
   if (!bytes || bytes->empty()) return fail(ErrorCode::invalid_data, field + ": not valid base64");
-  cv::Mat image = cv::imdecode(*bytes, cv::IMREAD_COLOR);
-  if (image.empty()) return fail(ErrorCode::invalid_data, field + ": not a decodable image");
-  return image;
+  return decode_image(*bytes, field);
 }
 
 }  // namespace

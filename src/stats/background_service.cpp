@@ -64,7 +64,9 @@ bool is_stats_service(int pid) {
   return false;
 }
 
-bool check_health(const std::string& url, std::string& body) {
+// True when `url` answers {"ok": true, …} — from process `pid` when pid > 0 (the service names
+// its pid), so that another server on the same port is never taken for it.
+bool check_health(const std::string& url, std::string& body, int pid = 0) {
   auto parts = net::split_url(url);
   if (!parts) return false;
   net::HttpClient client({.base_url = parts->first, .timeout_sec = 1.0, .api_key = ""});
@@ -72,7 +74,20 @@ bool check_health(const std::string& url, std::string& body) {
   if (!response || response->status != 200) return false;
   body = response->body;
   auto parsed = nlohmann::json::parse(body, nullptr, false);
-  return parsed.is_object() && parsed.value("ok", false);
+  if (!parsed.is_object() || !parsed.value("ok", false)) return false;
+  return pid <= 0 || parsed.value("pid", 0) == pid;
+}
+
+// Whatever already answers on `url`'s port (a foreign server, one started from another
+// work-dir) makes a new service die with "address in use": say so before starting one.
+Expected<void> require_free_port(const std::string& url, const std::filesystem::path& pid_file) {
+  auto parts = net::split_url(url);
+  if (!parts) return fail(ErrorCode::config, "not a URL: " + url);
+  net::HttpClient client({.base_url = parts->first, .timeout_sec = 1.0, .api_key = ""});
+  if (!client.get(parts->second)) return {};
+  return fail(ErrorCode::runtime, "cannot start the statistics service: " + parts->first +
+                                      " is already in use by another server (not the one in " + pid_file.string() +
+                                      "); stop it or choose another deploy.statistics.api_port");
 }
 
 void remove_pid_file(const fs::path& file) {
@@ -144,6 +159,7 @@ Expected<BackgroundStatus> start_background(const BackgroundOptions& options) {
                                         " does not answer; run `vision stats stop` first");
   }
   remove_pid_file(options.pid_file);
+  if (auto ok = require_free_port(options.health_url, options.pid_file); !ok) return std::unexpected(ok.error());
 
   std::error_code ec;
   if (options.output_file.has_parent_path())
@@ -202,7 +218,7 @@ Expected<BackgroundStatus> start_background(const BackgroundOptions& options) {
                 : "the service was killed by signal " + std::to_string(WTERMSIG(wstatus));
       break;
     }
-    if (check_health(options.health_url, status.health)) {
+    if (check_health(options.health_url, status.health, pid)) {
       status.running = status.healthy = true;
       status.detail = "started (pid " + std::to_string(pid) + ")";
       return status;

@@ -1,5 +1,7 @@
 #include "vision/stats/stats_api.hpp"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <charconv>
 #include <map>
@@ -135,7 +137,8 @@ StatsApi::StatsApi(StatsApiOptions options, StatsStore& store, EventWriter& writ
       m_limiter(m_options.rate_limit_per_sec) {}
 
 HttpResponse StatsApi::health(const HttpRequest&) const {
-  json body = {{"ok", true}, {"storage", m_store.kind()}, {"queued_events", m_writer.queued()}};
+  // The pid lets `vision stats start` tell its own child from another server on the port.
+  json body = {{"ok", true}, {"pid", getpid()}, {"storage", m_store.kind()}, {"queued_events", m_writer.queued()}};
   if (std::string(m_store.kind()) == "sqlite") {
     body["db_path"] = m_store.location();
   } else {

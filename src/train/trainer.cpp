@@ -171,6 +171,13 @@ class Trainer {
                                        " MB: validation reads its images every epoch");
     }
     if (auto ok = fit(loader, schedule, *val); !ok) return std::unexpected(ok.error());
+    if (m_report.interrupted_in_epoch > 0) {
+      // Stopped before its first epoch ended, a run has no last.pt (and a best.pt only when a
+      // resumed run carried one over).
+      std::error_code ec;
+      if (!std::filesystem::is_regular_file(m_report.last_pt, ec)) m_report.last_pt.clear();
+      if (!std::filesystem::is_regular_file(m_report.best_pt, ec)) m_report.best_pt.clear();
+    }
     return std::move(m_report);
   }
 
@@ -226,12 +233,21 @@ class Trainer {
     m_resume->model->to(m_device);
     m_ema = std::make_unique<train::ModelEma>(*m_resume->model, 0.9999, 2000, meta.ema_updates);
     m_start_epoch = meta.epoch;
+    m_report.epochs_trained = meta.epoch;
     m_best_fitness = meta.best_fitness;
     m_report.best_epoch = meta.best_epoch;
     for (const auto& row : meta.history) m_report.epochs.push_back(epoch_from_json(row));
     if (m_start_epoch >= m_o.epochs) {
       return fail(ErrorCode::config, "cannot resume from " + m_o.resume_from.string() + ": it already finished " +
                                          std::to_string(m_start_epoch) + " of train.epochs = " + std::to_string(m_o.epochs));
+    }
+    // The new run carries the earlier best.pt: when no resumed epoch beats it, it stays the best.
+    const auto earlier_best = m_o.resume_from.parent_path() / "best.pt";
+    std::error_code ec;
+    if (meta.best_epoch > 0 && std::filesystem::is_regular_file(earlier_best, ec)) {
+      std::filesystem::create_directories(m_o.models_dir);
+      std::filesystem::copy_file(earlier_best, m_o.models_dir / "best.pt", std::filesystem::copy_options::overwrite_existing, ec);
+      if (ec) return fail(ErrorCode::io, "cannot copy " + earlier_best.string() + " to " + m_o.models_dir.string() + ": " + ec.message());
     }
     m_report.weights = {{"resumed_from", m_o.resume_from.string()}, {"start_epoch", m_start_epoch + 1}};
     log::info("train.resume", "resuming " + m_o.resume_from.string() + " at epoch " + std::to_string(m_start_epoch + 1),
@@ -306,7 +322,10 @@ class Trainer {
       double box = 0, cls = 0, dfl = 0, images = 0;
       std::int64_t i = 0;
       while (true) {
-        if (interrupt::requested()) return fail(ErrorCode::interrupted, "training interrupted in epoch " + std::to_string(epoch + 1));
+        if (interrupt::requested()) {
+          m_report.interrupted_in_epoch = epoch + 1;
+          return {};
+        }
         auto batch = loader.next();
         if (!batch) return std::unexpected(batch.error());
         if (!*batch) break;
@@ -375,7 +394,7 @@ class Trainer {
       if (m_on_epoch) m_on_epoch(result);
       if (m_o.patience > 0 && result.epoch - m_report.best_epoch >= m_o.patience && result.epoch < m_o.epochs) {
         m_report.stopped_early = true;
-        log::info("train.early_stop", "no improvement for " + std::to_string(m_o.patience) + " epochs (train.yolo.patience); best epoch " +
+        log::info("train.early_stop", "no improvement for " + std::to_string(m_o.patience) + (m_o.patience == 1 ? " epoch" : " epochs") + " (train.yolo.patience); best epoch " +
                                           std::to_string(m_report.best_epoch));
         break;
       }
@@ -413,12 +432,13 @@ class Trainer {
     return {};
   }
 
+  // One line per epoch, on stderr and in the log.
   void report_epoch(const EpochResult& r, bool best) const {
-    std::fprintf(stderr, "epoch %d/%d  box %.3f cls %.3f dfl %.3f  P %.3f R %.3f mAP50 %.3f mAP50-95 %.3f  %.1f img/s  %.1f+%.1f s%s\n",
-                 r.epoch, m_o.epochs, r.box_loss, r.cls_loss, r.dfl_loss, r.precision, r.recall, r.map50, r.map50_95,
-                 r.images_per_second, r.train_seconds, r.val_seconds, best ? "  (best)" : "");
-    log::info("train.epoch", "epoch " + std::to_string(r.epoch) + "/" + std::to_string(m_o.epochs) + " mAP50-95 " + format_number(r.map50_95),
-              epoch_json(r));
+    char line[256];
+    std::snprintf(line, sizeof line, "epoch %d/%d  box %.3f cls %.3f dfl %.3f  P %.3f R %.3f mAP50 %.3f mAP50-95 %.3f  %.1f img/s  %.1f+%.1f s%s",
+                  r.epoch, m_o.epochs, r.box_loss, r.cls_loss, r.dfl_loss, r.precision, r.recall, r.map50, r.map50_95,
+                  r.images_per_second, r.train_seconds, r.val_seconds, best ? "  (best)" : "");
+    log::info("train.epoch", line, epoch_json(r));
   }
 
   YoloTrainOptions m_o;
@@ -448,6 +468,7 @@ Expected<YoloTrainReport> train_yolo(const YoloTrainOptions& options, const Epoc
 }
 
 nlohmann::json to_json(const YoloTrainReport& r) {
+  const auto path_or_null = [](const std::filesystem::path& p) { return p.empty() ? nlohmann::json(nullptr) : nlohmann::json(p.string()); };
   nlohmann::json epochs = nlohmann::json::array();
   double seconds = 0;
   for (const auto& e : r.epochs) {
@@ -464,8 +485,8 @@ nlohmann::json to_json(const YoloTrainReport& r) {
           {"best_map50_95", r.best.map50_95},
           {"best_metrics", best},
           {"per_class", best.value("per_class", nlohmann::json::array())},
-          {"best_pt", r.best_pt.string()},
-          {"last_pt", r.last_pt.string()},
+          {"best_pt", path_or_null(r.best_pt)},
+          {"last_pt", path_or_null(r.last_pt)},
           {"results_csv", r.results_csv.string()},
           {"plots", plots},
           {"parameters", r.parameters},

@@ -1,6 +1,9 @@
 // Black-box tests of the `vision` binary: exit codes, stdout contract, run files.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <sstream>
+
 #include "helpers/test_support.hpp"
 
 namespace fs = std::filesystem;
@@ -72,20 +75,16 @@ TEST(CliConfig, ShowTypesSetValuesAndRedactsSecrets) {
   EXPECT_NE(show.out.find("api_key = \"***\""), std::string::npos);
 }
 
-TEST(CliRun, MissingDataFolderFailsTheRunWithMetrics) {
+// A missing input is a usage error found before a run starts: exit 2, no run folder to litter runs/.
+TEST(CliRun, MissingDataFolderIsAUsageErrorWithoutARun) {
   TempDir dir;
   const auto train = run_vision({"train", "--workdir", dir.path().string(), "--set",
                                  "class_map.names=[a]", "--set", "data.yolo_dataset_dir=/nonexistent/yolo"});
-  EXPECT_EQ(train.exit_code, 1) << train.err;
-  EXPECT_NE(train.out.find("status=failed"), std::string::npos) << train.out;
-  const fs::path run_dir = vision::test::only_run_dir(dir.path());
-  const auto metrics = read_json(run_dir / "metrics.json");
-  EXPECT_EQ(metrics["status"], "failed");
-  EXPECT_NE(metrics["error"].get<std::string>().find("data.yolo_dataset_dir"), std::string::npos);
-  EXPECT_NE(metrics["error"].get<std::string>().find("/nonexistent/yolo"), std::string::npos);
-  EXPECT_TRUE(fs::exists(run_dir / "config.resolved.toml"));
-  EXPECT_TRUE(fs::exists(dir / "config.resolved.toml"));
-  EXPECT_TRUE(fs::exists(dir / "log.txt"));
+  EXPECT_EQ(train.exit_code, 2) << train.err;
+  EXPECT_EQ(train.out.find("status="), std::string::npos) << train.out;
+  EXPECT_NE(train.err.find("vision: usage error: data.yolo_dataset_dir"), std::string::npos) << train.err;
+  EXPECT_NE(train.err.find("/nonexistent/yolo"), std::string::npos) << train.err;
+  EXPECT_FALSE(fs::exists(dir / "runs") && !fs::is_empty(dir / "runs"));
 }
 
 TEST(CliRun, ConfigErrorsExitTwoBeforeAnyRunStarts) {
@@ -98,21 +97,23 @@ TEST(CliRun, ConfigErrorsExitTwoBeforeAnyRunStarts) {
   EXPECT_FALSE(fs::exists(dir / "runs") && !fs::is_empty(dir / "runs"));
 }
 
-TEST(CliRun, MissingModelFileFailsWithItsPath) {
+TEST(CliRun, MissingModelFileIsAUsageErrorNamingIt) {
   TempDir dir;
   for (const std::vector<std::string>& args :
        {std::vector<std::string>{"predict", "--model", "/none/m.onnx", "--source", dir.path().string()},
+        std::vector<std::string>{"val", "--model", "/none/m.onnx", "--data", dir.path().string()},
+        std::vector<std::string>{"export", "--model", "/none/m.onnx"},
         std::vector<std::string>{"deploy", "remote", "--model", "/none/m.onnx"},
         std::vector<std::string>{"deploy", "edge", "--model", "/none/m.onnx", "--set",
                                  "deploy.edge.images_dir=" + dir.path().string()}}) {
     TempDir workdir;
     auto full = args;
-    full.insert(full.end(), {"--workdir", workdir.path().string()});
+    full.insert(full.end(), {"--workdir", workdir.path().string(), "--set", "class_map.names=[a]"});
     const auto result = run_vision(full);
-    EXPECT_EQ(result.exit_code, 1) << args[0] << ": " << result.err;
-    const auto metrics = read_json(vision::test::only_run_dir(workdir.path()) / "metrics.json");
-    EXPECT_EQ(metrics["status"], "failed");
-    EXPECT_NE(metrics["error"].get<std::string>().find("/none/m.onnx"), std::string::npos) << metrics.dump();
+    EXPECT_EQ(result.exit_code, 2) << args[0] << ": " << result.err;
+    EXPECT_NE(result.err.find("vision: usage error: "), std::string::npos) << result.err;
+    EXPECT_NE(result.err.find("/none/m.onnx"), std::string::npos) << result.err;
+    EXPECT_FALSE(fs::exists(workdir / "runs") && !fs::is_empty(workdir / "runs")) << args[0];
   }
 }
 
@@ -131,10 +132,103 @@ TEST(CliRun, UndeliveredBackendsSayNotAvailableYet) {
 }
 
 TEST(CliUsage, UnknownFlagsAndCommandsExitTwo) {
-  EXPECT_EQ(run_vision({"train", "--no-such-flag"}).exit_code, 2);
+  const auto unknown = run_vision({"train", "--no-such-flag"});
+  EXPECT_EQ(unknown.exit_code, 2);
+  EXPECT_EQ(unknown.err.rfind("vision: usage error: ", 0), 0U) << unknown.err;
   EXPECT_EQ(run_vision({"teleport"}).exit_code, 2);
   EXPECT_EQ(run_vision({}).exit_code, 2);
   const auto help = run_vision({"--help"});
   EXPECT_EQ(help.exit_code, 0);
   EXPECT_NE(help.out.find("autolabel"), std::string::npos);
+}
+
+// CLI11's errors read like Vision's own, and a mistyped or Ultralytics-named flag gets a hint.
+TEST(CliUsage, MistypedFlagsGetADidYouMean) {
+  struct Case {
+    std::vector<std::string> args;
+    std::string hint;
+  };
+  for (const auto& c : {Case{{"train", "--imgsz", "320"}, "--img-size"}, Case{{"train", "--epoch", "3"}, "--epochs"},
+                        Case{{"predict", "--model", "m.onnx", "--source", ".", "--save-dir", "x"}, "--save"},
+                        Case{{"deploy", "edge", "--max-frame", "3"}, "--max-frames"}}) {
+    const auto result = run_vision(c.args);
+    EXPECT_EQ(result.exit_code, 2) << c.args[1];
+    EXPECT_EQ(result.err.rfind("vision: usage error: ", 0), 0U) << result.err;
+    EXPECT_NE(result.err.find("did you mean " + c.hint), std::string::npos) << result.err;
+    EXPECT_EQ(std::count(result.err.begin(), result.err.end(), '\n'), 1) << "one line:\n" << result.err;
+  }
+}
+
+TEST(CliUsage, ValAndExportListOnlyTheirFlags) {
+  const auto val = run_vision({"val", "--help"});
+  EXPECT_EQ(val.exit_code, 0);
+  EXPECT_NE(val.out.find("--model"), std::string::npos);
+  EXPECT_EQ(val.out.find("--epochs"), std::string::npos) << val.out;
+  const auto exported = run_vision({"export", "--help"});
+  EXPECT_EQ(exported.exit_code, 0);
+  EXPECT_NE(exported.out.find("--data"), std::string::npos);
+  for (const char* flag : {"--epochs", "--batch-size", "--img-size", "--backend"}) {
+    EXPECT_EQ(exported.out.find(flag), std::string::npos) << flag << "\n" << exported.out;
+  }
+}
+
+TEST(CliUsage, AWorkdirWithoutConfigSaysSoAndSuggestsInit) {
+  TempDir dir;
+  const auto result = run_vision({"train", "--workdir", (dir / "typo").string()});
+  EXPECT_EQ(result.exit_code, 2);
+  EXPECT_NE(result.err.find("no config.toml was found in " + (dir / "typo").string()), std::string::npos) << result.err;
+  EXPECT_NE(result.err.find("vision init"), std::string::npos) << result.err;
+}
+
+// The lines a third-party library writes on its own (OpenCV's [ WARN:…], FFmpeg's [mov @ …],
+// libjpeg's "Premature end of JPEG file") never reach the user: every stderr line is Vision's.
+TEST(CliQuiet, BrokenCamerasVideosAndJpegsGiveOnlyVisionsLines) {
+  TempDir dir;
+  const fs::path model = fs::path(VISION_SOURCE_DIR) / "../shared/fixtures/ultralytics-yolov8n-shapes-320.onnx";
+  write_text(dir / "notes.mp4", "this is a text file, not a video\n");
+  fs::create_directories(dir / "images");
+  const auto good = vision::test::run_vision({"datagen", "--out", (dir / "data").string(), "--train", "1", "--val", "1", "--size", "64"});
+  ASSERT_EQ(good.exit_code, 0) << good.err;
+  const fs::path jpeg = dir / "images" / "truncated.jpg";
+  {
+    // A real JPEG cut in half.
+    fs::path first;
+    for (const auto& entry : fs::directory_iterator(dir / "data" / "images" / "train")) first = entry.path();
+    const auto bytes = vision::test::read_text(first);
+    ASSERT_GT(bytes.size(), 100U);
+    write_text(dir / "images" / "whole.jpg", bytes);
+    write_text(jpeg, bytes.substr(0, bytes.size() / 2));
+  }
+  const std::vector<std::string> common = {"--workdir", (dir / "wd").string(), "--set", "class_map.names=[circle,square,triangle,star]",
+                                           "--model", model.string()};
+  const auto with = [&](std::vector<std::string> args) {
+    args.insert(args.end(), common.begin(), common.end());
+    return args;
+  };
+  struct Case {
+    std::string name;
+    std::vector<std::string> args;
+    int exit_code;
+    std::string names;  // what Vision's message must name
+  };
+  for (const auto& c : {Case{"camera", with({"deploy", "edge", "--source", "camera", "--set", "deploy.edge.camera_id=57"}), 1,
+                             "deploy.edge.camera_id"},
+                        Case{"video", with({"deploy", "edge", "--source", "video", "--set",
+                                            "deploy.edge.video_path=" + (dir / "notes.mp4").string()}),
+                             1, "deploy.edge.video_path"},
+                        Case{"jpeg edge", with({"deploy", "edge", "--source", "images", "--set",
+                                                "deploy.edge.images_dir=" + (dir / "images").string()}),
+                             0, jpeg.string()},
+                        Case{"jpeg predict", {"predict", "--model", model.string(), "--source", jpeg.string()}, 0, jpeg.string()}}) {
+    SCOPED_TRACE(c.name);
+    const auto result = run_vision(c.args);
+    EXPECT_EQ(result.exit_code, c.exit_code) << result.err;
+    EXPECT_NE(result.err.find(c.names), std::string::npos) << result.err;
+    std::istringstream lines(result.err);
+    for (std::string line; std::getline(lines, line);) {
+      const bool ours = line.empty() || line.starts_with("[INFO] ") || line.starts_with("[WARN] ") ||
+                        line.starts_with("[ERROR] ") || line.starts_with("vision: ");
+      EXPECT_TRUE(ours) << "a line Vision did not write: " << line << "\nin:\n" << result.err;
+    }
+  }
 }

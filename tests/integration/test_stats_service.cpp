@@ -293,6 +293,24 @@ TEST(StatsCli, StartFailsWithTheServiceLogWhenThePortIsTaken) {
   EXPECT_FALSE(fs::exists(dir / "wd/stats.pid"));
 }
 
+// Another statistics service (from another work-dir) answers /health on the port: a new one
+// would die with "address in use", and `start` must not take the other's answer for its own.
+TEST(StatsCli, StartOnAPortAnotherServiceHoldsFailsNamingThePort) {
+  TempDir dir, other;
+  Ports ports;
+  vision::test::BackgroundProcess serving(VISION_BINARY, stats_args("serve", other, ports));
+  net::HttpClient client({.base_url = "http://127.0.0.1:" + std::to_string(ports.api), .timeout_sec = 1.0});
+  ASSERT_TRUE(vision::test::wait_until([&] { return client.get("/health").has_value(); }, 30)) << serving.err();
+  StopOnExit guard{stats_args("stop", dir, ports)};
+  const auto start = run_vision(stats_args("start", dir, ports, {"--wait-sec", "10"}));
+  EXPECT_EQ(start.exit_code, 1) << start.out << start.err;
+  EXPECT_NE(start.err.find("127.0.0.1:" + std::to_string(ports.api)), std::string::npos) << start.err;
+  EXPECT_NE(start.err.find("in use"), std::string::npos) << start.err;
+  EXPECT_EQ(start.out.find("pid="), std::string::npos) << start.out;
+  EXPECT_FALSE(fs::exists(dir / "wd/stats.pid"));
+  EXPECT_TRUE(serving.running()) << "the other service is left alone";
+}
+
 TEST(StatsCli, ANonLoopbackHostWithoutKeyIsRefusedWithExitTwo) {
   TempDir dir;
   Ports ports;

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -31,6 +32,7 @@ struct AutolabelReport {
   std::int64_t images = 0;    // images found
   std::int64_t failures = 0;  // unreadable images and write errors
   LabeledDatasetCounts counts;
+  std::map<std::string, std::int64_t> detections_per_class;  // boxes the model found, by class
   std::int64_t dropped_unknown_class = 0;
   std::vector<std::string> failed;  // "<file>: <reason>", first 50
   bool interrupted = false;

@@ -17,6 +17,7 @@ enum class ErrorCode {
   runtime,            // anything else that ends a run: exit 1
   not_implemented,    // a backend that a later version delivers: exit 1
   not_in_build,       // a component this build leaves out (e.g. no LibTorch): exit 3
+  export_failed,      // a training finished and kept its checkpoints, its export failed: exit 4
   interrupted,        // SIGINT / SIGTERM: exit 130
   unauthorized,       // HTTP 401
   payload_too_large,  // HTTP 413

@@ -15,7 +15,9 @@
 
 namespace vision {
 
-enum class RunStatus { running, ok, failed, interrupted };
+// export_failed: a training that finished (its checkpoints and results stand) and whose export
+// did not.
+enum class RunStatus { running, ok, failed, interrupted, export_failed };
 const char* run_status_name(RunStatus status);
 
 struct RunSpec {
@@ -65,7 +67,8 @@ using RunBody = std::function<Expected<void>(Run&)>;
 // The one way a run command runs: make the work-dir layout, open the log, start the run,
 // call `body`, turn any exception or interrupt into a status, write the run files, print
 // run_id= / status= / resolved_config= / artifacts= on stdout and a summary on stderr.
-// Returns the process exit code (0 ok, 1 failed, 3 not in this build, 130 interrupted).
+// Returns the process exit code (0 ok, 1 failed, 3 not in this build, 4 trained but export
+// failed, 130 interrupted).
 int execute_run(const Config& config, const RunSpec& spec, const RunBody& body);
 
 // Opens <root>/<workspace.log_file> on the global logger at workspace.log_level.

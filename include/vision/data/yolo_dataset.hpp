@@ -31,6 +31,8 @@ struct YoloDataset {
   std::vector<DatasetItem> train;
   std::vector<DatasetItem> val;
   std::vector<std::string> problems;  // skipped label lines, "<file>:<line>: <problem>"
+  std::size_t train_unlabeled = 0;    // images of each split without a label file
+  std::size_t val_unlabeled = 0;
 };
 
 struct DatasetOptions {
@@ -39,13 +41,19 @@ struct DatasetOptions {
   LabelStrictness strictness = LabelStrictness::lenient;
 };
 
+// Fails when a split has images but not one label file (Ultralytics' "No labels found"): an
+// image without a label file is a background, and a split of only those is a wrong folder.
 Expected<YoloDataset> load_yolo_dataset(const DatasetOptions& options);
+
+// "12 of 400 train images have no label file (e.g. …/labels/train/x.txt): they count as
+// backgrounds", one sentence per split; empty when every image has one.
+std::vector<std::string> unlabeled_warnings(const YoloDataset& dataset);
 
 // The label file Ultralytics expects for an image.
 std::filesystem::path label_path_for(const std::filesystem::path& image);
 
 // {root, yaml, names, train: {images, backgrounds, boxes, per_class}, val: {…},
-//  problems (first 20), problems_count}
+//  problems (first 20), problems_count}; each split also counts `unlabeled` images
 nlohmann::json summarize(const YoloDataset& dataset);
 
 }  // namespace vision

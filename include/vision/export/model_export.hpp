@@ -11,6 +11,7 @@
 
 #include "vision/core/error.hpp"
 #include "vision/data/yolo_dataset.hpp"
+#include "vision/export/parity.hpp"
 #include "vision/export/quantize.hpp"
 
 namespace vision {
@@ -44,12 +45,17 @@ struct ModelExportReport {
   bool evaluated = false;
   ModelFileReport fp32;
   ModelFileReport int8;       // path empty when export.quantize = false
-  double parity_max_box_diff = 0, parity_max_score_diff = 0;
+  ParityReport parity;  // ONNX Runtime against LibTorch on parity_images val images
   int parity_images = 0;
   std::filesystem::path manifest;
 };
 
 Expected<ModelExportReport> export_model(const ModelExportOptions& options);
+
+// The check export_model makes before it keeps model.onnx: the images, letterboxed to the
+// checkpoint's size, through `onnx` in ONNX Runtime and through `checkpoint` in LibTorch.
+Expected<ParityReport> check_export_parity(const std::filesystem::path& checkpoint, const std::filesystem::path& onnx,
+                                           const std::vector<std::filesystem::path>& images);
 
 // artifacts.export: {onnx_path, int8_path, opset, quantize_mode, fp32: {…}, int8: {…}, parity: {…}}
 nlohmann::json to_json(const ModelExportReport& report);

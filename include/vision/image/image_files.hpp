@@ -2,6 +2,8 @@
 #pragma once
 
 #include <filesystem>
+#include <span>
+#include <string>
 #include <vector>
 
 #include <opencv2/core.hpp>
@@ -18,5 +20,15 @@ std::vector<std::filesystem::path> list_images(const std::filesystem::path& dir,
 // Reads a colour image; a missing, unreadable or corrupt file is ErrorCode::invalid_data
 // naming the file.
 Expected<cv::Mat> read_image(const std::filesystem::path& path);
+
+// Decodes encoded image bytes (JPEG, PNG, …) into a colour image; `what` names them in errors.
+// A JPEG without its end-of-image marker is refused as truncated before libjpeg sees it (the
+// test Ultralytics makes), so no half-grey image and no library warning on stderr.
+Expected<cv::Mat> decode_image(std::span<const unsigned char> bytes, const std::string& what);
+
+// Silences OpenCV's, FFmpeg's and GStreamer's own logging, so that Vision's one line about a
+// camera, video or image is all a user reads; OPENCV_LOG_LEVEL and OPENCV_FFMPEG_LOGLEVEL set
+// in the environment still win. Call once at start-up, before any capture is opened.
+void quiet_image_library_logs();
 
 }  // namespace vision

@@ -60,7 +60,8 @@ struct EpochResult {
 };
 
 struct YoloTrainReport {
-  int epochs_trained = 0;
+  int epochs_trained = 0;       // epochs finished, counting those of a resumed run
+  int interrupted_in_epoch = 0;  // 1-based epoch a Ctrl+C or SIGTERM stopped; 0 = not stopped
   int best_epoch = 0;
   bool stopped_early = false;
   DetectionMetrics best;  // metrics of best.pt
@@ -77,6 +78,8 @@ struct YoloTrainReport {
 // Called after every epoch (for logging); may be empty.
 using EpochCallback = std::function<void(const EpochResult&)>;
 
+// An interrupt ends the training between two batches with a report whose interrupted_in_epoch
+// is set; the checkpoints of the epochs that finished stay.
 Expected<YoloTrainReport> train_yolo(const YoloTrainOptions& options, const EpochCallback& on_epoch = {});
 
 // artifacts.json fields of a training: epochs_trained, best_map50, best_map50_95, per_class, …

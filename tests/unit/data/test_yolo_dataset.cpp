@@ -54,6 +54,8 @@ TEST(YoloDataset, ReadsUltralyticsListFiles) {
   TempDir dir;
   image_at(dir / "images/x/1.jpg");
   image_at(dir / "images/y/2.jpg");
+  write_text(dir / "labels/x/1.txt", "0 0.5 0.5 0.2 0.2\n");
+  write_text(dir / "labels/y/2.txt", "");  // an empty label file: a background, but labelled
   write_text(dir / "train.txt", "./images/x/1.jpg\n");
   write_text(dir / "val.txt", (dir / "images/y/2.jpg").string() + "\n");
   write_text(dir / "dataset.yaml", "path: /moved/elsewhere\ntrain: train.txt\nval: [val.txt]\nnames: [a, b]\n");
@@ -68,6 +70,8 @@ TEST(YoloDataset, FindsTheLayoutWithoutAYaml) {
   TempDir dir;
   image_at(dir / "images/train2017/1.jpg");
   image_at(dir / "images/val2017/2.jpg");
+  write_text(dir / "labels/train2017/1.txt", "1 0.5 0.5 0.2 0.2\n");
+  write_text(dir / "labels/val2017/2.txt", "0 0.5 0.5 0.2 0.2\n");
   auto dataset = vision::load_yolo_dataset(options_for(dir.path()));
   ASSERT_TRUE(dataset) << dataset.error().message;
   EXPECT_EQ(dataset->train.size(), 1U);
@@ -111,9 +115,10 @@ TEST(YoloDataset, BadLabelLinesAreSkippedOrFatalWithFileAndLine) {
   image_at(dir / "images/train/1.jpg");
   image_at(dir / "images/val/2.jpg");
   write_text(dir / "labels/train/1.txt", "0 0.5 0.5 0.2 0.2\n7 0.5 0.5 0.2 0.2\n");
+  write_text(dir / "labels/val/2.txt", "1 0.5 0.5 0.2 0.2\n");
   write_text(dir / "dataset.yaml", "train: images/train\nval: images/val\nnames: [a, b]\n");
   auto lenient = vision::load_yolo_dataset(options_for(dir.path()));
-  ASSERT_TRUE(lenient);
+  ASSERT_TRUE(lenient) << lenient.error().message;
   EXPECT_EQ(lenient->train[0].boxes.size(), 1U);
   ASSERT_EQ(lenient->problems.size(), 1U);
   EXPECT_NE(lenient->problems[0].find("1.txt:2: class id 7 is not in class_map"), std::string::npos);
@@ -148,4 +153,30 @@ TEST(SyntheticShapes, DatasetLoadsAsAYoloDataset) {
   EXPECT_EQ(dataset->train.size(), 6U);
   EXPECT_EQ(dataset->val.size(), 3U);
   for (const auto& item : dataset->train) EXPECT_FALSE(item.boxes.empty());
+}
+
+// Ultralytics' "No labels found": a split of images without one label file is an error naming
+// the folder; some missing label files are backgrounds, counted for a warning.
+TEST(YoloDataset, ASplitWithoutAnyLabelFileFailsAndSomeMissingAreCounted) {
+  TempDir dir;
+  for (const char* image : {"images/train/1.jpg", "images/train/2.jpg", "images/train/3.jpg", "images/val/4.jpg"}) {
+    image_at(dir / image);
+  }
+  write_text(dir / "dataset.yaml", "train: images/train\nval: images/val\nnames: [a, b]\n");
+  write_text(dir / "labels/val/4.txt", "0 0.5 0.5 0.2 0.2\n");
+  auto none = vision::load_yolo_dataset(options_for(dir.path()));
+  ASSERT_FALSE(none);
+  EXPECT_EQ(none.error().code, vision::ErrorCode::invalid_data);
+  EXPECT_NE(none.error().message.find("no labels found for the train split"), std::string::npos) << none.error().message;
+  EXPECT_NE(none.error().message.find((dir / "labels/train/1.txt").string()), std::string::npos) << none.error().message;
+
+  write_text(dir / "labels/train/2.txt", "1 0.5 0.5 0.2 0.2\n");
+  auto some = vision::load_yolo_dataset(options_for(dir.path()));
+  ASSERT_TRUE(some) << some.error().message;
+  EXPECT_EQ(some->train_unlabeled, 2U);
+  EXPECT_EQ(some->val_unlabeled, 0U);
+  const auto warnings = vision::unlabeled_warnings(*some);
+  ASSERT_EQ(warnings.size(), 1U);
+  EXPECT_NE(warnings[0].find("2 of 3 train images have no label file"), std::string::npos) << warnings[0];
+  EXPECT_EQ(vision::summarize(*some)["train"]["unlabeled"], 2);
 }

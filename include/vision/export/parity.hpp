@@ -1,0 +1,45 @@
+// How an exported model is proven against the checkpoint it came from: both run the same
+// images, and their decoded outputs [N, 4 + nc, A] are compared value by value. Boxes are pixel
+// coordinates (up to the input size), so they are compared relative to their magnitude; class
+// scores lie in 0..1 and are compared absolutely. The bounds are far above the float noise of
+// any CPU's kernels (a different summation order moves a 600 px box by about 1e-3 px) and far
+// below what a wrong operator, constant or layout does.
+#pragma once
+
+#include <cstddef>
+#include <span>
+#include <string>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "vision/core/error.hpp"
+
+namespace vision {
+
+struct ParityBounds {
+  double box_relative = 1e-4;    // a box value passes when |a − b| ≤ box_relative · max(1, |b|)
+  double score_absolute = 1e-4;  // a score passes when |a − b| ≤ score_absolute
+};
+
+struct ParityReport {
+  double max_box_diff = 0;    // the raw largest |a − b| over box values, in pixels
+  double max_score_diff = 0;  // the raw largest |a − b| over class scores
+  double box_margin = 0;      // the largest |a − b| / bound over box values: ≤ 1 passes
+  double score_margin = 0;    // the same over scores; infinite when a value is not finite
+  ParityBounds bounds;
+  bool ok() const { return box_margin <= 1 && score_margin <= 1; }
+};
+
+// Compares an export's output with the reference's (LibTorch's). Both are [N, channels, anchors]
+// with rows 0..3 of each image the box (cx, cy, w, h) and the rest class scores. Fails when the
+// sizes do not match each other or the layout.
+Expected<ParityReport> compare_outputs(std::span<const float> exported, std::span<const float> reference,
+                                       std::size_t channels, std::size_t anchors, const ParityBounds& bounds = {});
+
+// "ONNX Runtime and LibTorch differ by … on boxes (… of the bound) …": the figures of a report.
+std::string describe(const ParityReport& report);
+
+// {max_box_diff, max_score_diff, box_margin, score_margin, box_relative_bound, score_bound}
+nlohmann::json to_json(const ParityReport& report);
+
+}  // namespace vision

@@ -1,0 +1,67 @@
+#include "vision/export/parity.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <format>
+#include <limits>
+
+#include <nlohmann/json.hpp>
+
+namespace vision {
+
+namespace {
+
+// diff / bound, infinite for a value that is not finite so that NaN never passes.
+double margin(double diff, double bound) {
+  return std::isfinite(diff) ? diff / bound : std::numeric_limits<double>::infinity();
+}
+
+}  // namespace
+
+Expected<ParityReport> compare_outputs(std::span<const float> exported, std::span<const float> reference,
+                                       std::size_t channels, std::size_t anchors, const ParityBounds& bounds) {
+  if (exported.size() != reference.size()) {
+    return fail(ErrorCode::runtime, std::format("the export gives {} values, the checkpoint {}", exported.size(),
+                                                reference.size()));
+  }
+  if (channels <= 4 || anchors == 0 || reference.size() % (channels * anchors) != 0) {
+    return fail(ErrorCode::runtime, std::format("{} values do not form outputs of {} channels × {} anchors",
+                                                reference.size(), channels, anchors));
+  }
+  ParityReport report;
+  report.bounds = bounds;
+  for (std::size_t i = 0; i < reference.size(); ++i) {
+    const double want = reference[i];
+    const double diff = std::abs(static_cast<double>(exported[i]) - want);
+    const bool finite = std::isfinite(diff);
+    if ((i / anchors) % channels < 4) {
+      report.max_box_diff = finite ? std::max(report.max_box_diff, diff) : diff;
+      report.box_margin = std::max(report.box_margin, margin(diff, bounds.box_relative * std::max(1.0, std::abs(want))));
+    } else {
+      report.max_score_diff = finite ? std::max(report.max_score_diff, diff) : diff;
+      report.score_margin = std::max(report.score_margin, margin(diff, bounds.score_absolute));
+    }
+    if (!finite) break;
+  }
+  return report;
+}
+
+std::string describe(const ParityReport& r) {
+  return std::format(
+      "ONNX Runtime and LibTorch differ by {:.6g} px on boxes ({:.3g} of the bound {:g}·max(1, |value|)) and "
+      "by {:.6g} on scores ({:.3g} of the bound {:g})",
+      r.max_box_diff, r.box_margin, r.bounds.box_relative, r.max_score_diff, r.score_margin, r.bounds.score_absolute);
+}
+
+nlohmann::json to_json(const ParityReport& r) {
+  // JSON has no infinity: a non-finite margin is written as null.
+  const auto number = [](double x) { return std::isfinite(x) ? nlohmann::json(x) : nlohmann::json(nullptr); };
+  return {{"max_box_diff", number(r.max_box_diff)},
+          {"max_score_diff", number(r.max_score_diff)},
+          {"box_margin", number(r.box_margin)},
+          {"score_margin", number(r.score_margin)},
+          {"box_relative_bound", r.bounds.box_relative},
+          {"score_bound", r.bounds.score_absolute}};
+}
+
+}  // namespace vision
