@@ -172,7 +172,7 @@ void report_val_metrics(Run& run, const DetectionMetrics& metrics) {
   run.artifacts()["map50_95"] = metrics.map50_95;
 }
 
-Expected<void> deploy_remote(Run& run) {
+Expected<void> deploy_remote(Run& run, bool insecure) {
   const Config& c = run.config();
   InferenceServerOptions options;
   options.host = c.string("deploy.remote.listen_host");
@@ -182,7 +182,10 @@ Expected<void> deploy_remote(Run& run) {
   options.detector.confidence = static_cast<float>(c.number("deploy.remote.confidence"));
   options.detector.class_names = c.class_names();
   options.ingest_api_key = c.string("deploy.remote.ingest_api_key");
+  options.insecure = insecure;
   options.max_payload_mb = c.number("deploy.remote.max_payload_mb");
+  options.max_image_pixels = c.integer("deploy.remote.max_image_pixels");
+  options.max_inflight = static_cast<int>(c.integer("deploy.remote.max_inflight"));
   options.save_annotated = c.boolean("deploy.remote.save_annotated");
   options.outputs_dir = options.save_annotated ? run.outputs_dir() : std::filesystem::path();
   options.run_id = run.id();

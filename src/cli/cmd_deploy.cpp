@@ -1,5 +1,6 @@
 // `vision deploy edge` and `vision deploy remote`.
 #include "common.hpp"
+#include "vision/remote/inference_server.hpp"
 
 namespace vision::cli {
 
@@ -8,6 +9,7 @@ namespace {
 struct DeployOptions {
   CommonOptions common;
   std::optional<std::string> mode, source, max_frames, model, port;
+  bool insecure = false;  // deploy remote: a non-loopback host without ingest_api_key
 };
 
 Expected<void> check_edge_inputs(const Config& c) {
@@ -45,8 +47,15 @@ int run_remote(DeployOptions options) {
   return run_command(
       options.common, "deploy-remote",
       [](const Config&) { return RunSpec{"deploy-remote", "deploy_mode", "remote"}; },
-      [](const Config& c) { return require_path(c.path("deploy.remote.model"), "deploy.remote.model", false); },
-      deploy_remote);
+      [insecure = options.insecure](const Config& c) -> Expected<void> {
+        InferenceServerOptions exposure;
+        exposure.host = c.string("deploy.remote.listen_host");
+        exposure.ingest_api_key = c.string("deploy.remote.ingest_api_key");
+        exposure.insecure = insecure;
+        if (auto ok = check_exposure(exposure); !ok) return ok;
+        return require_path(c.path("deploy.remote.model"), "deploy.remote.model", false);
+      },
+      [insecure = options.insecure](Run& run) { return deploy_remote(run, insecure); });
 }
 
 }  // namespace
@@ -69,6 +78,7 @@ void add_deploy_command(CLI::App& app, Action& action) {
   add_common_options(*remote, remote_options->common);
   remote->add_option("--model", remote_options->model, "deploy.remote.model");
   remote->add_option("--port", remote_options->port, "deploy.remote.listen_port (0 = any free port)");
+  remote->add_flag("--insecure", remote_options->insecure, "Serve a non-loopback listen_host without ingest_api_key");
   remote->callback([&action, remote_options] { action = [remote_options] { return run_remote(*remote_options); }; });
 }
 

@@ -107,7 +107,9 @@ int run_command(const CommonOptions& options, const std::string& command,
   auto config = load_config(options, *scopes);
   if (!config) return 2;
   if (check_inputs) {
-    if (auto ok = check_inputs(*config); !ok) return report_error({ErrorCode::usage, ok.error().message});
+    if (auto ok = check_inputs(*config); !ok) {
+      return report_error(ok.error().code == ErrorCode::config ? ok.error() : Error{ErrorCode::usage, ok.error().message});
+    }
   }
   return execute_run(*config, spec_for(*config), body);
 }

@@ -95,8 +95,8 @@ void report_val_metrics(Run& run, const DetectionMetrics& metrics);
 // and `vision val` on a checkpoint.
 void register_training_backends();
 Expected<void> validate_checkpoint_model(Run& run);
-// The body of `vision deploy remote` (backends.cpp).
-Expected<void> deploy_remote(Run& run);
+// The body of `vision deploy remote` (backends.cpp); `insecure` is its --insecure flag.
+Expected<void> deploy_remote(Run& run, bool insecure);
 
 void add_init_command(CLI::App& app, Action& action);
 void add_config_command(CLI::App& app, Action& action);

@@ -151,6 +151,8 @@ ingest_api_key = ""
 stats_timeout_sec = 2.0
 save_annotated = false
 max_payload_mb = 8.0
+max_image_pixels = 67108864
+max_inflight = 0
 workers = 0
 
 [deploy.statistics]
@@ -434,6 +436,8 @@ std::vector<ConfigRule> build_rules() {
       http_url("deploy.remote.stats_endpoint", true),
       positive_number("deploy.remote.stats_timeout_sec"),
       positive_number("deploy.remote.max_payload_mb"),
+      positive_int("deploy.remote.max_image_pixels"),
+      non_negative_int("deploy.remote.max_inflight"),
       non_negative_int("deploy.remote.workers"),
       int_range("deploy.statistics.ui_port", 0, 65535),
       int_range("deploy.statistics.api_port", 0, 65535),

@@ -85,15 +85,66 @@ std::optional<std::string> check(const LabelRecord& r) {
   return std::nullopt;
 }
 
+namespace {
+
+// Length of the UTF-8 sequence starting at s[i] (1–4), or 0 when it is not valid UTF-8
+// (overlong forms, surrogates and code points above U+10FFFF included).
+std::size_t utf8_sequence(const std::string& s, std::size_t i) {
+  const auto byte = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
+  const unsigned char c = byte(i);
+  if (c < 0x80) return 1;
+  std::size_t n = 0;
+  std::uint32_t cp = 0;
+  if ((c & 0xE0) == 0xC0) n = 2, cp = c & 0x1F;
+  else if ((c & 0xF0) == 0xE0) n = 3, cp = c & 0x0F;
+  else if ((c & 0xF8) == 0xF0) n = 4, cp = c & 0x07;
+  else return 0;
+  if (i + n > s.size()) return 0;
+  for (std::size_t k = 1; k < n; ++k) {
+    if ((byte(i + k) & 0xC0) != 0x80) return 0;
+    cp = (cp << 6) | (byte(i + k) & 0x3F);
+  }
+  static constexpr std::uint32_t k_smallest[] = {0, 0, 0x80, 0x800, 0x10000};
+  if (cp < k_smallest[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
+  return n;
+}
+
+}  // namespace
+
+std::optional<std::string> check_text(const std::string& field, const std::string& value, std::size_t max_bytes) {
+  if (value.empty()) return field + ": must not be empty";
+  if (value.size() > max_bytes) {
+    return field + ": must be at most " + std::to_string(max_bytes) + " bytes, got " + std::to_string(value.size());
+  }
+  for (std::size_t i = 0; i < value.size();) {
+    const std::size_t n = utf8_sequence(value, i);
+    if (n == 0) return field + ": must be valid UTF-8";
+    if (n == 1 && (static_cast<unsigned char>(value[i]) < 0x20 || value[i] == 0x7F)) {
+      return field + ": must not contain control characters (NUL, newlines, …)";
+    }
+    i += n;
+  }
+  return std::nullopt;
+}
+
 std::optional<std::string> check(const StatsEvent& e) {
-  if (e.source_id.empty()) return "source_id: must not be empty";
-  if (!is_iso8601_utc(e.ts_utc)) return "ts_utc: must be an ISO-8601 time, got \"" + e.ts_utc + "\"";
-  if (e.total_detections < 0) {
-    return "total_detections: must be >= 0, got " + std::to_string(e.total_detections);
+  if (auto problem = check_text("source_id", e.source_id, k_max_source_id_bytes)) return problem;
+  if (!is_iso8601_utc(e.ts_utc)) return "ts_utc: must be an ISO-8601 time, got \"" + e.ts_utc.substr(0, 64) + "\"";
+  if (e.total_detections < 0 || e.total_detections > k_max_count) {
+    return "total_detections: must be between 0 and " + std::to_string(k_max_count) + ", got " + std::to_string(e.total_detections);
+  }
+  if (e.counts_by_class.size() > k_max_classes_per_event) {
+    return "counts_by_class: at most " + std::to_string(k_max_classes_per_event) + " classes, got " +
+           std::to_string(e.counts_by_class.size());
   }
   for (const auto& [name, count] : e.counts_by_class) {
-    if (name.empty()) return "counts_by_class: class names must not be empty";
-    if (count < 0) return "counts_by_class." + name + ": must be >= 0, got " + std::to_string(count);
+    if (auto problem = check_text("counts_by_class", name, k_max_class_name_bytes)) {
+      return *problem + " (a class name)";
+    }
+    if (count < 0 || count > k_max_count) {
+      return "counts_by_class." + name + ": must be between 0 and " + std::to_string(k_max_count) + ", got " +
+             std::to_string(count);
+    }
   }
   if (!std::isfinite(e.latency_ms) || e.latency_ms < 0.0) {
     return "latency_ms: must be a finite number >= 0";

@@ -1,6 +1,8 @@
 #include "vision/image/image_files.hpp"
 
 #include <algorithm>
+#include <climits>
+#include <cstdint>
 #include <cstdlib>
 #include <fstream>
 #include <iterator>
@@ -46,10 +48,69 @@ bool truncated_jpeg(std::span<const unsigned char> bytes) {
   return true;
 }
 
+bool is_jpeg(std::span<const unsigned char> b) { return b.size() >= 3 && b[0] == 0xFF && b[1] == 0xD8 && b[2] == 0xFF; }
+
+std::uint32_t big_endian(std::span<const unsigned char> b, std::size_t at, int bytes) {
+  std::uint32_t value = 0;
+  for (int i = 0; i < bytes; ++i) value = (value << 8) | b[at + static_cast<std::size_t>(i)];
+  return value;
+}
+
+// Walks the JPEG markers to the first start-of-frame (SOF0–SOF15 but DHT, JPG and DAC).
+std::optional<cv::Size> jpeg_size(std::span<const unsigned char> b) {
+  std::size_t at = 2;
+  while (at + 4 <= b.size()) {
+    if (b[at] != 0xFF) return std::nullopt;
+    const unsigned char marker = b[at + 1];
+    if (marker == 0xFF) {  // fill byte
+      ++at;
+      continue;
+    }
+    if (marker == 0x01 || (marker >= 0xD0 && marker <= 0xD8)) {  // markers without a length
+      at += 2;
+      continue;
+    }
+    const std::size_t length = big_endian(b, at + 2, 2);
+    if (length < 2) return std::nullopt;
+    const bool frame = marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 && marker != 0xCC;
+    if (frame) {
+      if (at + 9 > b.size()) return std::nullopt;
+      return cv::Size(static_cast<int>(big_endian(b, at + 7, 2)), static_cast<int>(big_endian(b, at + 5, 2)));
+    }
+    if (marker == 0xDA) return std::nullopt;  // scan data before any frame header
+    at += 2 + length;
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
-Expected<cv::Mat> decode_image(std::span<const unsigned char> bytes, const std::string& what) {
+std::optional<cv::Size> encoded_image_size(std::span<const unsigned char> b) {
+  if (is_jpeg(b)) return jpeg_size(b);
+  static constexpr unsigned char k_png[] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
+  if (b.size() >= 24 && std::equal(std::begin(k_png), std::end(k_png), b.begin()) && b[12] == 'I' && b[13] == 'H' &&
+      b[14] == 'D' && b[15] == 'R') {
+    const auto width = big_endian(b, 16, 4), height = big_endian(b, 20, 4);
+    if (width > INT32_MAX || height > INT32_MAX) return cv::Size(INT32_MAX, INT32_MAX);
+    return cv::Size(static_cast<int>(width), static_cast<int>(height));
+  }
+  return std::nullopt;
+}
+
+Expected<cv::Mat> decode_image(std::span<const unsigned char> bytes, const std::string& what, const ImageLimits& limits) {
   if (bytes.empty()) return fail(ErrorCode::invalid_data, what + ": empty image");
+  if (limits.jpeg_only && !is_jpeg(bytes)) return fail(ErrorCode::invalid_data, what + ": not a JPEG (this route takes JPEG only)");
+  if (limits.max_pixels > 0) {
+    const auto size = encoded_image_size(bytes);
+    if (!size) return fail(ErrorCode::invalid_data, what + ": no image size in the JPEG or PNG header");
+    const std::int64_t pixels = static_cast<std::int64_t>(size->width) * size->height;
+    if (size->width <= 0 || size->height <= 0) return fail(ErrorCode::invalid_data, what + ": the header declares an empty image");
+    if (pixels > limits.max_pixels) {
+      return fail(ErrorCode::payload_too_large, what + ": " + std::to_string(size->width) + "×" + std::to_string(size->height) +
+                                                    " pixels is more than the " + std::to_string(limits.max_pixels) +
+                                                    " allowed");
+    }
+  }
   if (truncated_jpeg(bytes)) return fail(ErrorCode::invalid_data, what + ": truncated JPEG (no end-of-image marker)");
   cv::Mat image;
   try {

@@ -105,4 +105,27 @@ std::string url_encode(std::string_view text) {
   return out;
 }
 
+Expected<nlohmann::json> parse_json_body(std::string_view body, int max_depth) {
+  int depth = 0;
+  bool in_string = false, escaped = false;
+  for (const char c : body) {
+    if (in_string) {
+      if (escaped) escaped = false;
+      else if (c == '\\') escaped = true;
+      else if (c == '"') in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > max_depth) {
+        return fail(ErrorCode::invalid_data, "body: JSON nested deeper than " + std::to_string(max_depth) + " levels");
+      }
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  auto parsed = nlohmann::json::parse(body, nullptr, false);
+  if (parsed.is_discarded()) return fail(ErrorCode::invalid_data, "body: not valid JSON");
+  return parsed;
+}
+
 }  // namespace vision::net

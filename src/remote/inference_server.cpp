@@ -1,11 +1,13 @@
 #include "vision/remote/inference_server.hpp"
 
+#include <atomic>
 #include <thread>
 
 #include <nlohmann/json.hpp>
 #include <opencv2/imgcodecs.hpp>
 
 #include "vision/core/base64.hpp"
+#include "vision/core/contracts.hpp"
 #include "vision/core/log.hpp"
 #include "vision/image/draw.hpp"
 #include "vision/image/image_files.hpp"
@@ -29,10 +31,36 @@ nlohmann::json detection_json(const Detection& d) {
 // KServe errors are {"error": "<message>"}.
 HttpResponse kserve_error(int status, const std::string& message) { return HttpResponse::json(status, {{"error", message}}); }
 
-Expected<cv::Mat> decode_jpeg(const std::string& base64, const std::string& field) {
+// KServe's `id` and the frame's `frame_name` are echoed: strings of bounded length only.
+constexpr std::size_t k_max_echoed_bytes = 256;
+
+Expected<cv::Mat> decode_jpeg(const std::string& base64, const std::string& field, std::int64_t max_pixels) {
   auto bytes = base64_decode(base64);
   if (!bytes || bytes->empty()) return fail(ErrorCode::invalid_data, field + ": not valid base64");
-  return decode_image(*bytes, field);
+  return decode_image(*bytes, field, {.max_pixels = max_pixels, .jpeg_only = true});
+}
+
+// 413 for a frame above the pixel cap, 400 for the rest.
+int status_of(const Error& error) { return error.code == ErrorCode::payload_too_large ? 413 : 400; }
+
+// Counts a request in decoding or inference for as long as it lives; `admitted` is false when
+// the server already has its maximum and the request must be answered 503 at once.
+class InflightSlot {
+ public:
+  InflightSlot(std::atomic<int>& count, int limit) : m_count(count), m_admitted(++count <= limit) {}
+  ~InflightSlot() { --m_count; }
+  InflightSlot(const InflightSlot&) = delete;
+  InflightSlot& operator=(const InflightSlot&) = delete;
+  bool admitted() const { return m_admitted; }
+
+ private:
+  std::atomic<int>& m_count;
+  bool m_admitted;
+};
+
+HttpResponse busy(HttpResponse response) {
+  response.set_header("Retry-After", "1");
+  return response;
 }
 
 }  // namespace
@@ -65,7 +93,16 @@ Expected<void> InferenceServer::load() {
   return {};
 }
 
+Expected<void> check_exposure(const InferenceServerOptions& options) {
+  if (net::is_loopback_host(options.host) || !options.ingest_api_key.empty() || options.insecure) return {};
+  return fail(ErrorCode::config, "deploy.remote.listen_host = \"" + options.host +
+                                     "\" exposes the inference server beyond this machine, but deploy.remote.ingest_api_key "
+                                     "is empty: anyone could send it frames. Set an ingest_api_key (clients send it as "
+                                     "X-API-Key), bind to 127.0.0.1, or pass --insecure to accept the risk.");
+}
+
 Expected<void> InferenceServer::start() {
+  if (auto ok = check_exposure(m_options); !ok) return ok;
   if (auto ok = load(); !ok) return ok;
   net::HttpServerOptions http;
   http.host = m_options.host;
@@ -75,6 +112,10 @@ Expected<void> InferenceServer::start() {
   http.log_name = "deploy.remote.http";
   m_server = std::make_unique<net::HttpServer>(http, m_router);
   return m_server->start();
+}
+
+int InferenceServer::max_inflight() const {
+  return m_options.max_inflight > 0 ? m_options.max_inflight : 2 * (m_pool ? m_pool->workers() : 1);
 }
 
 int InferenceServer::port() const { return m_server ? m_server->port() : 0; }
@@ -136,28 +177,38 @@ HttpResponse InferenceServer::frame(const HttpRequest& request) {
     ++m_rejected;
     return HttpResponse::error(401, "unauthorized");
   }
-  const auto body = nlohmann::json::parse(request.body, nullptr, false);
   const auto reject = [this](const std::string& detail) {
     ++m_rejected;
     return validation_failed(detail);
   };
+  auto parsed = net::parse_json_body(request.body);
+  if (!parsed) return reject(parsed.error().message);
+  const auto& body = *parsed;
   if (!body.is_object()) return reject("body: must be a JSON object");
   if (body.contains("schema_version") && body["schema_version"] != 1) return reject("schema_version: must be 1");
-  if (!body.contains("source_id") || !body["source_id"].is_string() || body["source_id"].get<std::string>().empty()) {
-    return reject("source_id: must be a non-empty string");
-  }
+  if (!body.contains("source_id") || !body["source_id"].is_string()) return reject("source_id: must be a non-empty string");
+  if (auto problem = check_text("source_id", body["source_id"].get<std::string>(), k_max_source_id_bytes)) return reject(*problem);
   if (!body.contains("frame_index") || !body["frame_index"].is_number_integer() || body["frame_index"].get<std::int64_t>() < 0) {
     return reject("frame_index: must be an integer >= 0");
   }
-  if (body.contains("frame_name") && !body["frame_name"].is_string()) return reject("frame_name: must be a string");
+  if (body.contains("frame_name") &&
+      (!body["frame_name"].is_string() || body["frame_name"].get_ref<const std::string&>().size() > k_max_echoed_bytes)) {
+    return reject("frame_name: must be a string of at most " + std::to_string(k_max_echoed_bytes) + " bytes");
+  }
   if (!body.contains("image_jpeg_base64") || !body["image_jpeg_base64"].is_string()) {
     return reject("image_jpeg_base64: must be a base64 string");
   }
   if (body.contains("return_annotated") && !body["return_annotated"].is_boolean()) {
     return reject("return_annotated: must be true or false");
   }
-  auto image = decode_jpeg(body["image_jpeg_base64"].get<std::string>(), "image_jpeg_base64");
-  if (!image) return reject(image.error().message);
+  InflightSlot slot(m_inflight, max_inflight());
+  if (!slot.admitted()) return busy(HttpResponse::error(503, "busy", "too many frames in progress; retry shortly"));
+  auto image = decode_jpeg(body["image_jpeg_base64"].get<std::string>(), "image_jpeg_base64", m_options.max_image_pixels);
+  if (!image) {
+    ++m_rejected;
+    return image.error().code == ErrorCode::payload_too_large ? HttpResponse::error(413, "payload_too_large", image.error().message)
+                                                               : validation_failed(image.error().message);
+  }
 
   auto result = detect(*image);
   if (!result) {
@@ -221,10 +272,30 @@ HttpResponse InferenceServer::kserve_infer(const HttpRequest& request) {
     ++m_rejected;
     return kserve_error(401, "unauthorized");
   }
-  const auto body = nlohmann::json::parse(request.body, nullptr, false);
+  auto parsed = net::parse_json_body(request.body);
+  if (!parsed) {
+    ++m_rejected;
+    return kserve_error(400, parsed.error().message);
+  }
+  const auto& body = *parsed;
   if (!body.is_object() || !body.contains("inputs") || !body["inputs"].is_array() || body["inputs"].empty()) {
     ++m_rejected;
     return kserve_error(400, "inputs: expected an array with one BYTES input holding a base64 JPEG");
+  }
+  if (body.contains("id") && (!body["id"].is_string() || body["id"].get_ref<const std::string&>().size() > k_max_echoed_bytes)) {
+    ++m_rejected;
+    return kserve_error(400, "id: must be a string of at most " + std::to_string(k_max_echoed_bytes) + " bytes");
+  }
+  std::string source_id = "kserve";
+  if (body.contains("parameters") && body["parameters"].is_object() && body["parameters"].contains("source_id")) {
+    const auto& given = body["parameters"]["source_id"];
+    const auto problem = given.is_string() ? check_text("parameters.source_id", given.get<std::string>(), k_max_source_id_bytes)
+                                           : std::optional<std::string>("parameters.source_id: must be a string");
+    if (problem) {
+      ++m_rejected;
+      return kserve_error(400, *problem);
+    }
+    source_id = given.get<std::string>();
   }
   const auto& input = body["inputs"][0];
   if (input.value("datatype", "") != "BYTES" || !input.contains("data") || !input["data"].is_array() ||
@@ -232,20 +303,17 @@ HttpResponse InferenceServer::kserve_infer(const HttpRequest& request) {
     ++m_rejected;
     return kserve_error(400, "inputs[0]: expected datatype BYTES with data [\"<base64 JPEG>\"]");
   }
-  auto image = decode_jpeg(input["data"][0].get<std::string>(), "inputs[0].data[0]");
+  InflightSlot slot(m_inflight, max_inflight());
+  if (!slot.admitted()) return busy(kserve_error(503, "too many requests in progress; retry shortly"));
+  auto image = decode_jpeg(input["data"][0].get<std::string>(), "inputs[0].data[0]", m_options.max_image_pixels);
   if (!image) {
     ++m_rejected;
-    return kserve_error(400, image.error().message);
+    return kserve_error(status_of(image.error()), image.error().message);
   }
   auto result = detect(*image);
   if (!result) {
     ++m_failed;
     return kserve_error(500, "inference failed");
-  }
-  std::string source_id = "kserve";
-  if (body.contains("parameters") && body["parameters"].is_object() && body["parameters"].contains("source_id") &&
-      body["parameters"]["source_id"].is_string()) {
-    source_id = body["parameters"]["source_id"].get<std::string>();
   }
   after_frame(source_id, *image, *result, nullptr);
   nlohmann::json flat = nlohmann::json::array();
@@ -262,7 +330,7 @@ HttpResponse InferenceServer::kserve_infer(const HttpRequest& request) {
                                         {"shape", {result->detections.size(), 6}}, {"data", flat}},
                                        {{"name", "detections_json"}, {"datatype", "BYTES"}, {"shape", {1}},
                                         {"data", {detections.dump()}}}}}};
-  if (body.contains("id")) reply["id"] = body["id"];
+  if (body.contains("id")) reply["id"] = body["id"].get<std::string>();
   return HttpResponse::json(200, reply);
 }
 

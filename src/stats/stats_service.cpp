@@ -24,12 +24,8 @@ struct StatsService::Impl {
   bool stopped = false;
 };
 
-bool is_loopback_host(std::string_view host) {
-  return host == "localhost" || host == "::1" || host == "[::1]" || host.starts_with("127.");
-}
-
 Expected<void> check_exposure(const StatsServiceOptions& options) {
-  if (is_loopback_host(options.public_host) || !options.api_key.empty() || options.insecure)
+  if (net::is_loopback_host(options.public_host) || !options.api_key.empty() || options.insecure)
     return {};
   return fail(ErrorCode::config,
               "deploy.statistics.public_host = \"" + options.public_host +

@@ -18,6 +18,7 @@
 #include "helpers/ports.hpp"
 #include "helpers/test_support.hpp"
 #include "vision/net/http_client.hpp"
+#include "vision/net/http_server.hpp"
 #include "vision/stats/event_writer.hpp"
 #include "vision/stats/stats_service.hpp"
 
@@ -179,12 +180,12 @@ TEST(StatsService, StopCommitsEveryAcknowledgedEvent) {
 }
 
 TEST(StatsService, RefusesANonLoopbackHostWithoutAnApiKey) {
-  EXPECT_TRUE(stats::is_loopback_host("127.0.0.1"));
-  EXPECT_TRUE(stats::is_loopback_host("127.1.2.3"));
-  EXPECT_TRUE(stats::is_loopback_host("::1"));
-  EXPECT_TRUE(stats::is_loopback_host("localhost"));
-  EXPECT_FALSE(stats::is_loopback_host("0.0.0.0"));
-  EXPECT_FALSE(stats::is_loopback_host("192.168.1.10"));
+  EXPECT_TRUE(net::is_loopback_host("127.0.0.1"));
+  EXPECT_TRUE(net::is_loopback_host("127.1.2.3"));
+  EXPECT_TRUE(net::is_loopback_host("::1"));
+  EXPECT_TRUE(net::is_loopback_host("localhost"));
+  EXPECT_FALSE(net::is_loopback_host("0.0.0.0"));
+  EXPECT_FALSE(net::is_loopback_host("192.168.1.10"));
   TempDir dir;
   auto options = local_options(dir);
   options.public_host = "0.0.0.0";

@@ -6,6 +6,7 @@
 #include <array>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -37,6 +38,17 @@ struct StatsEvent {
   std::map<std::string, std::int64_t> counts_by_class;
   double latency_ms = 0.0;
 };
+
+// Bounds of a StatsEvent, so that no client can store megabytes in one field or make the
+// service's sums overflow: 2^63 / k_max_count is about 9·10⁹ events at the largest counts.
+inline constexpr std::size_t k_max_source_id_bytes = 128;
+inline constexpr std::size_t k_max_class_name_bytes = 128;
+inline constexpr std::size_t k_max_classes_per_event = 1000;
+inline constexpr std::int64_t k_max_count = 1'000'000'000;
+
+// nullopt when `value` is at most `max_bytes` of valid UTF-8 without control characters (NUL
+// included), else "<field>: <what is wrong>". The one rule for ids and names from clients.
+std::optional<std::string> check_text(const std::string& field, const std::string& value, std::size_t max_bytes);
 
 // nullopt when valid, else "<field>: <what is wrong>"; `prefix` is prepended to field names.
 std::optional<std::string> check(const Detection& d, const std::string& prefix = "");

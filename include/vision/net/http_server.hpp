@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "vision/core/error.hpp"
 #include "vision/net/http_router.hpp"
@@ -47,5 +48,8 @@ class HttpServer {
   struct Impl;
   std::unique_ptr<Impl> m_impl;
 };
+
+// True for 127.0.0.0/8, ::1 and localhost: the hosts a server may bind to without a key.
+bool is_loopback_host(std::string_view host);
 
 }  // namespace vision::net

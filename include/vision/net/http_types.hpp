@@ -54,6 +54,11 @@ struct HttpResponse {
 
 using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
 
+// Parses a request body as JSON no deeper than `max_depth` nested arrays and objects (checked on
+// the text first, so a hostile body never reaches a recursive parser, copy or dump). Fails with
+// ErrorCode::invalid_data: "body: not valid JSON" or "body: JSON nested deeper than N levels".
+Expected<nlohmann::json> parse_json_body(std::string_view body, int max_depth = 32);
+
 // Compares two secrets in time that depends only on their lengths, so a timing attacker
 // cannot learn a key byte by byte.
 bool constant_time_equals(std::string_view a, std::string_view b);

@@ -36,11 +36,18 @@ struct InferenceServerOptions {
   DetectorOptions detector;         // model, confidence; threads per session are chosen here
   std::string model_name;           // the KServe model name; default: the model file's stem
   std::string ingest_api_key;       // X-API-Key clients must send when set
+  bool insecure = false;            // allow a non-loopback host without ingest_api_key
   double max_payload_mb = 8.0;
+  std::int64_t max_image_pixels = 8192LL * 8192;  // width × height from the JPEG header; larger get 413
+  int max_inflight = 0;  // frames in decoding or inference at once, more get 503; 0 = 2 × workers
   bool save_annotated = false;
   std::filesystem::path outputs_dir;  // outputs/<run_id>
   std::string run_id;
 };
+
+// Refuses (ErrorCode::config) a non-loopback host without ingest_api_key unless insecure: anyone
+// who reaches the port could otherwise spend the machine's cores.
+Expected<void> check_exposure(const InferenceServerOptions& options);
 
 struct InferenceServerCounts {
   std::int64_t frames_processed = 0;
@@ -73,6 +80,7 @@ class InferenceServer {
   net::HttpResponse kserve_infer(const net::HttpRequest& request);
 
  private:
+  int max_inflight() const;
   Expected<ImageDetections> detect(const cv::Mat& image);
   void after_frame(const std::string& source_id, const cv::Mat& image, const ImageDetections& result,
                    std::string* annotated_base64);
@@ -87,6 +95,7 @@ class InferenceServer {
   std::atomic<std::int64_t> m_annotated{0};
   std::atomic<std::int64_t> m_rejected{0};
   std::atomic<std::int64_t> m_failed{0};
+  std::atomic<int> m_inflight{0};  // requests in decoding or inference (max_inflight())
   std::atomic<std::int64_t> m_sequence{0};
 };
 

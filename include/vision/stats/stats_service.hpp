@@ -34,8 +34,6 @@ struct StatsServiceOptions {
   std::size_t max_queue_events = 200000;  // pushes wait, then get 503, when this many are queued
 };
 
-// True for 127.0.0.0/8, ::1 and localhost.
-bool is_loopback_host(std::string_view host);
 // Refuses (ErrorCode::config) a non-loopback public_host without api_key unless insecure.
 Expected<void> check_exposure(const StatsServiceOptions& options);
 // "http://host:port" with IPv6 brackets; 0.0.0.0 / :: become the loopback address.

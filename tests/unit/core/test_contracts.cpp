@@ -120,6 +120,48 @@ TEST(StatsEvent, EveryBadFieldIsNamed) {
   }
 }
 
+// The bounds that keep one client from storing megabytes or overflowing the service's sums.
+TEST(StatsEvent, TextAndCountsAreBounded) {
+  const std::vector<BadField> cases = {
+      {"6 MB source", [](json& j) { j["source_id"] = std::string(6 << 20, 's'); }, "source_id: must be at most 128 bytes"},
+      {"NUL in source", [](json& j) { j["source_id"] = std::string("cam\0one", 7); }, "source_id: must not contain control"},
+      {"long class", [](json& j) { j["counts_by_class"][std::string(129, 'c')] = 1; }, "counts_by_class"},
+      {"NUL class", [](json& j) { j["counts_by_class"][std::string("car\0", 4)] = 1; }, "control characters"},
+      {"total near 2^63", [](json& j) { j["total_detections"] = std::int64_t{1} << 62; }, "total_detections: must be between 0 and"},
+      {"count near 2^63", [](json& j) { j["counts_by_class"]["car"] = std::int64_t{1} << 62; }, "counts_by_class.car"},
+      {"1001 classes",
+       [](json& j) {
+         for (int i = 0; i < 1001; ++i) j["counts_by_class"]["c" + std::to_string(i)] = 1;
+       },
+       "at most 1000 classes"},
+  };
+  for (const auto& c : cases) {
+    json j = seed_event();
+    c.mutate(j);
+    auto e = vision::stats_event_from_json(j);
+    ASSERT_FALSE(e) << c.name;
+    EXPECT_NE(e.error().message.find(c.field), std::string::npos) << c.name << ": " << e.error().message.substr(0, 200);
+  }
+  json at_bounds = seed_event();
+  at_bounds["source_id"] = std::string(128, 's');
+  at_bounds["total_detections"] = vision::k_max_count;
+  at_bounds["counts_by_class"] = {{"caf\u00e9 \u732b", vision::k_max_count}};
+  EXPECT_TRUE(vision::stats_event_from_json(at_bounds));
+}
+
+TEST(CheckText, ValidUtf8WithoutControlCharacters) {
+  EXPECT_FALSE(vision::check_text("f", "caf\xc3\xa9", 10));
+  for (const std::string bad : {std::string("\xff"), std::string("\xc3"), std::string("\xc0\xaf"),  // lone, cut short, overlong
+                                std::string("\xed\xa0\x80"), std::string("\xf4\x90\x80\x80"),  // surrogate, > U+10FFFF
+                                std::string("a\tb"), std::string("\x7f")}) {
+    const auto problem = vision::check_text("f", bad, 10);
+    ASSERT_TRUE(problem) << bad;
+    EXPECT_EQ(problem->rfind("f: ", 0), 0U) << *problem;
+  }
+  EXPECT_TRUE(vision::check_text("f", "", 10));
+  EXPECT_TRUE(vision::check_text("f", "abcdefghijk", 10));
+}
+
 TEST(StatsEvent, NonFiniteLatencyIsRejected) {
   vision::StatsEvent e{"edge", "2026-01-01T00:00:00Z", 0, {}, std::nan("")};
   ASSERT_TRUE(vision::check(e));

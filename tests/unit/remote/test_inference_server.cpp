@@ -109,7 +109,7 @@ TEST(InferenceServer, ValidationFailuresNameTheField) {
       {[](json& j) { j["frame_index"] = "7"; }, "frame_index"},
       {[](json& j) { j["schema_version"] = 2; }, "schema_version"},
       {[](json& j) { j["image_jpeg_base64"] = "***"; }, "image_jpeg_base64"},
-      {[](json& j) { j["image_jpeg_base64"] = vision::base64_encode(std::vector<std::uint8_t>{1, 2, 3, 4}); }, "not a decodable image"},
+      {[](json& j) { j["image_jpeg_base64"] = vision::base64_encode(std::vector<std::uint8_t>{1, 2, 3, 4}); }, "image_jpeg_base64: not a JPEG"},
       {[](json& j) { j["return_annotated"] = "yes"; }, "return_annotated"},
   };
   for (const auto& c : cases) {
