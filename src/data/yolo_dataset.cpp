@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <yaml-cpp/yaml.h>
 
+#include "vision/core/contracts.hpp"
 #include "vision/image/image_files.hpp"
 
 namespace fs = std::filesystem;
@@ -63,17 +64,34 @@ Expected<std::vector<fs::path>> split_images(const YAML::Node& node, const fs::p
   return images;
 }
 
-std::vector<std::string> yaml_names(const YAML::Node& node) {
+// `names:` as a list or as Ultralytics' {id: name} map, whose ids must run from 0 without gaps
+// (a class id in a label file indexes this list).
+Expected<std::vector<std::string>> yaml_names(const YAML::Node& node) {
   std::vector<std::string> names;
   if (node.IsSequence()) {
+    if (node.size() > static_cast<size_t>(k_max_class_count)) {
+      return fail(ErrorCode::invalid_data, "names: more than " + std::to_string(k_max_class_count) + " classes");
+    }
     for (const auto& n : node) names.push_back(n.as<std::string>());
   } else if (node.IsMap()) {
-    std::map<int, std::string> by_id;
-    for (const auto& kv : node) by_id[kv.first.as<int>()] = kv.second.as<std::string>();
-    for (const auto& [id, name] : by_id) {
-      if (id >= static_cast<int>(names.size())) names.resize(static_cast<size_t>(id) + 1);
-      names[static_cast<size_t>(id)] = name;
+    std::map<std::int64_t, std::string> by_id;
+    for (const auto& kv : node) {
+      const auto id = kv.first.as<std::int64_t>();
+      if (id < 0 || id >= k_max_class_count) {
+        return fail(ErrorCode::invalid_data, "names: class id " + std::to_string(id) + " is not in 0.." +
+                                                 std::to_string(k_max_class_count - 1));
+      }
+      by_id[id] = kv.second.as<std::string>();
     }
+    for (const auto& [id, name] : by_id) {
+      if (id != static_cast<std::int64_t>(names.size())) {
+        return fail(ErrorCode::invalid_data, "names: class id " + std::to_string(names.size()) +
+                                                 " has no name (ids must run 0, 1, 2, … without gaps)");
+      }
+      names.push_back(name);
+    }
+  } else if (node.IsDefined() && !node.IsNull()) {
+    return fail(ErrorCode::invalid_data, "names: must be a list or an {id: name} map");
   }
   return names;
 }
@@ -137,7 +155,11 @@ Expected<YoloDataset> load_yolo_dataset(const DatasetOptions& options) {
       if (fs::is_directory(path, ec)) dataset.root = path.lexically_normal();
     }
     try {
-      if (yaml["names"]) dataset.names = yaml_names(yaml["names"]);
+      if (yaml["names"]) {
+        auto names = yaml_names(yaml["names"]);
+        if (!names) return fail(ErrorCode::invalid_data, dataset.yaml.string() + ": " + names.error().message);
+        dataset.names = std::move(*names);
+      }
     } catch (const YAML::Exception& e) {
       return fail(ErrorCode::invalid_data, dataset.yaml.string() + ": names: " + e.what());
     }

@@ -7,6 +7,7 @@
 
 #include <onnxruntime_cxx_api.h>
 
+#include "vision/core/contracts.hpp"
 #include "vision/core/log.hpp"
 #include "vision/image/letterbox.hpp"
 #include "vision/image/nms.hpp"
@@ -97,6 +98,39 @@ struct Detector::Impl {
     return session->Run(Ort::RunOptions{nullptr}, input_names.data(), &input, 1, output_names.data(), output_names.size());
   }
 
+  // The outputs of a run hold what describe_model promised for `batch` images, so decoding never
+  // reads past them: a model whose shapes change at run time is an error naming it.
+  Expected<void> check_outputs(std::vector<Ort::Value>& outputs, int batch) const {
+    const auto problem = [&](const std::string& what) {
+      return fail(ErrorCode::invalid_data, options.model_path.string() + ": " + what);
+    };
+    for (auto& output : outputs) {
+      if (!output.IsTensor()) return problem("an output is not a tensor");
+    }
+    if (info.format == ModelFormat::boxes_labels_scores) {
+      if (outputs.size() < 3) return problem("expected boxes, labels and scores outputs");
+      const auto scores = outputs[2].GetTensorTypeAndShapeInfo().GetElementCount();
+      if (outputs[0].GetTensorTypeAndShapeInfo().GetElementCount() != 4 * scores ||
+          outputs[1].GetTensorTypeAndShapeInfo().GetElementCount() != scores) {
+        return problem("boxes, labels and scores outputs of different lengths");
+      }
+      return {};
+    }
+    const auto type = outputs[0].GetTensorTypeAndShapeInfo();
+    const auto shape = type.GetShape();
+    if (type.GetElementType() != ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT) return problem("output 0 is not float32");
+    if (shape.size() != 3 || shape[0] != batch || shape[1] <= 0 || shape[2] <= 0 ||
+        static_cast<size_t>(shape[0] * shape[1] * shape[2]) != type.GetElementCount()) {
+      return problem("output 0 has an unexpected shape for a batch of " + std::to_string(batch));
+    }
+    const std::int64_t channels = info.format == ModelFormat::yolov8 ? shape[1] : shape[2];
+    const std::int64_t want = info.num_classes + (info.format == ModelFormat::yolov5 ? 5 : 4);
+    if (channels != want) {
+      return problem("output 0 has " + std::to_string(channels) + " channels at run time, " + std::to_string(want) + " when loaded");
+    }
+    return {};
+  }
+
   std::vector<ScoredBox> decode(std::vector<Ort::Value>& outputs, int image) const {
     const DecodeOptions decode_options{options.confidence, 30000, options.multi_label};
     if (info.format == ModelFormat::boxes_labels_scores) {
@@ -175,7 +209,7 @@ struct Detector::Impl {
 
   // The project class of a model class, or -1 when the project does not have it.
   int project_class(int model_class) {
-    if (model_class < 0) return -1;
+    if (model_class < 0 || model_class >= k_max_class_count) return -1;
     if (model_class < static_cast<int>(class_remap.size())) return class_remap[static_cast<size_t>(model_class)];
     if (options.class_names.empty()) {
       // A model without class metadata (Faster R-CNN style): name classes as they appear.
@@ -268,6 +302,7 @@ Expected<std::vector<ImageDetections>> Detector::detect(const std::vector<cv::Ma
         }
       }
       auto outputs = m.run(m.blob.data(), static_cast<int>(count), height, width);
+      if (auto ok = m.check_outputs(outputs, static_cast<int>(count)); !ok) return std::unexpected(ok.error());
       std::vector<ImageDetections> chunk_results(count);
       for (size_t i = 0; i < count; ++i) {
         auto boxes = m.decode(outputs, static_cast<int>(i));

@@ -1,9 +1,14 @@
 #include "vision/infer/model_info.hpp"
 
 #include <algorithm>
+#include <charconv>
+#include <optional>
 #include <regex>
+#include <string_view>
 
 #include <nlohmann/json.hpp>
+
+#include "vision/core/contracts.hpp"
 
 namespace vision {
 
@@ -17,29 +22,55 @@ const char* model_format_name(ModelFormat format) {
   return "unknown";
 }
 
-std::vector<std::string> parse_names_metadata(const std::string& text) {
+namespace {
+
+// A class id as written in metadata; nullopt when it is not a whole number in range.
+std::optional<int> class_id_of(std::string_view text) {
+  std::int64_t id = -1;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), id);
+  if (ec != std::errc() || end != text.data() + text.size() || id < 0 || id >= k_max_class_count) return std::nullopt;
+  return static_cast<int>(id);
+}
+
+}  // namespace
+
+Expected<std::vector<std::string>> parse_names_metadata(const std::string& text) {
   std::map<int, std::string> by_id;
-  try {
-    const auto j = nlohmann::json::parse(text);
-    if (j.is_array()) {
-      for (size_t i = 0; i < j.size(); ++i) by_id[static_cast<int>(i)] = j[i].get<std::string>();
-    } else if (j.is_object()) {
-      for (const auto& [key, value] : j.items()) by_id[std::stoi(key)] = value.get<std::string>();
+  const auto add = [&](std::string_view key, std::string name) -> Expected<void> {
+    const auto id = class_id_of(key);
+    if (!id) {
+      return fail(ErrorCode::invalid_data, "names: class id " + std::string(key.substr(0, 24)) + " is not in 0.." +
+                                               std::to_string(k_max_class_count - 1));
     }
-  } catch (const std::exception&) {
+    by_id[*id] = std::move(name);
+    return {};
+  };
+  const auto j = nlohmann::json::parse(text, nullptr, false);
+  if (j.is_array()) {
+    if (j.size() > static_cast<size_t>(k_max_class_count)) {
+      return fail(ErrorCode::invalid_data, "names: more than " + std::to_string(k_max_class_count) + " classes");
+    }
+    for (size_t i = 0; i < j.size(); ++i) {
+      if (!j[i].is_string()) return fail(ErrorCode::invalid_data, "names[" + std::to_string(i) + "]: not a string");
+      by_id[static_cast<int>(i)] = j[i].get<std::string>();
+    }
+  } else if (j.is_object()) {
+    for (const auto& [key, value] : j.items()) {
+      if (!value.is_string()) return fail(ErrorCode::invalid_data, "names." + key.substr(0, 24) + ": not a string");
+      if (auto ok = add(key, value.get<std::string>()); !ok) return std::unexpected(ok.error());
+    }
+  } else {
     // Python dict text: {0: 'person', 1: "traffic light"}
-    static const std::regex entry(R"re((\d+)\s*:\s*(?:'((?:[^'\\]|\\.)*)'|"((?:[^"\\]|\\.)*)"))re");
+    static const std::regex entry(R"re((-?\d+)\s*:\s*(?:'((?:[^'\\]|\\.)*)'|"((?:[^"\\]|\\.)*)"))re");
     for (auto it = std::sregex_iterator(text.begin(), text.end(), entry); it != std::sregex_iterator(); ++it) {
-      by_id[std::stoi((*it)[1].str())] = (*it)[2].matched ? (*it)[2].str() : (*it)[3].str();
+      if (auto ok = add((*it)[1].str(), (*it)[2].matched ? (*it)[2].str() : (*it)[3].str()); !ok) return std::unexpected(ok.error());
     }
   }
   std::vector<std::string> names;
   if (by_id.empty()) return names;
   names.resize(static_cast<size_t>(by_id.rbegin()->first) + 1);
   for (size_t i = 0; i < names.size(); ++i) names[i] = "class" + std::to_string(i);
-  for (const auto& [id, name] : by_id) {
-    if (id >= 0) names[static_cast<size_t>(id)] = name;
-  }
+  for (const auto& [id, name] : by_id) names[static_cast<size_t>(id)] = name;
   return names;
 }
 
@@ -58,17 +89,27 @@ const TensorSpec* find_output(const std::vector<TensorSpec>& outputs, const std:
   return nullptr;
 }
 
-std::pair<int, int> imgsz_from_metadata(const std::map<std::string, std::string>& metadata) {
+// The largest side `imgsz` may give (a 16K image).
+constexpr std::int64_t k_max_side = 16384;
+
+// (width, height) from Ultralytics' `imgsz` ("[h, w]" or "640"); (0, 0) when absent.
+Expected<std::pair<int, int>> imgsz_from_metadata(const std::map<std::string, std::string>& metadata) {
   const auto it = metadata.find("imgsz");
-  if (it == metadata.end()) return {0, 0};
-  static const std::regex numbers(R"(\d+)");
+  if (it == metadata.end()) return std::pair{0, 0};
+  static const std::regex numbers(R"(-?\d+)");
   std::vector<int> values;
   for (auto m = std::sregex_iterator(it->second.begin(), it->second.end(), numbers); m != std::sregex_iterator(); ++m) {
-    values.push_back(std::stoi(m->str()));
+    std::int64_t value = 0;
+    const auto text = m->str();
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (ec != std::errc() || value <= 0 || value > k_max_side) {
+      return fail(ErrorCode::invalid_data, "imgsz: " + text.substr(0, 24) + " is not an image side (1.." + std::to_string(k_max_side) + ")");
+    }
+    values.push_back(static_cast<int>(value));
   }
-  if (values.size() == 1) return {values[0], values[0]};
-  if (values.size() >= 2) return {values[1], values[0]};  // Ultralytics: [h, w]
-  return {0, 0};
+  if (values.size() == 1) return std::pair{values[0], values[0]};
+  if (values.size() >= 2) return std::pair{values[1], values[0]};  // Ultralytics: [h, w]
+  return std::pair{0, 0};
 }
 
 }  // namespace
@@ -88,14 +129,15 @@ Expected<ModelInfo> describe_model(const std::vector<TensorSpec>& inputs,
   }
   if (outputs.empty()) return fail(ErrorCode::invalid_data, origin + ": the model has no outputs");
   if (const auto names = metadata.find("names"); names != metadata.end()) {
-    info.names = parse_names_metadata(names->second);
+    auto parsed = parse_names_metadata(names->second);
+    if (!parsed) return fail(ErrorCode::invalid_data, origin + ": metadata " + parsed.error().message);
+    info.names = std::move(*parsed);
   }
   if (const auto stride = metadata.find("stride"); stride != metadata.end()) {
-    try {
-      info.stride = std::max(1, std::stoi(stride->second));
-    } catch (const std::exception&) {
-      info.stride = 32;
-    }
+    int value = 0;
+    const auto& text = stride->second;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    info.stride = ec == std::errc() && value >= 1 && value <= 1024 ? value : 32;
   }
   const TensorSpec& input = inputs.front();
   info.input_name = input.name;
@@ -126,7 +168,9 @@ Expected<ModelInfo> describe_model(const std::vector<TensorSpec>& inputs,
   }
 
   if (info.input_width == 0 || info.input_height == 0) {
-    const auto [w, h] = imgsz_from_metadata(metadata);
+    const auto size = imgsz_from_metadata(metadata);
+    if (!size) return fail(ErrorCode::invalid_data, origin + ": metadata " + size.error().message);
+    const auto [w, h] = *size;
     info.input_width = w > 0 ? w : 640;
     info.input_height = h > 0 ? h : 640;
   }
@@ -161,6 +205,10 @@ Expected<ModelInfo> describe_model(const std::vector<TensorSpec>& inputs,
     case ModelFormat::yolov8_transposed: info.num_classes = static_cast<int>(d2 - 4); break;
     case ModelFormat::yolov5: info.num_classes = static_cast<int>(d2 - 5); break;
     case ModelFormat::boxes_labels_scores: break;
+  }
+  if (info.num_classes > k_max_class_count) {
+    return fail(ErrorCode::invalid_data, origin + ": output shape " + shape_text(out.shape) + " gives more than " +
+                                             std::to_string(k_max_class_count) + " classes");
   }
   if (info.num_classes <= 0) {
     return fail(ErrorCode::invalid_data, origin + ": output shape " + shape_text(out.shape) + " leaves no class scores");

@@ -45,6 +45,9 @@ inline constexpr std::size_t k_max_source_id_bytes = 128;
 inline constexpr std::size_t k_max_class_name_bytes = 128;
 inline constexpr std::size_t k_max_classes_per_event = 1000;
 inline constexpr std::int64_t k_max_count = 1'000'000'000;
+// The most classes a data set, a model's metadata or a model's outputs may name (COCO has 80,
+// Open Images 600, LVIS 1203): a class id beyond it is an error, never an allocation.
+inline constexpr int k_max_class_count = 10000;
 
 // nullopt when `value` is at most `max_bytes` of valid UTF-8 without control characters (NUL
 // included), else "<field>: <what is wrong>". The one rule for ids and names from clients.

@@ -40,8 +40,9 @@ struct ModelInfo {
 };
 
 // Ultralytics writes names as a Python dict: "{0: 'person', 1: 'bicycle'}". JSON and a plain
-// list are accepted too. Returns the names in id order; gaps become "class<id>".
-std::vector<std::string> parse_names_metadata(const std::string& text);
+// list are accepted too. Returns the names in id order; gaps become "class<id>". A class id
+// outside 0..k_max_class_count-1 is an error (ErrorCode::invalid_data) naming it.
+Expected<std::vector<std::string>> parse_names_metadata(const std::string& text);
 
 // Decides the format from the tensors and metadata; `origin` names the model in errors.
 Expected<ModelInfo> describe_model(const std::vector<TensorSpec>& inputs,

@@ -180,3 +180,28 @@ TEST(YoloDataset, ASplitWithoutAnyLabelFileFailsAndSomeMissingAreCounted) {
   EXPECT_NE(warnings[0].find("2 of 3 train images have no label file"), std::string::npos) << warnings[0];
   EXPECT_EQ(vision::summarize(*some)["train"]["unlabeled"], 2);
 }
+
+// names: {-1: star} once crashed `vision val`; a huge id asked for gigabytes; a gap would let a
+// label's class id index past the names.
+TEST(YoloDataset, ClassIdsInNamesAreCheckedAndNamed) {
+  TempDir dir;
+  image_at(dir / "images/train/1.jpg");
+  image_at(dir / "images/val/2.jpg");
+  write_text(dir / "labels/train/1.txt", "0 0.5 0.5 0.2 0.2\n");
+  write_text(dir / "labels/val/2.txt", "0 0.5 0.5 0.2 0.2\n");
+  vision::DatasetOptions options;
+  options.dir = dir.path();
+  for (const auto& [names, says] : {std::pair{"{-1: star}", "class id -1"}, std::pair{"{0: a, 4000000000: b}", "class id 4000000000"},
+                                    std::pair{"{0: a, 2: c}", "class id 1 has no name"}, std::pair{"{0: a, x: b}", "names"},
+                                    std::pair{"7", "must be a list"}}) {
+    write_text(dir / "dataset.yaml", std::string("train: images/train\nval: images/val\nnames: ") + names + "\n");
+    const auto dataset = vision::load_yolo_dataset(options);
+    ASSERT_FALSE(dataset) << names;
+    EXPECT_NE(dataset.error().message.find((dir / "dataset.yaml").string()), std::string::npos) << dataset.error().message;
+    EXPECT_NE(dataset.error().message.find(says), std::string::npos) << dataset.error().message;
+  }
+  write_text(dir / "dataset.yaml", "train: images/train\nval: images/val\nnames: {1: b, 0: a}\n");
+  const auto dataset = vision::load_yolo_dataset(options);
+  ASSERT_TRUE(dataset) << dataset.error().message;
+  EXPECT_EQ(dataset->names, (std::vector<std::string>{"a", "b"}));
+}

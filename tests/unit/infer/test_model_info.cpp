@@ -5,18 +5,51 @@
 using vision::ModelFormat;
 using vision::TensorSpec;
 
+using Names = std::vector<std::string>;
+
+namespace {
+std::vector<TensorSpec> k_images_fixed() { return {{"images", {1, 3, 640, 640}}}; }
+}  // namespace
+
 TEST(NamesMetadata, ParsesUltralyticsPythonDicts) {
   EXPECT_EQ(vision::parse_names_metadata("{0: 'circle', 1: 'square', 2: 'triangle', 3: 'star'}"),
-            (std::vector<std::string>{"circle", "square", "triangle", "star"}));
+            (Names{"circle", "square", "triangle", "star"}));
   EXPECT_EQ(vision::parse_names_metadata("{0: 'person', 1: \"traffic light\", 2: 'it\\'s'}"),
-            (std::vector<std::string>{"person", "traffic light", "it\\'s"}));
+            (Names{"person", "traffic light", "it\\'s"}));
 }
 
 TEST(NamesMetadata, ParsesJsonAndFillsGaps) {
-  EXPECT_EQ(vision::parse_names_metadata(R"({"0": "a", "2": "c"})"), (std::vector<std::string>{"a", "class1", "c"}));
-  EXPECT_EQ(vision::parse_names_metadata(R"(["x", "y"])"), (std::vector<std::string>{"x", "y"}));
-  EXPECT_TRUE(vision::parse_names_metadata("").empty());
-  EXPECT_TRUE(vision::parse_names_metadata("nonsense").empty());
+  EXPECT_EQ(vision::parse_names_metadata(R"({"0": "a", "2": "c"})"), (Names{"a", "class1", "c"}));
+  EXPECT_EQ(vision::parse_names_metadata(R"(["x", "y"])"), (Names{"x", "y"}));
+  EXPECT_EQ(vision::parse_names_metadata(""), Names{});
+  EXPECT_EQ(vision::parse_names_metadata("nonsense"), Names{});
+}
+
+// A hostile or broken model names a class id that would index out of range or ask for gigabytes.
+TEST(NamesMetadata, ClassIdsOutOfRangeAreErrors) {
+  for (const std::string text : {"{-1: 'star'}", "{0: 'a', 99999999999: 'b'}", "{2000000000: 'x'}", R"({"-3": "a"})",
+                                 R"({"10000": "a"})", R"({"0": 7})", R"([1, 2])"}) {
+    const auto names = vision::parse_names_metadata(text);
+    ASSERT_FALSE(names) << text;
+    EXPECT_EQ(names.error().message.rfind("names", 0), 0U) << names.error().message;
+  }
+  EXPECT_TRUE(vision::parse_names_metadata("{9999: 'last'}"));
+}
+
+TEST(DescribeModel, BadMetadataNamesTheModel) {
+  const std::vector<TensorSpec> outputs = {{"output0", {1, 8, 2100}}};
+  for (const std::map<std::string, std::string>& metadata :
+       {std::map<std::string, std::string>{{"names", "{-1: 'star'}"}}, {{"imgsz", "[99999999999999, 640]"}}, {{"imgsz", "[0, 0]"}}}) {
+    const auto info = vision::describe_model({{"images", {1, 3, -1, -1}}}, outputs, metadata, "m.onnx");
+    ASSERT_FALSE(info) << metadata.begin()->second;
+    EXPECT_NE(info.error().message.find("m.onnx: metadata"), std::string::npos) << info.error().message;
+  }
+  const auto huge = vision::describe_model(k_images_fixed(), {{"output0", {1, 20004, 30000}}}, {}, "m.onnx");
+  ASSERT_FALSE(huge);
+  EXPECT_NE(huge.error().message.find("more than 10000 classes"), std::string::npos) << huge.error().message;
+  const auto bad_stride = vision::describe_model(k_images_fixed(), outputs, {{"stride", "99999999999"}}, "m.onnx");
+  ASSERT_TRUE(bad_stride);
+  EXPECT_EQ(bad_stride->stride, 32);
 }
 
 namespace {
