@@ -44,6 +44,8 @@ stats::StatsServiceOptions service_options(const Config& c, bool insecure) {
   o.store.db_path = c.path("deploy.statistics.db_path");
   o.store.postgres_url = c.string("deploy.statistics.postgres_url");
   o.api_key = c.string("deploy.statistics.api_key");
+  o.read_api_key = c.string("deploy.statistics.read_api_key");
+  o.cors_origins = c.strings("deploy.statistics.cors_origins");
   o.rate_limit_per_sec = c.number("deploy.statistics.rate_limit_per_sec");
   o.retention_days = static_cast<int>(c.integer("deploy.statistics.retention_days"));
   o.flush_interval_sec = c.number("statistics.flush_interval_sec");

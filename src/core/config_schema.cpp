@@ -163,6 +163,8 @@ db_path = "./work-dir/stats/stats.db"
 postgres_url = ""
 public_host = "127.0.0.1"
 api_key = ""
+read_api_key = ""
+cors_origins = []
 rate_limit_per_sec = 0.0
 retention_days = 0
 
@@ -185,7 +187,7 @@ const std::vector<std::string>& config_path_keys() {
 }
 
 const std::vector<std::string>& config_secret_names() {
-  static const std::vector<std::string> names = {"api_key", "ingest_api_key", "stream_api_key"};
+  static const std::vector<std::string> names = {"api_key", "ingest_api_key", "stream_api_key", "read_api_key"};
   return names;
 }
 

@@ -75,15 +75,34 @@ bool HttpRouter::match(const Route& route, const std::string& path,
   return true;
 }
 
-void HttpRouter::add_cors_headers(HttpResponse& response) const {
-  if (!m_options.cors) return;
-  response.set_header("Access-Control-Allow-Origin", m_options.cors_allow_origin);
+namespace {
+
+// The host of a Host header: "127.0.0.1:7797" → "127.0.0.1", "[::1]:80" → "[::1]".
+std::string_view host_of(std::string_view header) {
+  if (header.starts_with('[')) return header.substr(0, header.find(']') + 1);
+  return header.substr(0, header.find(':'));
+}
+
+}  // namespace
+
+void HttpRouter::add_cors_headers(const HttpRequest& request, HttpResponse& response) const {
+  if (m_options.cors_origins.empty()) return;
+  const std::string origin = request.header("origin");
+  const bool any = std::ranges::find(m_options.cors_origins, "*") != m_options.cors_origins.end();
+  if (!any && (origin.empty() || std::ranges::find(m_options.cors_origins, origin) == m_options.cors_origins.end())) return;
+  response.set_header("Access-Control-Allow-Origin", any ? "*" : origin);
   response.set_header("Access-Control-Allow-Headers", "Content-Type, X-API-Key");
   response.set_header("Access-Control-Max-Age", "600");
-  if (m_options.cors_allow_origin != "*") response.set_header("Vary", "Origin");
+  if (!any) response.set_header("Vary", "Origin");
 }
 
 HttpResponse HttpRouter::dispatch(const HttpRequest& request) const {
+  if (m_options.loopback_host_only) {
+    const std::string host = request.header("host");
+    if (!host.empty() && !is_loopback_name(host_of(host))) {
+      return HttpResponse::error(403, "host_not_allowed", "this server answers only to a loopback Host");
+    }
+  }
   const std::string& method = request.method == "HEAD" ? std::string("GET") : request.method;
   std::string allowed;
   for (const auto& route : m_routes) {
@@ -98,7 +117,7 @@ HttpResponse HttpRouter::dispatch(const HttpRequest& request) const {
         with_params.path_params = std::move(params);
         response = call_guarded(route.handler, with_params, m_options.log_name);
       }
-      add_cors_headers(response);
+      add_cors_headers(request, response);
       return response;
     }
     if (!allowed.empty()) allowed += ", ";
@@ -106,21 +125,21 @@ HttpResponse HttpRouter::dispatch(const HttpRequest& request) const {
   }
   if (allowed.empty()) {
     auto response = HttpResponse::error(404, "not_found", "no route for " + request.path);
-    add_cors_headers(response);
+    add_cors_headers(request, response);
     return response;
   }
-  if (method == "OPTIONS" && m_options.cors) {
+  if (method == "OPTIONS" && !m_options.cors_origins.empty()) {
     HttpResponse response;
     response.status = 204;
     response.content_type.clear();
-    add_cors_headers(response);
+    add_cors_headers(request, response);
     response.set_header("Access-Control-Allow-Methods", allowed + ", OPTIONS");
     return response;
   }
   auto response = HttpResponse::error(405, "method_not_allowed",
                                       request.method + " is not allowed on " + request.path);
   response.set_header("Allow", allowed);
-  add_cors_headers(response);
+  add_cors_headers(request, response);
   return response;
 }
 

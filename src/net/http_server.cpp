@@ -183,8 +183,4 @@ bool HttpServer::running() const {
   return m_impl->server.is_running();
 }
 
-bool is_loopback_host(std::string_view host) {
-  return host == "localhost" || host == "::1" || host == "[::1]" || host.starts_with("127.");
-}
-
 }  // namespace vision::net

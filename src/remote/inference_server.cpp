@@ -66,7 +66,7 @@ HttpResponse busy(HttpResponse response) {
 }  // namespace
 
 InferenceServer::InferenceServer(InferenceServerOptions options, StatsSender* sender)
-    : m_options(std::move(options)), m_sender(sender), m_router(net::HttpRouterOptions{false, "*", "deploy.remote.http"}) {
+    : m_options(std::move(options)), m_sender(sender), m_router(net::HttpRouterOptions{.loopback_host_only = net::is_loopback_name(m_options.host), .log_name = "deploy.remote.http"}) {
   if (m_options.model_name.empty()) m_options.model_name = m_options.detector.model_path.stem().string();
   m_router.add_route("GET", "/health", [this](const HttpRequest& r) { return health(r); });
   m_router.add_route("POST", "/api/v1/frame", [this](const HttpRequest& r) { return frame(r); });
@@ -94,7 +94,7 @@ Expected<void> InferenceServer::load() {
 }
 
 Expected<void> check_exposure(const InferenceServerOptions& options) {
-  if (net::is_loopback_host(options.host) || !options.ingest_api_key.empty() || options.insecure) return {};
+  if (net::is_loopback_name(options.host) || !options.ingest_api_key.empty() || options.insecure) return {};
   return fail(ErrorCode::config, "deploy.remote.listen_host = \"" + options.host +
                                      "\" exposes the inference server beyond this machine, but deploy.remote.ingest_api_key "
                                      "is empty: anyone could send it frames. Set an ingest_api_key (clients send it as "

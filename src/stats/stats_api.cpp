@@ -138,14 +138,8 @@ StatsApi::StatsApi(StatsApiOptions options, StatsStore& store, EventWriter& writ
 
 HttpResponse StatsApi::health(const HttpRequest&) const {
   // The pid lets `vision stats start` tell its own child from another server on the port.
-  json body = {{"ok", true}, {"pid", getpid()}, {"storage", m_store.kind()}, {"queued_events", m_writer.queued()}};
-  if (std::string(m_store.kind()) == "sqlite") {
-    body["db_path"] = m_store.location();
-  } else {
-    body["db_path"] = nullptr;
-    body["postgres_url"] = m_store.location();
-  }
-  return HttpResponse::json(200, body);
+  // No paths or URLs: /health answers anyone who reaches the port.
+  return HttpResponse::json(200, {{"ok", true}, {"pid", getpid()}, {"storage", m_store.kind()}, {"queued_events", m_writer.queued()}});
 }
 
 HttpResponse StatsApi::metrics(const HttpRequest&) const {
@@ -372,21 +366,29 @@ HttpResponse StatsApi::timeseries(const HttpRequest& request) const {
                                   {"filter", filter_json(parsed.filter)}});
 }
 
+net::HttpHandler StatsApi::reader(HttpResponse (StatsApi::*route)(const HttpRequest&) const) const {
+  return [this, route](const HttpRequest& r) {
+    if (!m_options.read_api_key.empty() && !net::constant_time_equals(r.header("x-api-key"), m_options.read_api_key)) {
+      return HttpResponse::error(401, "unauthorized", "this server needs deploy.statistics.read_api_key as X-API-Key to read");
+    }
+    return (this->*route)(r);
+  };
+}
+
 void StatsApi::add_ingest_routes(net::HttpRouter& router) {
   router.add_route("GET", "/health", [this](const HttpRequest& r) { return health(r); });
-  router.add_route("GET", "/metrics", [this](const HttpRequest& r) { return metrics(r); });
+  router.add_route("GET", "/metrics", reader(&StatsApi::metrics));
   router.add_route("POST", "/api/v1/push", [this](const HttpRequest& r) { return push(r); });
   router.add_route("POST", "/api/v1/push/batch",
                    [this](const HttpRequest& r) { return push_batch(r); });
 }
 
 void StatsApi::add_query_routes(net::HttpRouter& router) {
-  router.add_route("GET", "/api/v1/overview", [this](const HttpRequest& r) { return overview(r); });
-  router.add_route("GET", "/api/v1/events", [this](const HttpRequest& r) { return events(r); });
-  router.add_route("GET", "/api/v1/classes", [this](const HttpRequest& r) { return classes(r); });
-  router.add_route("GET", "/api/v1/sources", [this](const HttpRequest& r) { return sources(r); });
-  router.add_route("GET", "/api/v1/timeseries",
-                   [this](const HttpRequest& r) { return timeseries(r); });
+  router.add_route("GET", "/api/v1/overview", reader(&StatsApi::overview));
+  router.add_route("GET", "/api/v1/events", reader(&StatsApi::events));
+  router.add_route("GET", "/api/v1/classes", reader(&StatsApi::classes));
+  router.add_route("GET", "/api/v1/sources", reader(&StatsApi::sources));
+  router.add_route("GET", "/api/v1/timeseries", reader(&StatsApi::timeseries));
 }
 
 }  // namespace vision::stats

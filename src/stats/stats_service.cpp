@@ -25,7 +25,7 @@ struct StatsService::Impl {
 };
 
 Expected<void> check_exposure(const StatsServiceOptions& options) {
-  if (net::is_loopback_host(options.public_host) || !options.api_key.empty() || options.insecure)
+  if (net::is_loopback_name(options.public_host) || !options.api_key.empty() || options.insecure)
     return {};
   return fail(ErrorCode::config,
               "deploy.statistics.public_host = \"" + options.public_host +
@@ -70,13 +70,15 @@ Expected<std::unique_ptr<StatsService>> StatsService::start(const StatsServiceOp
 
   StatsApiOptions api_options;
   api_options.api_key = options.api_key;
+  api_options.read_api_key = options.read_api_key;
   api_options.rate_limit_per_sec = options.rate_limit_per_sec;
   api_options.max_body_bytes = options.max_body_bytes;
   impl->api = std::make_unique<StatsApi>(api_options, *impl->store, *impl->writer, impl->metrics);
 
-  // The API answers CORS so pages from other origins (e.g. a dashboard behind a proxy) can read.
+  // CORS only for the origins the config names; bound to loopback, only loopback Host headers.
+  const bool loopback = net::is_loopback_name(options.public_host);
   net::HttpRouter api_router(
-      {.cors = true, .cors_allow_origin = "*", .log_name = "statistics.api"});
+      {.cors_origins = options.cors_origins, .loopback_host_only = loopback, .log_name = "statistics.api"});
   impl->api->add_ingest_routes(api_router);
   impl->api->add_query_routes(api_router);
   net::HttpServerOptions api_server_options;
@@ -93,8 +95,7 @@ Expected<std::unique_ptr<StatsService>> StatsService::start(const StatsServiceOp
 
   if (options.dashboard) {
     // The page and its data share one origin: the read API is served here too.
-    net::HttpRouter ui_router(
-        {.cors = false, .cors_allow_origin = "*", .log_name = "statistics.ui"});
+    net::HttpRouter ui_router({.loopback_host_only = loopback, .log_name = "statistics.ui"});
     add_dashboard_routes(ui_router);
     ui_router.add_route("GET", "/health", [api = impl->api.get()](const net::HttpRequest& r) {
       return api->health(r);

@@ -56,8 +56,12 @@
     if (extra) for (const [k, v] of Object.entries(extra)) if (v != null && v !== '') p.set(k, v);
     return p.toString();
   }
+  // A server with deploy.statistics.read_api_key is opened as /?key=…: the page sends it on.
+  const readKey = new URLSearchParams(location.search).get('key') || '';
   async function getJSON(path, signal) {
-    const response = await fetch(path, { signal, cache: 'no-store', headers: { Accept: 'application/json' } });
+    const headers = { Accept: 'application/json' };
+    if (readKey) headers['X-API-Key'] = readKey;
+    const response = await fetch(path, { signal, cache: 'no-store', headers });
     let body = null;
     try { body = await response.json(); } catch (e) { body = null; }
     if (!response.ok || !body || body.ok === false) {

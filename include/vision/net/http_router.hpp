@@ -12,10 +12,12 @@
 namespace vision::net {
 
 struct HttpRouterOptions {
-  // Answer CORS preflights and add Access-Control-Allow-* headers to every response, so a page
-  // served from another origin (e.g. a dashboard on another port) may call the API.
-  bool cors = false;
-  std::string cors_allow_origin = "*";
+  // Origins whose pages may call these routes: preflights are answered and responses to them
+  // carry Access-Control-Allow-* headers. Empty: no CORS at all; "*": any origin.
+  std::vector<std::string> cors_origins;
+  // Answer only requests whose Host names a loopback address (localhost, 127.x, [::1]): a
+  // server bound to loopback is then out of reach of DNS rebinding from a browser.
+  bool loopback_host_only = false;
   // Prefix of the log events of this router, e.g. "statistics.api".
   std::string log_name = "net.http";
 };
@@ -45,7 +47,7 @@ class HttpRouter {
   };
   static bool match(const Route& route, const std::string& path,
                     std::map<std::string, std::string>& params);
-  void add_cors_headers(HttpResponse& response) const;
+  void add_cors_headers(const HttpRequest& request, HttpResponse& response) const;
 
   HttpRouterOptions m_options;
   std::vector<Route> m_routes;

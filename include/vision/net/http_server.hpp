@@ -49,7 +49,4 @@ class HttpServer {
   std::unique_ptr<Impl> m_impl;
 };
 
-// True for 127.0.0.0/8, ::1 and localhost: the hosts a server may bind to without a key.
-bool is_loopback_host(std::string_view host);
-
 }  // namespace vision::net

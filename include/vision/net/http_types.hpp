@@ -54,6 +54,9 @@ struct HttpResponse {
 
 using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
 
+// True for localhost, 127.0.0.0/8 and ::1 (bracketed or not): a name that reaches only this machine.
+bool is_loopback_name(std::string_view host);
+
 // Parses a request body as JSON no deeper than `max_depth` nested arrays and objects (checked on
 // the text first, so a hostile body never reaches a recursive parser, copy or dump). Fails with
 // ErrorCode::invalid_data: "body: not valid JSON" or "body: JSON nested deeper than N levels".

@@ -30,6 +30,7 @@ class StatsStore;
 
 struct StatsApiOptions {
   std::string api_key;              // required on pushes when not empty
+  std::string read_api_key;         // required (X-API-Key) on the read routes and /metrics when not empty
   double rate_limit_per_sec = 0.0;  // per source; 0 = off
   std::size_t max_body_bytes = 8u << 20;
   int max_events_per_page = 1000;
@@ -55,6 +56,8 @@ class StatsApi {
   void add_query_routes(net::HttpRouter& router);
 
  private:
+  // `route` behind the read key (401 without it when read_api_key is set).
+  net::HttpHandler reader(net::HttpResponse (StatsApi::*route)(const net::HttpRequest&) const) const;
   net::HttpResponse ingest(const net::HttpRequest& request, bool batch, std::size_t& events);
 
   StatsApiOptions m_options;

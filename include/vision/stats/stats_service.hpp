@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "vision/core/error.hpp"
 #include "vision/stats/stats_store.hpp"
@@ -23,6 +24,8 @@ struct StatsServiceOptions {
   int ui_port = 7796;   // 0: any free port
   StoreOptions store;
   std::string api_key;              // required on pushes when set
+  std::string read_api_key;         // required on the read API and /metrics when set
+  std::vector<std::string> cors_origins;  // origins allowed to call the API from a page; empty = none
   double rate_limit_per_sec = 0.0;  // per source; 0 = off
   int retention_days = 0;           // 0 = keep everything
   double flush_interval_sec = 5.0;  // longest delay before an acknowledged event is committed

@@ -100,7 +100,7 @@ TEST(HttpRouter, AVisionErrorKeepsItsMappedStatus) {
 }
 
 TEST(HttpRouter, CorsAnswersPreflightsAndTagsResponses) {
-  HttpRouter router({.cors = true, .cors_allow_origin = "*", .log_name = "test"});
+  HttpRouter router({.cors_origins = {"*"}, .log_name = "test"});
   router.add_route("POST", "/api/v1/push", ok_handler);
   const auto preflight = router.dispatch(request("OPTIONS", "/api/v1/push"));
   EXPECT_EQ(preflight.status, 204);
@@ -115,6 +115,39 @@ TEST(HttpRouter, CorsAnswersPreflightsAndTagsResponses) {
   EXPECT_EQ(closed.dispatch(request("OPTIONS", "/api/v1/push")).status, 405);
   EXPECT_EQ(closed.dispatch(request("POST", "/api/v1/push")).header("Access-Control-Allow-Origin"),
             "");
+}
+
+// CORS is opt-in by origin: a listed origin gets its own name back, any other nothing.
+TEST(HttpRouter, CorsAnswersOnlyTheOriginsItLists) {
+  HttpRouter router({.cors_origins = {"https://ops.example.com"}, .log_name = "test"});
+  router.add_route("GET", "/api/v1/overview", ok_handler);
+  auto listed = request("GET", "/api/v1/overview");
+  listed.headers["origin"] = "https://ops.example.com";
+  const auto allowed = router.dispatch(listed);
+  EXPECT_EQ(allowed.header("Access-Control-Allow-Origin"), "https://ops.example.com");
+  EXPECT_EQ(allowed.header("Vary"), "Origin");
+  auto other = request("GET", "/api/v1/overview");
+  other.headers["origin"] = "https://evil.example";
+  EXPECT_EQ(router.dispatch(other).header("Access-Control-Allow-Origin"), "");
+}
+
+// Bound to loopback, a server answers only loopback Host headers: a page on evil.example whose
+// name was rebound to 127.0.0.1 sends Host: evil.example and gets 403.
+TEST(HttpRouter, LoopbackServersRefuseForeignHostHeaders) {
+  HttpRouter router({.loopback_host_only = true, .log_name = "test"});
+  router.add_route("GET", "/api/v1/overview", ok_handler);
+  for (const std::string host : {"127.0.0.1:7797", "localhost:7796", "[::1]:80", "localhost"}) {
+    auto r = request("GET", "/api/v1/overview");
+    r.headers["host"] = host;
+    EXPECT_EQ(router.dispatch(r).status, 200) << host;
+  }
+  for (const std::string host : {"evil.example:7797", "127.0.0.1.evil.example", "10.0.0.5"}) {
+    auto r = request("GET", "/api/v1/overview");
+    r.headers["host"] = host;
+    const auto refused = router.dispatch(r);
+    EXPECT_EQ(refused.status, 403) << host;
+    EXPECT_EQ(json::parse(refused.body)["error"], "host_not_allowed");
+  }
 }
 
 TEST(HttpRouter, ListsRoutesInRegistrationOrder) {

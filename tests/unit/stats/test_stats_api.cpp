@@ -2,6 +2,8 @@
 // status a push can end with is triggered here, in the documented check order.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <nlohmann/json.hpp>
 
 #include "helpers/test_support.hpp"
@@ -252,13 +254,14 @@ TEST_F(StatsApiTest, AFullWriteQueueIs503) {
   EXPECT_EQ(full.header("Retry-After"), "1");
 }
 
-TEST_F(StatsApiTest, HealthNamesTheStorage) {
+TEST_F(StatsApiTest, HealthNamesTheStorageButNoPath) {
   const auto r = api->health({});
   EXPECT_EQ(r.status, 200);
   const auto body = json::parse(r.body);
   EXPECT_EQ(body["ok"], true);
   EXPECT_EQ(body["storage"], "sqlite");
-  EXPECT_EQ(body["db_path"], (dir / "stats.db").string());
+  EXPECT_EQ(body["pid"], getpid());
+  EXPECT_EQ(r.body.find((dir / "stats.db").string()), std::string::npos) << r.body;
 }
 
 TEST_F(StatsApiTest, MetricsCountPushesByStatusInPrometheusFormat) {
@@ -343,4 +346,28 @@ TEST_F(StatsApiTest, ReadEndpointsSeeCommittedPushes) {
   EXPECT_GE(recent["points"].size(), 15U);
   for (const auto& p : recent["points"]) EXPECT_EQ(p["events"], 0);
   EXPECT_EQ(json::parse(get(&Api::overview, {{"window", "1h"}}).body)["events"], 0);
+}
+
+// With read_api_key set, every read route and /metrics want it; /health and pushes do not.
+TEST_F(StatsApiTest, TheReadKeyGuardsEveryReadRouteAndMetrics) {
+  make_api({.api_key = "s3cret", .read_api_key = "r3ad"});
+  vision::net::HttpRouter router;
+  api->add_ingest_routes(router);
+  api->add_query_routes(router);
+  ASSERT_EQ(push(seed()).status, 200);
+  for (const char* path : {"/api/v1/overview", "/api/v1/events", "/api/v1/classes", "/api/v1/sources", "/api/v1/timeseries",
+                           "/metrics"}) {
+    HttpRequest r;
+    r.path = path;
+    const auto refused = router.dispatch(r);
+    EXPECT_EQ(refused.status, 401) << path;
+    EXPECT_EQ(json::parse(refused.body)["error"], "unauthorized") << path;
+    r.headers["x-api-key"] = "s3cret";  // the push key is not the read key
+    EXPECT_EQ(router.dispatch(r).status, 401) << path;
+    r.headers["x-api-key"] = "r3ad";
+    EXPECT_EQ(router.dispatch(r).status, 200) << path;
+  }
+  HttpRequest health;
+  health.path = "/health";
+  EXPECT_EQ(router.dispatch(health).status, 200);
 }
