@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "helpers/ports.hpp"
+#include "helpers/slow_client.hpp"
 #include "helpers/test_support.hpp"
 #include "vision/net/http_client.hpp"
 #include "vision/net/http_types.hpp"
@@ -131,6 +132,30 @@ TEST(StatsService, AnOversizedBodyIs413OverTheSocket) {
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 413);
   EXPECT_EQ(json::parse(r->body)["error"], "payload_too_large");
+}
+
+// 80 clients that send their headers slowly (one address) hold at most their share of the API's
+// workers: /health and pushes from elsewhere answer at once.
+TEST(StatsService, SlowClientsDoNotStarveHealthOrPushes) {
+  TempDir dir;
+  auto service = stats::StatsService::start(local_options(dir));
+  ASSERT_TRUE(service) << service.error().message;
+  std::vector<std::unique_ptr<vision::test::SlowClient>> slow;
+  for (int i = 0; i < 80; ++i) slow.push_back(std::make_unique<vision::test::SlowClient>("127.0.0.2", (*service)->api_port()));
+  std::this_thread::sleep_for(std::chrono::milliseconds(400));
+  for (auto& c : slow) c->trickle();
+  net::HttpClient client({.base_url = (*service)->api_url(), .timeout_sec = 2.0});
+  const auto started = std::chrono::steady_clock::now();
+  const auto health = client.get("/health");
+  ASSERT_TRUE(health) << health.error().message;
+  EXPECT_EQ(health->status, 200);
+  const auto pushed = client.post_json("/api/v1/push", k_seed_event);
+  ASSERT_TRUE(pushed) << pushed.error().message;
+  EXPECT_EQ(pushed->status, 200);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(1));
+  int open = 0;
+  for (auto& c : slow) open += c->trickle() ? 1 : 0;
+  EXPECT_LE(open, 32) << "one address keeps at most half of the 64 workers";
 }
 
 TEST(StatsService, TheDashboardPortServesThePageAndTheReadApi) {

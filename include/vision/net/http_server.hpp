@@ -24,6 +24,13 @@ struct HttpServerOptions {
   int keep_alive_timeout_sec = 5;
   int read_timeout_sec = 5;
   int write_timeout_sec = 5;
+  // A client has this long to send a whole request (headers and body) and, on a keep-alive
+  // connection, to start the next one; then its connection is cut. Bounds slow-header and
+  // slow-body clients, which each hold a worker thread.
+  double request_deadline_sec = 30;
+  // Connections one client address may hold at once; the newest beyond it are cut, so no single
+  // client can take every worker (and /health stays answerable). 0 = threads / 2, at least 8.
+  int max_connections_per_client = 0;
   std::string log_name = "net.http";  // prefix of log events, e.g. "statistics.api"
 };
 

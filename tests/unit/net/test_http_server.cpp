@@ -2,11 +2,22 @@
 // is read, JSON errors from exceptions, and transport errors as values.
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <memory>
+#include <thread>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "helpers/ports.hpp"
+#include "helpers/slow_client.hpp"
 #include "vision/net/http_client.hpp"
 #include "vision/net/http_server.hpp"
 
@@ -127,4 +138,39 @@ TEST(SplitUrl, SeparatesBaseAndPath) {
       EXPECT_EQ(parts->second, c.path) << c.url;
     }
   }
+}
+
+// Slow-header clients from one address hold at most their share of the workers, so /health
+// from elsewhere answers at once; and each is cut when the request deadline passes.
+TEST(HttpServer, SlowClientsCannotStarveOthersAndAreCutAtTheDeadline) {
+  HttpRouter router;
+  router.add_route("GET", "/health", [](const HttpRequest&) { return HttpResponse::json(200, {{"ok", true}}); });
+  HttpServer server({.host = "127.0.0.1", .port = 0, .threads = 16, .request_deadline_sec = 2, .max_connections_per_client = 4},
+                    std::move(router));
+  ASSERT_TRUE(server.start());
+  std::vector<std::unique_ptr<vision::test::SlowClient>> slow;
+  for (int i = 0; i < 40; ++i) slow.push_back(std::make_unique<vision::test::SlowClient>("127.0.0.2", server.port()));
+  std::this_thread::sleep_for(std::chrono::milliseconds(400));
+  const auto count_open = [&] {
+    int open = 0;
+    for (auto& c : slow) open += c->trickle() ? 1 : 0;
+    return open;
+  };
+  EXPECT_LE(count_open(), 4) << "one address keeps at most its share of connections";
+
+  HttpClient client({.base_url = base_url(server), .timeout_sec = 2.0});
+  const auto started = std::chrono::steady_clock::now();
+  const auto health = client.get("/health");
+  ASSERT_TRUE(health) << health.error().message;
+  EXPECT_EQ(health->status, 200);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(1));
+
+  // The four it kept are cut once two seconds pass without a whole request.
+  bool all_cut = false;
+  for (int i = 0; i < 40 && !all_cut; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    all_cut = count_open() == 0;
+  }
+  EXPECT_TRUE(all_cut);
+  EXPECT_EQ(client.get("/health")->status, 200);
 }
