@@ -113,6 +113,8 @@ const std::vector<BrokenRule>& broken_rules() {
       {{"deploy.remote.stats_endpoint=udp://x"}, "deploy.remote.stats_endpoint", "http://"},
       {{"deploy.remote.stats_timeout_sec=0"}, "deploy.remote.stats_timeout_sec", "> 0"},
       {{"deploy.remote.max_payload_mb=0"}, "deploy.remote.max_payload_mb", "> 0"},
+      {{"deploy.remote.max_image_pixels=0"}, "deploy.remote.max_image_pixels", "> 0"},
+      {{"deploy.remote.max_inflight=-1"}, "deploy.remote.max_inflight", ">= 0"},
       {{"deploy.remote.workers=-1"}, "deploy.remote.workers", ">= 0"},
       {{"deploy.statistics.ui_port=-1"}, "deploy.statistics.ui_port", "[0, 65535]"},
       {{"deploy.statistics.api_port=65536"}, "deploy.statistics.api_port", "[0, 65535]"},
