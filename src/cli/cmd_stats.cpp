@@ -1,8 +1,11 @@
 // `vision stats serve|start|stop|status|install-systemd`: binds flags and config to
 // StatsServiceOptions / BackgroundOptions and calls the stats module.
+#include <algorithm>
 #include <cstdio>
+#include <utility>
 
 #include "common.hpp"
+#include "vision/core/secrets.hpp"
 #include "scopes.hpp"
 #include "vision/core/log.hpp"
 #include "vision/stats/background_service.hpp"
@@ -53,9 +56,18 @@ stats::StatsServiceOptions service_options(const Config& c, bool insecure) {
   return o;
 }
 
-// The `vision stats serve …` command line that reproduces this invocation's config.
-std::vector<std::string> serve_command(const StatsOptions& options) {
-  std::vector<std::string> command = {vision_executable().string(), "stats", "serve"};
+// The `vision stats serve …` command line that reproduces this invocation's config, and the
+// environment that carries the secrets given with --set (never on a command line, which any
+// user of the machine can read in ps).
+struct ServeCommand {
+  std::vector<std::string> argv;
+  std::vector<std::pair<std::string, std::string>> secrets;
+};
+
+ServeCommand serve_command(const StatsOptions& options) {
+  ServeCommand serve;
+  auto& command = serve.argv;
+  command = {vision_executable().string(), "stats", "serve"};
   const fs::path config_file = choose_config_file(options.common);
   if (!config_file.empty()) {
     command.push_back("--config");
@@ -65,17 +77,25 @@ std::vector<std::string> serve_command(const StatsOptions& options) {
     command.push_back("--workdir");
     command.push_back(fs::absolute(options.common.workdir).string());
   }
+  const auto secret_keys = secret_config_keys();
   for (const auto& override_value : options.common.overrides) {
+    const auto key = override_value.substr(0, override_value.find('='));
+    if (std::ranges::find(secret_keys, key) != secret_keys.end()) {
+      serve.secrets.emplace_back(secret_env_name(key), override_value.substr(std::min(override_value.size(), key.size() + 1)));
+      continue;
+    }
     command.push_back("--set");
     command.push_back(override_value);
   }
   if (options.insecure) command.push_back("--insecure");
-  return command;
+  return serve;
 }
 
 stats::BackgroundOptions background_options(const Config& c, const StatsOptions& options) {
   stats::BackgroundOptions b;
-  b.command = serve_command(options);
+  auto serve = serve_command(options);
+  b.command = std::move(serve.argv);
+  b.environment = std::move(serve.secrets);
   b.pid_file = c.root() / "stats.pid";
   b.output_file = c.root() / "stats" / "service.log";
   b.health_url = stats::local_url(c.string("deploy.statistics.public_host"),
@@ -161,9 +181,21 @@ int run_install_systemd(StatsOptions options) {
   auto config = load_stats_config(options);
   if (!config) return 2;
   stats::SystemdUnitOptions unit;
-  unit.command = serve_command(options);
+  auto serve = serve_command(options);
+  unit.command = std::move(serve.argv);
   unit.working_directory = fs::current_path();
   unit.user = options.user;
+  if (!serve.secrets.empty()) {
+    if (options.output.empty()) {
+      return report_error({ErrorCode::usage, "the secrets given with --set go into an environment file beside the unit; "
+                                             "pass --output so that both can be written"});
+    }
+    // The secrets in a file only its owner reads, which the unit names.
+    unit.environment_file = fs::absolute(options.output).string() + ".env";
+    std::string text;
+    for (const auto& [name, value] : serve.secrets) text += name + "=" + value + "\n";
+    if (auto ok = write_private_file(unit.environment_file, text); !ok) return report_error(ok.error());
+  }
   const std::string text = stats::systemd_unit(unit);
   if (options.output.empty()) {
     std::fputs(text.c_str(), stdout);
@@ -171,6 +203,7 @@ int run_install_systemd(StatsOptions options) {
   }
   if (auto ok = write_file_atomic(options.output, text); !ok) return report_error(ok.error());
   std::printf("unit=%s\n", fs::absolute(options.output).c_str());
+  if (!unit.environment_file.empty()) std::printf("environment_file=%s\n", unit.environment_file.c_str());
   std::fprintf(stderr,
                "vision: wrote %s; install it as /etc/systemd/system/vision-stats.service, then run "
                "systemctl daemon-reload && systemctl enable --now vision-stats\n",

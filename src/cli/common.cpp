@@ -7,6 +7,7 @@
 
 #include "scopes.hpp"
 #include "vision/core/log.hpp"
+#include "vision/core/secrets.hpp"
 
 namespace fs = std::filesystem;
 
@@ -43,7 +44,14 @@ std::optional<Config> load_config(const CommonOptions& options,
   ConfigSources sources;
   sources.config_file = choose_config_file(options);
   if (!options.workdir.empty()) sources.workdir = options.workdir;
-  sources.overrides = options.overrides;
+  // Secrets may come from the environment (VISION_DEPLOY_STATISTICS_API_KEY, …), so that no
+  // command line or unit file has to carry them; --set still wins.
+  for (const auto& key : secret_config_keys()) {
+    if (const char* value = std::getenv(secret_env_name(key).c_str()); value != nullptr) {
+      sources.overrides.push_back(key + "=" + value);
+    }
+  }
+  sources.overrides.insert(sources.overrides.end(), options.overrides.begin(), options.overrides.end());
   auto config = Config::load(sources);
   if (!config) {
     report_error(config.error());

@@ -11,6 +11,7 @@
 #include <toml++/toml.hpp>
 
 #include "config_schema.hpp"
+#include "vision/core/secrets.hpp"
 
 namespace fs = std::filesystem;
 
@@ -341,15 +342,6 @@ void fill_id_map(toml::table& table) {
   for (const auto& name : *names) id_map->insert_or_assign(*name.value<std::string>(), index++);
 }
 
-std::string redact_url_password(const std::string& url) {
-  const auto scheme = url.find("://");
-  const auto at = url.find('@');
-  if (scheme == std::string::npos || at == std::string::npos || at < scheme) return url;
-  const auto colon = url.find(':', scheme + 3);
-  if (colon == std::string::npos || colon > at) return url;
-  return url.substr(0, colon + 1) + "***" + url.substr(at);
-}
-
 void redact(toml::table& table) {
   for (auto&& [key, node] : table) {
     if (auto* sub = node.as_table()) {
@@ -358,7 +350,7 @@ void redact(toml::table& table) {
       if (is_secret(key.str()) && !text->get().empty()) {
         *text = "***";
       } else if (key.str().ends_with("_url")) {
-        *text = redact_url_password(text->get());
+        *text = redact_url_secrets(text->get());
       }
     }
   }
@@ -555,6 +547,14 @@ Expected<void> validate(const Config& config, std::span<const std::string> scope
 std::vector<std::string> config_keys() {
   std::vector<std::string> keys;
   collect_keys(schema(), "", keys);
+  return keys;
+}
+
+std::vector<std::string> secret_config_keys() {
+  std::vector<std::string> keys;
+  for (auto& key : config_keys()) {
+    if (is_secret(std::string_view(key).substr(key.rfind('.') + 1))) keys.push_back(std::move(key));
+  }
   return keys;
 }
 

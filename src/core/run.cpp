@@ -1,8 +1,12 @@
 #include "vision/core/run.hpp"
 
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
+#include <cstring>
 #include <cstdio>
 #include <ctime>
 #include <fstream>
@@ -49,6 +53,22 @@ Expected<void> write_file_atomic(const fs::path& path, const std::string& text) 
   std::error_code ec;
   fs::rename(temporary, path, ec);
   if (ec) return fail(ErrorCode::io, "cannot write " + path.string() + ": " + ec.message());
+  return {};
+}
+
+Expected<void> write_private_file(const fs::path& path, const std::string& text) {
+  const fs::path temporary = path.parent_path() / ("." + path.filename().string() + "." + std::to_string(getpid()) + ".tmp");
+  const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return fail(ErrorCode::io, "cannot write " + temporary.string() + ": " + std::strerror(errno));
+  fchmod(fd, 0600);  // an older file of that name keeps its mode otherwise
+  const bool written = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+  ::close(fd);
+  std::error_code ec;
+  if (written) fs::rename(temporary, path, ec);
+  if (!written || ec) {
+    fs::remove(temporary, ec);
+    return fail(ErrorCode::io, "cannot write " + path.string());
+  }
   return {};
 }
 

@@ -7,6 +7,7 @@
 
 #include "vision/core/interrupt.hpp"
 #include "vision/core/log.hpp"
+#include "vision/core/secrets.hpp"
 #include "vision/image/image_files.hpp"
 
 namespace fs = std::filesystem;
@@ -110,7 +111,8 @@ class LiveSource final : public FrameSource {
   }
   bool live() const override { return true; }
   std::string describe() const override {
-    return m_options.kind == FrameSourceKind::camera ? "camera " + std::to_string(m_options.camera_id) : "stream " + m_options.url;
+    return m_options.kind == FrameSourceKind::camera ? "camera " + std::to_string(m_options.camera_id)
+                                                     : "stream " + redact_url_secrets(m_options.url);
   }
   std::int64_t reconnects() const override { return m_reconnects; }
 

@@ -179,6 +179,13 @@ Expected<BackgroundStatus> start_background(const BackgroundOptions& options) {
   std::vector<char*> argv;
   for (const auto& arg : options.command) argv.push_back(const_cast<char*>(arg.c_str()));
   argv.push_back(nullptr);
+  // The child's environment, built before fork: this process's plus the secrets.
+  std::vector<std::string> environment;
+  for (char** entry = environ; *entry != nullptr; ++entry) environment.emplace_back(*entry);
+  for (const auto& [name, value] : options.environment) environment.push_back(name + "=" + value);
+  std::vector<char*> envp;
+  for (auto& entry : environment) envp.push_back(entry.data());
+  envp.push_back(nullptr);
 
   const pid_t pid = fork();
   if (pid < 0) {
@@ -196,7 +203,7 @@ Expected<BackgroundStatus> start_background(const BackgroundOptions& options) {
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);
-    execv(argv[0], argv.data());
+    execve(argv[0], argv.data(), envp.data());
     dprintf(2, "cannot run %s: %s\n", argv[0], std::strerror(errno));
     _exit(127);
   }
@@ -284,6 +291,7 @@ std::string systemd_unit(const SystemdUnitOptions& options) {
        << "[Service]\n"
        << "Type=simple\n";
   if (!options.user.empty()) unit << "User=" << options.user << "\n";
+  if (!options.environment_file.empty()) unit << "EnvironmentFile=" << quote(options.environment_file.string()) << "\n";
   if (!options.working_directory.empty())
     unit << "WorkingDirectory=" << quote(options.working_directory.string()) << "\n";
   unit << "ExecStart=";

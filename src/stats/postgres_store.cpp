@@ -2,6 +2,8 @@
 
 #include <pqxx/pqxx>
 
+#include "vision/core/secrets.hpp"
+
 namespace vision::stats {
 
 namespace {
@@ -62,7 +64,7 @@ PostgresStore::PostgresStore(std::string url, int reader_connections)
 PostgresStore::~PostgresStore() = default;
 
 std::string PostgresStore::location() const {
-  return redact_url(m_url);
+  return redact_url_secrets(m_url);
 }
 
 Expected<std::unique_ptr<PostgresStore>> PostgresStore::open(const std::string& url,
@@ -76,7 +78,7 @@ Expected<std::unique_ptr<PostgresStore>> PostgresStore::open(const std::string& 
     tx.exec(k_schema);
     tx.commit();
   } catch (const std::exception& e) {
-    return std::unexpected(pg_error("create schema at " + redact_url(url), e));
+    return std::unexpected(pg_error("create schema at " + redact_url_secrets(url), e));
   }
   return store;
 }
@@ -87,7 +89,7 @@ Expected<void> PostgresStore::ensure_writer() {
     m_writer = std::make_unique<pqxx::connection>(m_url);
   } catch (const std::exception& e) {
     m_writer.reset();
-    return std::unexpected(pg_error("connect to " + redact_url(m_url), e));
+    return std::unexpected(pg_error("connect to " + redact_url_secrets(m_url), e));
   }
   return {};
 }

@@ -194,13 +194,6 @@ TEST(PostgresStore, AnUnreachableServerIsAnIoErrorWithoutThePassword) {
   EXPECT_EQ(store.error().message.find("hunter2"), std::string::npos) << store.error().message;
 }
 
-TEST(PostgresStore, RedactsPasswordsInUrls) {
-  EXPECT_EQ(stats::redact_url("postgresql://u:secret@db:5432/stats"),
-            "postgresql://u:***@db:5432/stats");
-  EXPECT_EQ(stats::redact_url("postgresql://u@db/stats"), "postgresql://u@db/stats");
-  EXPECT_EQ(stats::redact_url("host=db password=secret dbname=x"), "host=db password=*** dbname=x");
-}
-
 TEST(PostgresStore, TheServiceAcceptsPushesIntoPostgres) {
   REQUIRE_POSTGRES();
   std::string reason;

@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <thread>
 
@@ -363,6 +364,54 @@ TEST(StatsCli, InstallSystemdPrintsOrWritesAUnit) {
       "install-systemd", dir, ports, {"--output", (dir / "vision-stats.service").string()}));
   ASSERT_EQ(written.exit_code, 0) << written.err;
   EXPECT_EQ(vision::test::read_text(dir / "vision-stats.service"), printed.out);
+}
+
+// A key given with --set reaches the background service through its environment: never on its
+// command line (readable by any user in ps), never in a unit file.
+TEST(StatsCli, KeysNeverGoOnACommandLineOrIntoTheUnit) {
+  TempDir dir;
+  Ports ports;
+  const std::vector<std::string> key = {"--set", "deploy.statistics.api_key=k3y-s3cret"};
+  StopOnExit guard{stats_args("stop", dir, ports)};
+  const auto start = run_vision(stats_args("start", dir, ports, key));
+  ASSERT_EQ(start.exit_code, 0) << start.err;
+  const int pid = std::stoi(vision::test::read_text(dir / "wd/stats.pid"));
+  std::string cmdline = vision::test::read_text("/proc/" + std::to_string(pid) + "/cmdline");
+  std::ranges::replace(cmdline, '\0', ' ');
+  EXPECT_NE(cmdline.find("stats serve"), std::string::npos) << cmdline;
+  EXPECT_EQ(cmdline.find("k3y-s3cret"), std::string::npos) << cmdline;
+  net::HttpClient without({.base_url = "http://127.0.0.1:" + std::to_string(ports.api), .timeout_sec = 5.0});
+  EXPECT_EQ(without.post_json("/api/v1/push", k_seed_event)->status, 401) << "the service got the key all the same";
+  net::HttpClient with({.base_url = "http://127.0.0.1:" + std::to_string(ports.api), .timeout_sec = 5.0, .api_key = "k3y-s3cret"});
+  EXPECT_EQ(with.post_json("/api/v1/push", k_seed_event)->status, 200);
+
+  const fs::path unit = dir / "vision-stats.service";
+  EXPECT_EQ(run_vision(stats_args("install-systemd", dir, ports, key)).exit_code, 2) << "secrets need --output";
+  const auto written = run_vision(stats_args("install-systemd", dir, ports, {key[0], key[1], "--output", unit.string()}));
+  ASSERT_EQ(written.exit_code, 0) << written.err;
+  const std::string text = vision::test::read_text(unit);
+  EXPECT_EQ(text.find("k3y-s3cret"), std::string::npos) << text;
+  EXPECT_NE(text.find("EnvironmentFile=" + unit.string() + ".env"), std::string::npos) << text;
+  EXPECT_EQ(vision::test::read_text(unit.string() + ".env"), "VISION_DEPLOY_STATISTICS_API_KEY=k3y-s3cret\n");
+  EXPECT_EQ(fs::status(unit.string() + ".env").permissions() & fs::perms::all, fs::perms::owner_read | fs::perms::owner_write);
+}
+
+// The environment variable sets a secret key as a config file would; the resolved config shows "***".
+TEST(StatsCli, SecretsComeFromTheEnvironment) {
+  TempDir dir;
+  Ports ports;
+  setenv("VISION_DEPLOY_STATISTICS_API_KEY", "from-env", 1);
+  vision::test::BackgroundProcess serving(VISION_BINARY, stats_args("serve", dir, ports));
+  const auto show = run_vision({"config", "show", "--json", "--workdir", (dir / "wd").string()});
+  unsetenv("VISION_DEPLOY_STATISTICS_API_KEY");
+  ASSERT_EQ(show.exit_code, 0) << show.err;
+  EXPECT_EQ(json::parse(show.out)["deploy"]["statistics"]["api_key"], "***");
+  EXPECT_EQ(show.out.find("from-env"), std::string::npos);
+  net::HttpClient without({.base_url = "http://127.0.0.1:" + std::to_string(ports.api), .timeout_sec = 1.0});
+  ASSERT_TRUE(vision::test::wait_until([&] { return without.get("/health").has_value(); }, 30)) << serving.err();
+  EXPECT_EQ(without.post_json("/api/v1/push", k_seed_event)->status, 401);
+  net::HttpClient with({.base_url = "http://127.0.0.1:" + std::to_string(ports.api), .timeout_sec = 5.0, .api_key = "from-env"});
+  EXPECT_EQ(with.post_json("/api/v1/push", k_seed_event)->status, 200);
 }
 
 TEST(StatsCli, ServeCommitsQueuedEventsAndExitsZeroOnSigterm) {

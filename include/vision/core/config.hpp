@@ -78,6 +78,10 @@ Expected<void> validate(const Config& config, std::span<const std::string> scope
 // count as one key).
 std::vector<std::string> config_keys();
 
+// The keys whose values are secrets ("deploy.statistics.api_key", …): redacted as "***" in
+// resolved configs, settable from the environment (secret_env_name in secrets.hpp).
+std::vector<std::string> secret_config_keys();
+
 // The closest candidate to `word` by edit distance, or empty when nothing is close.
 std::string closest_match(std::string_view word, std::span<const std::string> candidates);
 

@@ -77,4 +77,7 @@ Expected<void> open_run_log(const Config& config);
 // Writes `text` to `path` through a temporary file and a rename.
 Expected<void> write_file_atomic(const std::filesystem::path& path, const std::string& text);
 
+// The same for a file of secrets: created with mode 0600, so that only its owner reads it.
+Expected<void> write_private_file(const std::filesystem::path& path, const std::string& text);
+
 }  // namespace vision

@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "vision/core/error.hpp"
@@ -12,6 +13,8 @@ namespace vision::stats {
 
 struct BackgroundOptions {
   std::vector<std::string> command;   // argv of the foreground service, program path first
+  // Added to the service's environment: the secrets, which never go on its command line.
+  std::vector<std::pair<std::string, std::string>> environment;
   std::filesystem::path pid_file;     // <root>/stats.pid
   std::filesystem::path output_file;  // the service's stdout and stderr (appended)
   std::string health_url;             // e.g. http://127.0.0.1:7797/health
@@ -39,6 +42,7 @@ std::string tail_file(const std::filesystem::path& file, std::size_t lines,
 
 struct SystemdUnitOptions {
   std::vector<std::string> command;  // ExecStart, program path first
+  std::filesystem::path environment_file;  // EnvironmentFile= (the secrets, mode 0600); empty: none
   std::filesystem::path working_directory;
   std::string user;  // empty: the unit runs as root unless you add User=
   std::string description = "Vision statistics service (API and dashboard)";

@@ -119,7 +119,4 @@ struct StoreOptions {
 // Opens (creating the table and indexes when missing) the configured store.
 Expected<std::unique_ptr<StatsStore>> open_store(const StoreOptions& options);
 
-// "postgresql://user:secret@host/db" → "postgresql://user:***@host/db".
-std::string redact_url(const std::string& url);
-
 }  // namespace vision::stats

@@ -131,6 +131,12 @@ TEST(FrameSource, MissingInputsAreNamedErrors) {
   ASSERT_FALSE(video);
   EXPECT_NE(video.error().message.find("deploy.edge.video_path"), std::string::npos);
   EXPECT_FALSE(vision::parse_frame_source_kind("usb"));
+  // A stream that cannot be opened is named by its key and its URL, with the password redacted.
+  auto stream = vision::open_frame_source({.kind = vision::FrameSourceKind::stream, .url = "rtsp://admin:hunter2@127.0.0.1:9/cam"});
+  ASSERT_FALSE(stream);
+  EXPECT_NE(stream.error().message.find("deploy.edge.rtsp_url"), std::string::npos) << stream.error().message;
+  EXPECT_NE(stream.error().message.find("rtsp://admin:***@127.0.0.1:9/cam"), std::string::npos) << stream.error().message;
+  EXPECT_EQ(stream.error().message.find("hunter2"), std::string::npos) << stream.error().message;
 }
 
 namespace {
