@@ -147,28 +147,32 @@ Expected<YoloDataset> load_yolo_dataset(const DatasetOptions& options) {
     } catch (const YAML::Exception& e) {
       return fail(ErrorCode::invalid_data, dataset.yaml.string() + ": invalid YAML: " + e.what());
     }
+    if (!yaml.IsMap()) return fail(ErrorCode::invalid_data, dataset.yaml.string() + ": must be a map of path, train, val and names");
     dataset.root = dir;
-    if (yaml["path"] && !yaml["path"].as<std::string>().empty()) {
-      fs::path path = yaml["path"].as<std::string>();
-      if (path.is_relative()) path = dir / path;
-      // A data set that was moved keeps working: its yaml still sits at the top.
-      if (fs::is_directory(path, ec)) dataset.root = path.lexically_normal();
-    }
+    std::string key = "path";  // the key being read, for the message of a value of the wrong kind
     try {
+      if (yaml["path"] && !yaml["path"].as<std::string>().empty()) {
+        fs::path path = yaml["path"].as<std::string>();
+        if (path.is_relative()) path = dir / path;
+        // A data set that was moved keeps working: its yaml still sits at the top.
+        if (fs::is_directory(path, ec)) dataset.root = path.lexically_normal();
+      }
+      key = "names";
       if (yaml["names"]) {
         auto names = yaml_names(yaml["names"]);
         if (!names) return fail(ErrorCode::invalid_data, dataset.yaml.string() + ": " + names.error().message);
         dataset.names = std::move(*names);
       }
+      key = "val";
+      train_node = yaml["train"];
+      val_node = yaml["val"];
+      if (!train_node) return fail(ErrorCode::invalid_data, dataset.yaml.string() + ": no train split");
+      if (!val_node || (val_node.IsScalar() && val_node.as<std::string>().empty())) {
+        return fail(ErrorCode::invalid_data, dataset.yaml.string() +
+                                                 ": no val split (Vision never validates on the training images)");
+      }
     } catch (const YAML::Exception& e) {
-      return fail(ErrorCode::invalid_data, dataset.yaml.string() + ": names: " + e.what());
-    }
-    train_node = yaml["train"];
-    val_node = yaml["val"];
-    if (!train_node) return fail(ErrorCode::invalid_data, dataset.yaml.string() + ": no train split");
-    if (!val_node || (val_node.IsScalar() && val_node.as<std::string>().empty())) {
-      return fail(ErrorCode::invalid_data, dataset.yaml.string() +
-                                               ": no val split (Vision never validates on the training images)");
+      return fail(ErrorCode::invalid_data, dataset.yaml.string() + ": " + key + ": " + e.what());
     }
   } else {
     dataset.root = dir;

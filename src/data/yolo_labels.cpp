@@ -6,6 +6,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "vision/core/contracts.hpp"
 #include "vision/core/run.hpp"
 
 namespace vision {
@@ -14,26 +15,32 @@ namespace {
 // Exporters round coordinates; a box edge a hair past the image border is still fine.
 constexpr float k_coordinate_slack = 1e-3F;
 
-std::optional<std::string> parse_line(const std::string& line, int num_classes, YoloBox& box) {
+// A token as a message shows it: at most 32 characters of a line that may be megabytes long.
+std::string shown(const std::string& token) { return token.size() <= 32 ? token : token.substr(0, 32) + "…"; }
+
+// nullopt for a blank line (no tokens) or a valid one in `box`, else the problem.
+std::optional<std::string> parse_line(const std::string& line, int num_classes, YoloBox& box, bool& blank) {
   std::istringstream in(line);
   std::vector<std::string> tokens;
   for (std::string token; in >> token;) tokens.push_back(token);
+  blank = tokens.empty();
+  if (blank) return std::nullopt;
   double cls = 0;
   const auto parse = [](const std::string& text, auto& out) {
     const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
     return ec == std::errc() && end == text.data() + text.size();
   };
-  if (!parse(tokens[0], cls)) return "class id \"" + tokens[0] + "\" is not a number";
-  if (cls != std::floor(cls) || cls < 0) return "class id " + tokens[0] + " must be an integer >= 0";
-  if (num_classes > 0 && cls >= num_classes) {
-    return "class id " + tokens[0] + " is not in class_map (" + std::to_string(num_classes) +
-           " classes)";
+  if (!parse(tokens[0], cls)) return "class id \"" + shown(tokens[0]) + "\" is not a number";
+  if (cls != std::floor(cls) || cls < 0) return "class id " + shown(tokens[0]) + " must be an integer >= 0";
+  const int limit = num_classes > 0 ? num_classes : k_max_class_count;
+  if (cls >= limit) {
+    return "class id " + shown(tokens[0]) + " is not in class_map (" + std::to_string(limit) + " classes)";
   }
   if (tokens.size() < 5) return "expected 5 values: class cx cy w h";
   if (tokens.size() > 5) return "expected 5 values: class cx cy w h (segment labels are not supported)";
   float values[4];
   for (int i = 0; i < 4; ++i) {
-    if (!parse(tokens[static_cast<size_t>(i) + 1], values[i])) return "\"" + tokens[static_cast<size_t>(i) + 1] + "\" is not a number";
+    if (!parse(tokens[static_cast<size_t>(i) + 1], values[i])) return "\"" + shown(tokens[static_cast<size_t>(i) + 1]) + "\" is not a number";
     if (!std::isfinite(values[i])) return "coordinates must be finite numbers";
   }
   box = {static_cast<int>(cls), values[0], values[1], values[2], values[3]};
@@ -56,9 +63,11 @@ Expected<YoloLabels> parse_yolo_labels(const std::string& text, const std::strin
   while (std::getline(in, line)) {
     ++number;
     if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (line.find_first_not_of(" \t") == std::string::npos) continue;
     YoloBox box;
-    if (auto problem = parse_line(line, num_classes, box)) {
+    bool blank = false;
+    auto problem = parse_line(line, num_classes, box, blank);
+    if (blank) continue;
+    if (problem) {
       std::string message = origin + ":" + std::to_string(number) + ": " + *problem;
       if (strictness == LabelStrictness::strict) return fail(ErrorCode::invalid_data, message);
       labels.problems.push_back(std::move(message));
