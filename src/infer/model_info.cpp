@@ -1,9 +1,9 @@
 #include "vision/infer/model_info.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <optional>
-#include <regex>
 #include <string_view>
 
 #include <nlohmann/json.hpp>
@@ -60,10 +60,31 @@ Expected<std::vector<std::string>> parse_names_metadata(const std::string& text)
       if (auto ok = add(key, value.get<std::string>()); !ok) return std::unexpected(ok.error());
     }
   } else {
-    // Python dict text: {0: 'person', 1: "traffic light"}
-    static const std::regex entry(R"re((-?\d+)\s*:\s*(?:'((?:[^'\\]|\\.)*)'|"((?:[^"\\]|\\.)*)"))re");
-    for (auto it = std::sregex_iterator(text.begin(), text.end(), entry); it != std::sregex_iterator(); ++it) {
-      if (auto ok = add((*it)[1].str(), (*it)[2].matched ? (*it)[2].str() : (*it)[3].str()); !ok) return std::unexpected(ok.error());
+    // Python dict text: {0: 'person', 1: "traffic light"}. Scanned by hand: a regex recurses
+    // per character and overflows the stack on long metadata.
+    std::size_t at = 0;
+    while (at < text.size()) {
+      const std::size_t key = text.find_first_of("-0123456789", at);
+      if (key == std::string::npos) break;
+      std::size_t end = key + 1;
+      while (end < text.size() && std::isdigit(static_cast<unsigned char>(text[end]))) ++end;
+      std::size_t colon = text.find_first_not_of(" \t\n", end);
+      if (colon == std::string::npos || text[colon] != ':') {
+        at = end;
+        continue;
+      }
+      const std::size_t open = text.find_first_not_of(" \t\n", colon + 1);
+      if (open == std::string::npos || (text[open] != '\'' && text[open] != '"')) {
+        at = colon + 1;
+        continue;
+      }
+      std::size_t close = open + 1;
+      while (close < text.size() && text[close] != text[open]) close += text[close] == '\\' ? 2 : 1;
+      if (close >= text.size()) break;
+      if (auto ok = add(std::string_view(text).substr(key, end - key), text.substr(open + 1, close - open - 1)); !ok) {
+        return std::unexpected(ok.error());
+      }
+      at = close + 1;
     }
   }
   std::vector<std::string> names;
@@ -96,11 +117,15 @@ constexpr std::int64_t k_max_side = 16384;
 Expected<std::pair<int, int>> imgsz_from_metadata(const std::map<std::string, std::string>& metadata) {
   const auto it = metadata.find("imgsz");
   if (it == metadata.end()) return std::pair{0, 0};
-  static const std::regex numbers(R"(-?\d+)");
   std::vector<int> values;
-  for (auto m = std::sregex_iterator(it->second.begin(), it->second.end(), numbers); m != std::sregex_iterator(); ++m) {
+  const std::string& all = it->second;
+  for (std::size_t at = all.find_first_of("-0123456789"); at != std::string::npos; at = all.find_first_of("-0123456789", at)) {
+    std::size_t stop = at + 1;
+    while (stop < all.size() && std::isdigit(static_cast<unsigned char>(all[stop]))) ++stop;
+    const std::string text = all.substr(at, stop - at);
+    at = stop;
+    if (text == "-") continue;
     std::int64_t value = 0;
-    const auto text = m->str();
     const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
     if (ec != std::errc() || value <= 0 || value > k_max_side) {
       return fail(ErrorCode::invalid_data, "imgsz: " + text.substr(0, 24) + " is not an image side (1.." + std::to_string(k_max_side) + ")");
