@@ -4,9 +4,12 @@
 
 #include <unistd.h>
 
+#include <limits>
+
 #include <nlohmann/json.hpp>
 
 #include "helpers/test_support.hpp"
+#include "vision/core/contracts.hpp"
 #include "vision/stats/event_writer.hpp"
 #include "vision/stats/stats_api.hpp"
 #include "vision/stats/stats_metrics.hpp"
@@ -370,4 +373,30 @@ TEST_F(StatsApiTest, TheReadKeyGuardsEveryReadRouteAndMetrics) {
   HttpRequest health;
   health.path = "/health";
   EXPECT_EQ(router.dispatch(health).status, 200);
+}
+
+// Counts near 2^63 once made every query's sums overflow (500 until retention removed them):
+// they are refused at the door, and the largest counts allowed still sum without failing.
+TEST_F(StatsApiTest, CountsThatCouldOverflowTheSumsAreRefused) {
+  for (const std::int64_t huge : {std::int64_t{1} << 62, std::numeric_limits<std::int64_t>::max()}) {
+    auto event = seed();
+    event["total_detections"] = huge;
+    EXPECT_EQ(push(event).status, 400);
+    event = seed();
+    event["counts_by_class"]["person"] = huge;
+    EXPECT_EQ(push(event).status, 400);
+  }
+  for (int i = 0; i < 3; ++i) {
+    auto event = seed();
+    event["total_detections"] = vision::k_max_count;
+    event["counts_by_class"] = {{"person", vision::k_max_count}};
+    ASSERT_EQ(push(event).status, 200);
+  }
+  writer->flush();
+  for (const auto route : {&stats::StatsApi::overview, &stats::StatsApi::classes, &stats::StatsApi::sources,
+                           &stats::StatsApi::timeseries, &stats::StatsApi::events}) {
+    const auto response = get(route);
+    EXPECT_EQ(response.status, 200) << response.body;
+  }
+  EXPECT_EQ(json::parse(get(&stats::StatsApi::overview).body)["detections"], 3 * vision::k_max_count);
 }
