@@ -232,3 +232,15 @@ TEST(CliQuiet, BrokenCamerasVideosAndJpegsGiveOnlyVisionsLines) {
     }
   }
 }
+
+// deploy remote, like stats serve, refuses to face the network without a key: exit 2 before any run.
+TEST(CliRun, ARemoteServerOnANonLoopbackHostNeedsAKey) {
+  TempDir dir;
+  const fs::path model = fs::path(VISION_SOURCE_DIR) / "../shared/fixtures/ultralytics-yolov8n-shapes-320.onnx";
+  const auto refused = run_vision({"deploy", "remote", "--workdir", dir.path().string(), "--model", model.string(), "--set",
+                                   "deploy.remote.listen_host=0.0.0.0"});
+  EXPECT_EQ(refused.exit_code, 2) << refused.err;
+  EXPECT_NE(refused.err.find("deploy.remote.ingest_api_key"), std::string::npos) << refused.err;
+  EXPECT_NE(refused.err.find("--insecure"), std::string::npos) << refused.err;
+  EXPECT_FALSE(fs::exists(dir / "runs") && !fs::is_empty(dir / "runs"));
+}

@@ -135,6 +135,41 @@ TEST(StatsService, AnOversizedBodyIs413OverTheSocket) {
   EXPECT_EQ(json::parse(r->body)["error"], "payload_too_large");
 }
 
+// Hostile events over the socket: a 6 MB source_id, NUL in a name and counts near 2^63 are
+// refused naming the field; every query (and so the dashboard) keeps answering.
+TEST(StatsService, HostileEventsAreRefusedAndQueriesKeepAnswering) {
+  TempDir dir;
+  auto service = stats::StatsService::start(local_options(dir));
+  ASSERT_TRUE(service) << service.error().message;
+  net::HttpClient client({.base_url = (*service)->api_url(), .timeout_sec = 10.0});
+  auto event = json::parse(k_seed_event);
+  for (const auto& [field, value] : {std::pair{"source_id", json(std::string(6 << 20, 's'))},
+                                     std::pair{"source_id", json(std::string("cam\0x", 5))},
+                                     std::pair{"total_detections", json(std::int64_t{1} << 62)}}) {
+    auto hostile = event;
+    hostile[field] = value;
+    const auto response = client.post_json("/api/v1/push", hostile.dump());
+    ASSERT_TRUE(response) << response.error().message;
+    EXPECT_EQ(response->status, 400) << field;
+    EXPECT_NE(response->body.find(field), std::string::npos) << response->body.substr(0, 200);
+  }
+  auto big = event;
+  big["counts_by_class"] = json::object();
+  big["counts_by_class"][std::string("car\0", 4)] = 1;
+  EXPECT_EQ(client.post_json("/api/v1/push/batch", json::array({event, big}).dump())->status, 400) << "a batch is all or nothing";
+  ASSERT_EQ(client.post_json("/api/v1/push", k_seed_event)->status, 200);
+  (*service)->stop();
+  auto again = stats::StatsService::start(local_options(dir));
+  ASSERT_TRUE(again) << again.error().message;
+  net::HttpClient reader({.base_url = (*again)->api_url(), .timeout_sec = 10.0});
+  for (const char* path : {"/api/v1/overview", "/api/v1/sources", "/api/v1/classes", "/api/v1/timeseries", "/api/v1/events"}) {
+    const auto response = reader.get(path);
+    ASSERT_TRUE(response) << path;
+    EXPECT_EQ(response->status, 200) << path << " " << response->body;
+  }
+  EXPECT_EQ(json::parse(reader.get("/api/v1/overview")->body)["events"], 1);
+}
+
 // 80 clients that send their headers slowly (one address) hold at most their share of the API's
 // workers: /health and pushes from elsewhere answer at once.
 TEST(StatsService, SlowClientsDoNotStarveHealthOrPushes) {
