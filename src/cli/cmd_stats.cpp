@@ -48,6 +48,7 @@ stats::StatsServiceOptions service_options(const Config& c, bool insecure) {
   o.store.postgres_url = c.string("deploy.statistics.postgres_url");
   o.api_key = c.string("deploy.statistics.api_key");
   o.read_api_key = c.string("deploy.statistics.read_api_key");
+  o.ack_after_commit = c.string("deploy.statistics.ack") == "commit";
   o.cors_origins = c.strings("deploy.statistics.cors_origins");
   o.rate_limit_per_sec = c.number("deploy.statistics.rate_limit_per_sec");
   o.retention_days = static_cast<int>(c.integer("deploy.statistics.retention_days"));

@@ -165,6 +165,7 @@ public_host = "127.0.0.1"
 api_key = ""
 read_api_key = ""
 cors_origins = []
+ack = "commit"
 rate_limit_per_sec = 0.0
 retention_days = 0
 
@@ -405,6 +406,7 @@ std::vector<ConfigRule> build_rules() {
       non_negative_int("train.faster_rcnn.max_samples"),
       int_range("export.opset", 13, 21),
       one_of("export.quantize_mode", {"dynamic", "static"}),
+      one_of("deploy.statistics.ack", {"commit", "queue"}),
       positive_int("export.calib_samples"),
       one_of("autolabel.mode", {"model", "llm"}),
       fraction("autolabel.confidence"),

@@ -129,6 +129,9 @@ std::optional<std::string> check_text(const std::string& field, const std::strin
 
 std::optional<std::string> check(const StatsEvent& e) {
   if (auto problem = check_text("source_id", e.source_id, k_max_source_id_bytes)) return problem;
+  if (!e.event_id.empty()) {
+    if (auto problem = check_text("event_id", e.event_id, k_max_event_id_bytes)) return problem;
+  }
   if (!is_iso8601_utc(e.ts_utc)) return "ts_utc: must be an ISO-8601 time, got \"" + e.ts_utc.substr(0, 64) + "\"";
   if (e.total_detections < 0 || e.total_detections > k_max_count) {
     return "total_detections: must be between 0 and " + std::to_string(k_max_count) + ", got " + std::to_string(e.total_detections);
@@ -170,12 +173,14 @@ nlohmann::json to_json(const LabelRecord& r) {
 }
 
 nlohmann::json to_json(const StatsEvent& e) {
-  return {{"schema_version", k_schema_version},
-          {"source_id", e.source_id},
-          {"ts_utc", e.ts_utc},
-          {"total_detections", e.total_detections},
-          {"counts_by_class", e.counts_by_class},
-          {"latency_ms", e.latency_ms}};
+  nlohmann::json j = {{"schema_version", k_schema_version},
+                      {"source_id", e.source_id},
+                      {"ts_utc", e.ts_utc},
+                      {"total_detections", e.total_detections},
+                      {"counts_by_class", e.counts_by_class},
+                      {"latency_ms", e.latency_ms}};
+  if (!e.event_id.empty()) j["event_id"] = e.event_id;
+  return j;
 }
 
 Expected<Detection> detection_from_json(const nlohmann::json& j, const std::string& prefix) {
@@ -235,6 +240,10 @@ Expected<StatsEvent> stats_event_from_json(const nlohmann::json& j) {
   if (auto e = read_field(j, "ts_utc", "", "a string", &nlohmann::json::is_string, ev.ts_utc)) return std::unexpected(invalid(*e));
   if (auto e = read_field(j, "total_detections", "", "an integer", &nlohmann::json::is_number_integer, ev.total_detections)) return std::unexpected(invalid(*e));
   if (auto e = read_field(j, "latency_ms", "", "a number", &nlohmann::json::is_number, ev.latency_ms)) return std::unexpected(invalid(*e));
+  if (const auto id = j.find("event_id"); id != j.end()) {
+    if (!id->is_string()) return std::unexpected(invalid("event_id: must be a string"));
+    ev.event_id = id->get<std::string>();
+  }
   const auto counts = j.find("counts_by_class");
   if (counts == j.end()) return std::unexpected(invalid("counts_by_class: missing"));
   if (!counts->is_object()) return std::unexpected(invalid("counts_by_class: must be an object of name: count"));

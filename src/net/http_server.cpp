@@ -69,6 +69,7 @@ class ConnectionGuard {
         m_deadline(std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(options.request_deadline_sec))),
         m_per_client(options.max_connections_per_client > 0 ? options.max_connections_per_client
                                                              : std::max(8, options.threads / 2)),
+        m_total(options.max_connections > 0 ? options.max_connections : 4 * std::max(1, options.threads)),
         m_log_name(options.log_name),
         m_thread([this] { run(); }) {}
 
@@ -135,6 +136,14 @@ class ConnectionGuard {
       log::warn(m_log_name + ".client_limit", address + " holds " + std::to_string(fds.size()) + " connections; closing all but " +
                                                   std::to_string(m_per_client));
     }
+    if (m_connections.size() > static_cast<size_t>(m_total)) {
+      std::vector<int> all;
+      for (const auto& [fd, c] : m_connections) all.push_back(fd);
+      std::ranges::sort(all, [&](int a, int b) { return m_connections[a].seen < m_connections[b].seen; });
+      cut.insert(cut.end(), all.begin() + m_total, all.end());
+      log::warn(m_log_name + ".connection_limit", std::to_string(all.size()) + " open connections; closing all but " +
+                                                      std::to_string(m_total));
+    }
     for (const auto& [fd, c] : m_connections) {
       if (now > c.deadline) {
         cut.push_back(fd);
@@ -150,6 +159,7 @@ class ConnectionGuard {
   const int m_port;
   const Clock::duration m_deadline;
   const int m_per_client;
+  const int m_total;
   const std::string m_log_name;
   std::mutex m_mutex;
   std::condition_variable m_wake;

@@ -19,6 +19,7 @@ using json = nlohmann::json;
 // The fields of one event as they arrive; checked when its object closes.
 struct PartialEvent {
   std::optional<std::string> source_id;
+  std::string event_id;
   std::optional<std::string> ts_utc;
   std::optional<std::int64_t> total_detections;
   std::optional<double> latency_ms;
@@ -229,7 +230,7 @@ class EventReader final : public json::json_sax_t {
     return fail_here(field + ": must be " + want + ", got " + got);
   }
   bool is_known_field() const {
-    return m_field == "schema_version" || m_field == "source_id" || m_field == "ts_utc" ||
+    return m_field == "schema_version" || m_field == "source_id" || m_field == "event_id" || m_field == "ts_utc" ||
            m_field == "total_detections" || m_field == "latency_ms" || m_field == "counts_by_class";
   }
 
@@ -272,6 +273,9 @@ class EventReader final : public json::json_sax_t {
           (v.kind == Kind::integer ? v.i : static_cast<std::int64_t>(v.u)) != k_schema_version) {
         return fail_here("schema_version: must be 1, got " + v.shown());
       }
+    } else if (m_field == "event_id") {
+      if (v.kind != Kind::string) return fail_here("event_id: must be a string, got " + v.shown());
+      m_current.event_id = std::move(v.s);
     } else if (m_field == "source_id" || m_field == "ts_utc") {
       if (v.kind != Kind::string) return type_error(m_field, v.shown());
       (m_field == "source_id" ? m_current.source_id : m_current.ts_utc) = std::move(v.s);
@@ -303,6 +307,7 @@ class EventReader final : public json::json_sax_t {
     }
     StatsEvent event;
     event.source_id = std::move(*p.source_id);
+    event.event_id = std::move(p.event_id);
     event.ts_utc = std::move(*p.ts_utc);
     event.total_detections = *p.total_detections;
     event.latency_ms = *p.latency_ms;
@@ -314,6 +319,7 @@ class EventReader final : public json::json_sax_t {
 
     NewEvent row;
     row.source_id = std::move(event.source_id);
+    row.event_id = std::move(event.event_id);
     row.ts_utc = std::move(*ts);
     row.total_detections = event.total_detections;
     row.latency_ms = event.latency_ms;

@@ -26,12 +26,13 @@ void EventWriter::start() {
   });
 }
 
-bool EventWriter::enqueue(std::vector<NewEvent>&& events) {
+bool EventWriter::enqueue(std::vector<NewEvent>&& events, bool wait_for_commit) {
   const size_t n = events.size();
   if (n == 0) return true;
   {
     std::unique_lock lock(m_mutex);
     if (n > m_options.max_queue) return false;
+    if (wait_for_commit && !m_thread.joinable()) return false;  // no writer, no commit to wait for
     if (m_queue.size() + n > m_options.max_queue) {
       // A waiting push makes the writer commit at once (see loop()).
       ++m_space_waiters;
@@ -51,6 +52,17 @@ bool EventWriter::enqueue(std::vector<NewEvent>&& events) {
     }
     m_enqueued += n;
     if (m_metrics) m_metrics->queue_depth.store(static_cast<std::int64_t>(m_queue.size()));
+    if (wait_for_commit) {
+      // Group commit: the writer takes everything queued as soon as anyone waits, so pushes that
+      // arrive during one transaction share the next.
+      const std::uint64_t ticket = m_enqueued;
+      const std::uint64_t lost_before = m_lost;
+      ++m_commit_waiters;
+      m_wake.notify_one();
+      m_committed.wait(lock, [&] { return m_done >= ticket || m_stopped; });
+      --m_commit_waiters;
+      return m_done >= ticket && m_lost == lost_before;
+    }
     // Wake the writer when its deadline changes (first event) or a batch is full.
     if (!was_empty && m_queue.size() < m_options.max_batch) return true;
   }
@@ -73,9 +85,13 @@ bool EventWriter::flush() {
 
 void EventWriter::stop() {
   std::lock_guard stop_lock(m_stop_mutex);
+  std::uint64_t done_before = 0, lost_before = 0;
   {
     std::lock_guard lock(m_mutex);
+    if (m_stopped) return;
     m_stopping = true;
+    done_before = m_done;
+    lost_before = m_lost;
   }
   m_wake.notify_one();
   m_space.notify_all();
@@ -87,6 +103,11 @@ void EventWriter::stop() {
   std::lock_guard lock(m_mutex);
   m_stopped = true;
   m_committed.notify_all();
+  const auto lost = m_lost - lost_before;
+  log::info("statistics.writer.stopped",
+            "committed " + std::to_string(m_done - done_before - lost) + " queued events at stop" +
+                (lost > 0 ? "; " + std::to_string(lost) + " could not be committed" : ""),
+            {{"committed_at_stop", m_done - done_before - lost}, {"lost_at_stop", lost}, {"committed_total", m_done - m_lost}});
 }
 
 std::size_t EventWriter::queued() const {
@@ -111,13 +132,15 @@ Expected<std::int64_t> EventWriter::apply_retention(std::int64_t now_micros) {
   return deleted;
 }
 
-bool EventWriter::commit(std::span<const NewEvent> batch) {
+Expected<void> EventWriter::commit(std::span<const NewEvent> batch) {
   const auto started = Clock::now();
   auto ok = m_store.insert(batch);
   if (!ok) {
     if (m_metrics) ++m_metrics->write_errors;
-    log::error("statistics.store.write.failed", ok.error().message, {{"events", batch.size()}});
-    return false;
+    if (ok.error().code != ErrorCode::invalid_data) {
+      log::error("statistics.store.write.failed", ok.error().message, {{"events", batch.size()}});
+    }
+    return ok;
   }
   if (m_metrics) {
     m_metrics->events_stored += batch.size();
@@ -125,7 +148,25 @@ bool EventWriter::commit(std::span<const NewEvent> batch) {
     m_metrics->write_batch_seconds.observe(Clock::now() - started);
   }
   log::debug("statistics.store.write", "committed a batch", {{"events", batch.size()}});
-  return true;
+  return {};
+}
+
+std::size_t EventWriter::commit_isolating(std::span<const NewEvent> batch) {
+  if (batch.empty()) return 0;
+  auto ok = commit(batch);
+  if (ok) return batch.size();
+  if (ok.error().code != ErrorCode::invalid_data) return 0;  // the store itself: retry later
+  if (batch.size() == 1) {
+    if (!m_store.insert_dead_letter(batch.front(), ok.error().message)) return 0;
+    if (m_metrics) ++m_metrics->dead_letters;
+    log::warn("statistics.store.dead_letter", "the store refused an event; kept in stats_dead_letters: " + ok.error().message,
+              {{"source_id", batch.front().source_id}});
+    return 1;
+  }
+  const std::size_t half = batch.size() / 2;
+  const std::size_t first = commit_isolating(batch.first(half));
+  if (first < half) return first;
+  return half + commit_isolating(batch.subspan(half));
 }
 
 void EventWriter::loop() {
@@ -142,7 +183,7 @@ void EventWriter::loop() {
     {
       std::unique_lock lock(m_mutex);
       auto ready = [&] {
-        return m_stopping || m_flush_requested || m_space_waiters > 0 ||
+        return m_stopping || m_flush_requested || m_space_waiters > 0 || m_commit_waiters > 0 ||
                m_queue.size() >= m_options.max_batch ||
                (!m_queue.empty() && Clock::now() >= m_oldest + flush_interval);
       };
@@ -164,22 +205,24 @@ void EventWriter::loop() {
     for (size_t offset = 0; offset < batch.size();) {
       const auto slice = std::span<const NewEvent>(batch).subspan(
           offset, std::min(m_options.max_transaction, batch.size() - offset));
-      bool ok = commit(slice);
+      std::size_t handled = commit_isolating(slice);
       // A failed commit is retried: the events were acknowledged and must not be lost.
-      for (int attempt = 0; !ok; ++attempt) {
+      for (int attempt = 0; handled < slice.size(); ++attempt) {
         {
           std::unique_lock lock(m_mutex);
           if (m_stopping && attempt >= 3) break;
           m_wake.wait_for(lock, m_options.retry_delay, [&] { return m_stopping && attempt >= 3; });
         }
-        ok = commit(slice);
+        handled += commit_isolating(slice.subspan(handled));
       }
+      const bool ok = handled == slice.size();
       std::lock_guard lock(m_mutex);
       if (!ok) {
+        const std::size_t remaining = batch.size() - offset;
         log::error("statistics.store.write.lost", "giving up on events after repeated failures",
-                   {{"events", batch.size() - offset}});
-        m_lost += batch.size() - offset;
-        m_done += batch.size() - offset;
+                   {{"events", remaining - handled}});
+        m_lost += remaining - handled;
+        m_done += remaining;
         break;
       }
       m_done += slice.size();

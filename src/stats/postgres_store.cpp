@@ -2,6 +2,9 @@
 
 #include <pqxx/pqxx>
 
+#include <optional>
+#include <string>
+
 #include "vision/core/secrets.hpp"
 
 namespace vision::stats {
@@ -20,8 +23,25 @@ CREATE TABLE IF NOT EXISTS stats_events (
     latency_ms       DOUBLE PRECISION NOT NULL,
     ts_received_utc  TEXT COLLATE "C"
 );
+ALTER TABLE stats_events ADD COLUMN IF NOT EXISTS event_id TEXT COLLATE "C";
 CREATE INDEX IF NOT EXISTS idx_stats_events_ts_utc ON stats_events(ts_utc);
 CREATE INDEX IF NOT EXISTS idx_stats_events_source_id ON stats_events(source_id);
+CREATE UNIQUE INDEX IF NOT EXISTS idx_stats_events_event_id ON stats_events(source_id, event_id);
+CREATE TABLE IF NOT EXISTS stats_dead_letters (
+    id           BIGSERIAL PRIMARY KEY,
+    received_utc TEXT NOT NULL,
+    reason       TEXT NOT NULL,
+    event        TEXT NOT NULL
+);
+)sql";
+
+// COPY cannot skip a row that is already stored, so batches are copied into this per-session
+// table and moved on with ON CONFLICT DO NOTHING.
+constexpr const char* k_incoming = R"sql(
+CREATE TEMP TABLE IF NOT EXISTS stats_incoming (
+    source_id TEXT, ts_utc TEXT, total_detections BIGINT, counts_by_class TEXT,
+    latency_ms DOUBLE PRECISION, ts_received_utc TEXT, event_id TEXT
+) ON COMMIT DELETE ROWS
 )sql";
 
 Error pg_error(const std::string& what, const std::exception& e) {
@@ -100,21 +120,51 @@ Expected<void> PostgresStore::insert(std::span<const NewEvent> events) {
   if (auto ok = ensure_writer(); !ok) return ok;
   try {
     pqxx::work tx(*m_writer);
+    tx.exec(k_incoming);
     // COPY is several times faster than INSERT for batches.
-    auto stream = pqxx::stream_to::table(tx, {"stats_events"},
-                                         {"source_id", "ts_utc", "total_detections",
-                                          "counts_by_class", "latency_ms", "ts_received_utc"});
+    auto stream = pqxx::stream_to::table(tx, {"stats_incoming"},
+                                         {"source_id", "ts_utc", "total_detections", "counts_by_class",
+                                          "latency_ms", "ts_received_utc", "event_id"});
     for (const auto& e : events) {
-      stream.write_values(e.source_id, e.ts_utc, e.total_detections, e.counts_by_class,
-                          e.latency_ms, e.ts_received_utc);
+      stream.write_values(e.source_id, e.ts_utc, e.total_detections, e.counts_by_class, e.latency_ms,
+                          e.ts_received_utc, e.event_id.empty() ? std::optional<std::string>() : e.event_id);
     }
     stream.complete();
+    tx.exec(
+        "INSERT INTO stats_events (source_id, ts_utc, total_detections, counts_by_class, latency_ms, ts_received_utc, "
+        "event_id) SELECT source_id, ts_utc, total_detections, counts_by_class, latency_ms, ts_received_utc, event_id "
+        "FROM stats_incoming ON CONFLICT DO NOTHING");
     tx.commit();
   } catch (const pqxx::broken_connection& e) {
     m_writer.reset();
     return std::unexpected(pg_error("insert", e));
+  } catch (const pqxx::sql_error& e) {
+    auto error = pg_error("insert", e);
+    // SQLSTATE classes 22 (data exception) and 23 (constraint violation): the rows, not the database.
+    if (e.sqlstate().starts_with("22") || e.sqlstate().starts_with("23")) error.code = ErrorCode::invalid_data;
+    return std::unexpected(error);
   } catch (const std::exception& e) {
     return std::unexpected(pg_error("insert", e));
+  }
+  return {};
+}
+
+Expected<void> PostgresStore::insert_dead_letter(const NewEvent& event, const std::string& reason) {
+  std::lock_guard lock(m_writer_mutex);
+  if (auto ok = ensure_writer(); !ok) return ok;
+  try {
+    pqxx::work tx(*m_writer);
+    // The reason may quote the refused value; NUL is the one byte a TEXT cannot hold.
+    std::string clean = reason;
+    std::erase(clean, '\0');
+    tx.exec("INSERT INTO stats_dead_letters (received_utc, reason, event) VALUES ($1, $2, $3)",
+            pqxx::params{event.ts_received_utc, clean, dead_letter_json(event)});
+    tx.commit();
+  } catch (const pqxx::broken_connection& e) {
+    m_writer.reset();
+    return std::unexpected(pg_error("dead letter", e));
+  } catch (const std::exception& e) {
+    return std::unexpected(pg_error("dead letter", e));
   }
   return {};
 }

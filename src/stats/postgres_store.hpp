@@ -25,6 +25,7 @@ class PostgresStore final : public SqlStatsStore {
   const char* kind() const override { return "postgres"; }
   std::string location() const override;
   Expected<void> insert(std::span<const NewEvent> events) override;
+  Expected<void> insert_dead_letter(const NewEvent& event, const std::string& reason) override;
   Expected<std::int64_t> delete_before(const std::string& cutoff_utc) override;
 
  protected:

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include <nlohmann/json.hpp>
+
 namespace vision::stats {
 
 SqlBuilder& SqlBuilder::sql(std::string_view text) {
@@ -62,12 +64,29 @@ StoredEvent read_event(const RowView& row) {
   e.counts_by_class = row.text(4);
   e.latency_ms = row.real(5);
   e.ts_received_utc = row.text(6);
+  e.event_id = row.text(7);
   return e;
+}
+
+std::string dead_letter_json(const NewEvent& e) {
+  nlohmann::json j = {{"source_id", e.source_id},       {"event_id", e.event_id},
+                      {"ts_utc", e.ts_utc},             {"total_detections", e.total_detections},
+                      {"counts_by_class", e.counts_by_class}, {"latency_ms", e.latency_ms},
+                      {"ts_received_utc", e.ts_received_utc}};
+  return j.dump(-1, ' ', /*ensure_ascii=*/true, nlohmann::json::error_handler_t::replace);
 }
 
 Expected<std::int64_t> SqlStatsStore::count() {
   std::int64_t n = 0;
   auto ok = run(builder().sql("SELECT COUNT(*) FROM stats_events").build(),
+                [&](const RowView& row) { n = row.integer(0); });
+  if (!ok) return std::unexpected(ok.error());
+  return n;
+}
+
+Expected<std::int64_t> SqlStatsStore::dead_letter_count() {
+  std::int64_t n = 0;
+  auto ok = run(builder().sql("SELECT COUNT(*) FROM stats_dead_letters").build(),
                 [&](const RowView& row) { n = row.integer(0); });
   if (!ok) return std::unexpected(ok.error());
   return n;

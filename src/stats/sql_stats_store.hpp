@@ -52,12 +52,17 @@ class RowView {
 
 // Column list of StoredEvent, in the order read_event expects.
 inline constexpr const char* k_event_columns =
-    "id, source_id, ts_utc, total_detections, counts_by_class, latency_ms, ts_received_utc";
+    "id, source_id, ts_utc, total_detections, counts_by_class, latency_ms, ts_received_utc, event_id";
+
+// A refused event as the dead-letter table keeps it: JSON with every byte escaped, so that a
+// value the events table refused (a NUL in PostgreSQL) is stored all the same.
+std::string dead_letter_json(const NewEvent& event);
 StoredEvent read_event(const RowView& row);
 
 class SqlStatsStore : public StatsStore {
  public:
   Expected<std::int64_t> count() override;
+  Expected<std::int64_t> dead_letter_count() override;
   Expected<Overview> overview(const EventFilter& filter) override;
   Expected<EventPage> events(const EventFilter& filter, int limit,
                              std::optional<std::int64_t> before_id) override;

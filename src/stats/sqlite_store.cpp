@@ -9,12 +9,16 @@ namespace vision::stats {
 namespace {
 
 // page_size only takes effect on a new file. 4 KiB pages hold the ~100-byte rows with little
-// slack; synchronous=NORMAL in WAL mode survives process crashes (only an OS crash or power
-// loss can drop the last commits) and avoids an fsync per transaction.
+// slack. The synchronous level is set per store (see open).
 constexpr const char* k_schema = R"sql(
 PRAGMA page_size = 4096;
 PRAGMA journal_mode = WAL;
-PRAGMA synchronous = NORMAL;
+CREATE TABLE IF NOT EXISTS stats_dead_letters (
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    received_utc TEXT NOT NULL,
+    reason       TEXT NOT NULL,
+    event        TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS stats_events (
     id               INTEGER PRIMARY KEY AUTOINCREMENT,
     source_id        TEXT    NOT NULL,
@@ -22,13 +26,15 @@ CREATE TABLE IF NOT EXISTS stats_events (
     total_detections INTEGER NOT NULL,
     counts_by_class  TEXT    NOT NULL,
     latency_ms       REAL    NOT NULL,
-    ts_received_utc  TEXT
+    ts_received_utc  TEXT,
+    event_id         TEXT
 );
 )sql";
 
 constexpr const char* k_indexes = R"sql(
 CREATE INDEX IF NOT EXISTS idx_stats_events_ts_utc ON stats_events(ts_utc);
 CREATE INDEX IF NOT EXISTS idx_stats_events_source_id ON stats_events(source_id);
+CREATE UNIQUE INDEX IF NOT EXISTS idx_stats_events_event_id ON stats_events(source_id, event_id);
 )sql";
 
 Error db_error(sqlite3* db, const std::string& what) {
@@ -125,7 +131,7 @@ SqliteStore::~SqliteStore() {
 }
 
 Expected<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::filesystem::path& path,
-                                                         int reader_connections) {
+                                                         int reader_connections, bool durable) {
   if (path.empty()) return fail(ErrorCode::config, "deploy.statistics.db_path is not set");
   std::error_code ec;
   if (path.has_parent_path()) std::filesystem::create_directories(path.parent_path(), ec);
@@ -140,13 +146,18 @@ Expected<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::filesystem::
   if (auto ok = exec(store->m_writer, k_schema, "create schema in " + path.string()); !ok) {
     return std::unexpected(ok.error());
   }
-  // Databases of the Python original lack ts_received_utc; add it in place.
-  if (!has_column(store->m_writer, "stats_events", "ts_received_utc")) {
-    if (auto ok = exec(store->m_writer, "ALTER TABLE stats_events ADD COLUMN ts_received_utc TEXT",
-                       "add ts_received_utc");
-        !ok) {
-      return std::unexpected(ok.error());
-    }
+  // synchronous=FULL syncs the WAL at every commit, so an acknowledged event survives a power
+  // loss (ack = "commit"); NORMAL survives process crashes only, and saves that fsync.
+  if (auto ok = exec(store->m_writer, durable ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL", "synchronous");
+      !ok) {
+    return std::unexpected(ok.error());
+  }
+  // Databases of the Python original lack ts_received_utc, older ones of Vision event_id; add
+  // them in place.
+  for (const char* column : {"ts_received_utc", "event_id"}) {
+    if (has_column(store->m_writer, "stats_events", column)) continue;
+    const std::string sql = std::string("ALTER TABLE stats_events ADD COLUMN ") + column + " TEXT";
+    if (auto ok = exec(store->m_writer, sql.c_str(), std::string("add ") + column); !ok) return std::unexpected(ok.error());
   }
   if (auto ok = exec(store->m_writer, k_indexes, "create indexes"); !ok) {
     return std::unexpected(ok.error());
@@ -163,8 +174,8 @@ Expected<void> SqliteStore::insert(std::span<const NewEvent> events) {
   std::lock_guard lock(m_writer_mutex);
   if (auto ok = exec(m_writer, "BEGIN IMMEDIATE", "begin"); !ok) return ok;
   Statement stmt(m_writer,
-                 "INSERT INTO stats_events (source_id, ts_utc, total_detections, counts_by_class, "
-                 "latency_ms, ts_received_utc) VALUES (?, ?, ?, ?, ?, ?)");
+                 "INSERT OR IGNORE INTO stats_events (source_id, ts_utc, total_detections, counts_by_class, "
+                 "latency_ms, ts_received_utc, event_id) VALUES (?, ?, ?, ?, ?, ?, ?)");
   if (!stmt.ok()) {
     auto error = db_error(m_writer, "prepare insert");
     exec(m_writer, "ROLLBACK", "rollback");
@@ -181,8 +192,18 @@ Expected<void> SqliteStore::insert(std::span<const NewEvent> events) {
     sqlite3_bind_double(s, 5, e.latency_ms);
     sqlite3_bind_text(s, 6, e.ts_received_utc.data(), static_cast<int>(e.ts_received_utc.size()),
                       SQLITE_STATIC);
+    if (e.event_id.empty()) {
+      sqlite3_bind_null(s, 7);  // NULLs never collide in the unique index
+    } else {
+      sqlite3_bind_text(s, 7, e.event_id.data(), static_cast<int>(e.event_id.size()), SQLITE_STATIC);
+    }
     if (sqlite3_step(s) != SQLITE_DONE) {
       auto error = db_error(m_writer, "insert");
+      // Refused because of this row's values (a constraint, a trigger, a type): not worth a retry.
+      const int code = sqlite3_errcode(m_writer) & 0xff;
+      if (code == SQLITE_CONSTRAINT || code == SQLITE_MISMATCH || code == SQLITE_TOOBIG || code == SQLITE_RANGE) {
+        error.code = ErrorCode::invalid_data;
+      }
       sqlite3_reset(s);
       exec(m_writer, "ROLLBACK", "rollback");
       return std::unexpected(error);
@@ -193,6 +214,19 @@ Expected<void> SqliteStore::insert(std::span<const NewEvent> events) {
     exec(m_writer, "ROLLBACK", "rollback");
     return ok;
   }
+  return {};
+}
+
+Expected<void> SqliteStore::insert_dead_letter(const NewEvent& event, const std::string& reason) {
+  std::lock_guard lock(m_writer_mutex);
+  Statement stmt(m_writer, "INSERT INTO stats_dead_letters (received_utc, reason, event) VALUES (?, ?, ?)");
+  if (!stmt.ok()) return std::unexpected(db_error(m_writer, "prepare dead letter"));
+  const std::string json = dead_letter_json(event);
+  sqlite3_stmt* s = stmt.get();
+  sqlite3_bind_text(s, 1, event.ts_received_utc.data(), static_cast<int>(event.ts_received_utc.size()), SQLITE_STATIC);
+  sqlite3_bind_text(s, 2, reason.data(), static_cast<int>(reason.size()), SQLITE_STATIC);
+  sqlite3_bind_text(s, 3, json.data(), static_cast<int>(json.size()), SQLITE_STATIC);
+  if (sqlite3_step(s) != SQLITE_DONE) return std::unexpected(db_error(m_writer, "dead letter"));
   return {};
 }
 

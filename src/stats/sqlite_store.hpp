@@ -16,12 +16,13 @@ namespace vision::stats {
 class SqliteStore final : public SqlStatsStore {
  public:
   static Expected<std::unique_ptr<SqliteStore>> open(const std::filesystem::path& path,
-                                                     int reader_connections);
+                                                     int reader_connections, bool durable = false);
   ~SqliteStore() override;
 
   const char* kind() const override { return "sqlite"; }
   std::string location() const override { return m_path.string(); }
   Expected<void> insert(std::span<const NewEvent> events) override;
+  Expected<void> insert_dead_letter(const NewEvent& event, const std::string& reason) override;
   Expected<std::int64_t> delete_before(const std::string& cutoff_utc) override;
   Expected<void> checkpoint() override;
 

@@ -197,14 +197,16 @@ HttpResponse StatsApi::ingest(const HttpRequest& request, bool batch, std::size_
       return rejected(response);
     }
   }
-  if (!m_writer.enqueue(std::move(events))) {
+  if (!m_writer.enqueue(std::move(events), m_options.ack_after_commit)) {
     auto response = HttpResponse::error(503, "unavailable",
-                                        "the write queue is full or the service is stopping");
+                                        m_options.ack_after_commit
+                                            ? "the events could not be committed (queue full, store failing or stopping)"
+                                            : "the write queue is full or the service is stopping");
     response.set_header("Retry-After", "1");
     return rejected(response);
   }
   m_metrics.events_accepted += count;
-  log::debug("statistics.api.push.ok", "events queued");
+  log::debug("statistics.api.push.ok", m_options.ack_after_commit ? "events committed" : "events queued");
   if (!batch) return HttpResponse::json(200, {{"ok", true}});
   return HttpResponse::json(200, {{"ok", true}, {"accepted", count}});
 }

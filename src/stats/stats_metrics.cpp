@@ -112,6 +112,8 @@ std::string StatsMetrics::render() const {
           {"vision_stats_write_batches_total", {"Write transactions committed.", &write_batches}},
           {"vision_stats_write_errors_total",
            {"Write transactions that failed (retried).", &write_errors}},
+          {"vision_stats_dead_letters_total",
+           {"Events the store refused, kept with the reason in stats_dead_letters.", &dead_letters}},
       };
   for (const auto& [name, info] : counters) {
     header(out, name, "counter", info.first);

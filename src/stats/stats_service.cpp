@@ -57,7 +57,9 @@ Expected<std::unique_ptr<StatsService>> StatsService::start(const StatsServiceOp
   }
   auto impl = std::make_unique<Impl>();
   impl->options = options;
-  auto store = open_store(options.store);
+  auto store_options = options.store;
+  store_options.durable = options.ack_after_commit;
+  auto store = open_store(store_options);
   if (!store) return std::unexpected(store.error());
   impl->store = std::move(*store);
 
@@ -71,6 +73,7 @@ Expected<std::unique_ptr<StatsService>> StatsService::start(const StatsServiceOp
   StatsApiOptions api_options;
   api_options.api_key = options.api_key;
   api_options.read_api_key = options.read_api_key;
+  api_options.ack_after_commit = options.ack_after_commit;
   api_options.rate_limit_per_sec = options.rate_limit_per_sec;
   api_options.max_body_bytes = options.max_body_bytes;
   impl->api = std::make_unique<StatsApi>(api_options, *impl->store, *impl->writer, impl->metrics);

@@ -9,7 +9,7 @@ namespace vision::stats {
 
 Expected<std::unique_ptr<StatsStore>> open_store(const StoreOptions& options) {
   if (options.storage == "sqlite") {
-    auto store = SqliteStore::open(options.db_path, options.reader_connections);
+    auto store = SqliteStore::open(options.db_path, options.reader_connections, options.durable);
     if (!store) return std::unexpected(store.error());
     return std::unique_ptr<StatsStore>(std::move(*store));
   }

@@ -15,6 +15,7 @@
 #include "store_conformance.hpp"
 #include "vision/net/http_client.hpp"
 #include "vision/stats/event_writer.hpp"
+#include "vision/stats/stats_metrics.hpp"
 #include "vision/stats/stats_service.hpp"
 
 namespace fs = std::filesystem;
@@ -144,6 +145,8 @@ std::unique_ptr<stats::StatsStore> open_empty_postgres(std::string& skip_reason)
     pqxx::connection connection(g_server.url());
     pqxx::work tx(connection);
     tx.exec("DROP TABLE IF EXISTS stats_events");
+    tx.exec("DROP TABLE IF EXISTS stats_dead_letters");
+    tx.exec("DROP FUNCTION IF EXISTS reject_poison() CASCADE");
     tx.commit();
   } catch (const std::exception& e) {
     ADD_FAILURE() << "cannot reset the test database: " << e.what();
@@ -169,6 +172,41 @@ INSTANTIATE_TEST_SUITE_P(Postgres, StoreConformance,
                                return open_empty_postgres(skip_reason);
                              }}),
                          [](const auto& param_info) { return param_info.param.name; });
+
+// A value the database refuses (here a trigger's check_violation, as a NUL byte in TEXT would
+// be a data exception) is isolated: the rest of its batch commits, it goes to the dead-letter
+// table with the reason, and the writer goes on.
+TEST(PostgresStore, APoisonEventGoesToTheDeadLettersAndTheRestCommits) {
+  REQUIRE_POSTGRES();
+  std::string reason;
+  auto store = open_empty_postgres(reason);
+  ASSERT_TRUE(store);
+  {
+    pqxx::connection connection(g_server.url());
+    pqxx::work tx(connection);
+    tx.exec(R"sql(
+      CREATE FUNCTION reject_poison() RETURNS trigger AS $$
+      BEGIN
+        IF NEW.source_id = 'poison' THEN RAISE EXCEPTION 'poison event' USING ERRCODE = 'check_violation'; END IF;
+        RETURN NEW;
+      END $$ LANGUAGE plpgsql;
+      CREATE TRIGGER reject_poison BEFORE INSERT ON stats_events FOR EACH ROW EXECUTE FUNCTION reject_poison();
+    )sql");
+    tx.commit();
+  }
+  stats::StatsMetrics metrics;
+  stats::EventWriter writer(*store, {.flush_interval_sec = 3600}, &metrics);
+  writer.start();
+  auto events = sample_events(7);
+  events[3].source_id = "poison";
+  ASSERT_TRUE(writer.enqueue(std::vector(events), /*wait_for_commit=*/true));
+  EXPECT_EQ(*store->count(), 6);
+  EXPECT_EQ(*store->dead_letter_count(), 1);
+  EXPECT_EQ(metrics.dead_letters.load(), 1U);
+  ASSERT_TRUE(writer.enqueue(sample_events(2), true)) << "pushes keep working";
+  EXPECT_EQ(*store->count(), 8);
+  writer.stop();
+}
 
 TEST(PostgresStore, AReconnectedStoreKeepsTheData) {
   REQUIRE_POSTGRES();

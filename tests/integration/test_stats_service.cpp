@@ -224,10 +224,12 @@ TEST(StatsService, TheDashboardPortServesThePageAndTheReadApi) {
   EXPECT_EQ(push->status, 404) << "pushes go to the API port only";
 }
 
+// ack = "queue": 200 once queued; stop commits what is still queued.
 TEST(StatsService, StopCommitsEveryAcknowledgedEvent) {
   TempDir dir;
   auto options = local_options(dir);
   options.flush_interval_sec = 3600;
+  options.ack_after_commit = false;
   {
     auto service = stats::StatsService::start(options);
     ASSERT_TRUE(service);

@@ -37,12 +37,16 @@ struct StatsEvent {
   std::int64_t total_detections = 0;
   std::map<std::string, std::int64_t> counts_by_class;
   double latency_ms = 0.0;
+  // Optional, unique per source: the sender's name for the event, so that a service which gets
+  // it twice (a retry after a lost answer, a replayed spool) stores it once.
+  std::string event_id;
 };
 
 // Bounds of a StatsEvent, so that no client can store megabytes in one field or make the
 // service's sums overflow: 2^63 / k_max_count is about 9·10⁹ events at the largest counts.
 inline constexpr std::size_t k_max_source_id_bytes = 128;
 inline constexpr std::size_t k_max_class_name_bytes = 128;
+inline constexpr std::size_t k_max_event_id_bytes = 128;
 inline constexpr std::size_t k_max_classes_per_event = 1000;
 inline constexpr std::int64_t k_max_count = 1'000'000'000;
 // The most classes a data set, a model's metadata or a model's outputs may name (COCO has 80,

@@ -31,6 +31,9 @@ struct HttpServerOptions {
   // Connections one client address may hold at once; the newest beyond it are cut, so no single
   // client can take every worker (and /health stays answerable). 0 = threads / 2, at least 8.
   int max_connections_per_client = 0;
+  // Open connections the server keeps at once, from every client together (those waiting for a
+  // worker included); the newest beyond it are cut. 0 = 4 × threads.
+  int max_connections = 0;
   std::string log_name = "net.http";  // prefix of log events, e.g. "statistics.api"
 };
 

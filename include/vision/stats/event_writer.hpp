@@ -1,8 +1,10 @@
-// The single writer of the store. HTTP threads hand it validated events through a queue and
-// answer 200 as soon as they are queued; this thread commits them in batched transactions —
-// as soon as `max_batch` events wait, or `flush_interval_sec` after the oldest one arrived —
-// and applies the retention setting. A full queue slows pushes down before it refuses them. stop()
-// commits everything still queued, so an acknowledged event survives a clean shutdown.
+// The single writer of the store. HTTP threads hand it validated events through a queue; this
+// thread commits them in batched transactions — as soon as `max_batch` events wait, a push
+// waits for its commit (ack = "commit": group commit, everything queued goes in one
+// transaction), or `flush_interval_sec` after the oldest one arrived — and applies the retention
+// setting. A full queue slows pushes down before it refuses them. A batch the store refuses
+// because of its data is split until the poison event is found; that one goes to the
+// dead-letter table with the reason, the rest commits. stop() commits everything still queued.
 #pragma once
 
 #include <chrono>
@@ -41,8 +43,10 @@ class EventWriter {
 
   void start();
   // Queues the events (all or none), waiting up to max_enqueue_wait while the queue is full;
-  // false when there is still no room, or the writer stopped.
-  bool enqueue(std::vector<NewEvent>&& events);
+  // false when there is still no room, or the writer stopped. With `wait_for_commit` it returns
+  // once the transaction holding them has committed (or they went to the dead-letter table),
+  // and false when that failed.
+  bool enqueue(std::vector<NewEvent>&& events, bool wait_for_commit = false);
   // Blocks until every event queued before the call is committed; false when a commit failed
   // or the writer stopped first.
   bool flush();
@@ -54,7 +58,11 @@ class EventWriter {
 
  private:
   void loop();
-  bool commit(std::span<const NewEvent> batch);
+  Expected<void> commit(std::span<const NewEvent> batch);
+  // Commits `batch`, isolating poison events into the dead-letter table; returns how many
+  // events from its start are done (committed or dead-lettered). Less than all: the store
+  // itself failed, and the rest is retried later.
+  std::size_t commit_isolating(std::span<const NewEvent> batch);
 
   StatsStore& m_store;
   EventWriterOptions m_options;
@@ -71,6 +79,7 @@ class EventWriter {
   std::uint64_t m_done = 0;                        // events ever committed or given up
   std::uint64_t m_lost = 0;                        // events given up after repeated failed commits
   int m_space_waiters = 0;                         // pushes waiting for room in the queue
+  int m_commit_waiters = 0;                        // pushes waiting for their commit
   bool m_flush_requested = false;
   bool m_stopping = false;
   bool m_stopped = false;

@@ -42,6 +42,7 @@ class StatsMetrics {
   std::atomic<std::uint64_t> events_deleted{0};   // removed by retention
   std::atomic<std::uint64_t> write_batches{0};
   std::atomic<std::uint64_t> write_errors{0};
+  std::atomic<std::uint64_t> dead_letters{0};     // events the store refused, kept in stats_dead_letters
   std::atomic<std::int64_t> queue_depth{0};
   LatencyHistogram write_batch_seconds;
 

@@ -25,6 +25,9 @@ struct StatsServiceOptions {
   StoreOptions store;
   std::string api_key;              // required on pushes when set
   std::string read_api_key;         // required on the read API and /metrics when set
+  // deploy.statistics.ack: "commit" answers 200 once the events are committed (SQLite with
+  // synchronous = FULL); "queue" once they are queued (faster, loses them on kill -9).
+  bool ack_after_commit = true;
   std::vector<std::string> cors_origins;  // origins allowed to call the API from a page; empty = none
   double rate_limit_per_sec = 0.0;  // per source; 0 = off
   int retention_days = 0;           // 0 = keep everything

@@ -24,6 +24,7 @@ struct NewEvent {
   std::string counts_by_class = "{}";
   double latency_ms = 0.0;
   std::string ts_received_utc;
+  std::string event_id;  // empty: none; else unique per source, a second copy is not stored
 };
 
 struct StoredEvent : NewEvent {
@@ -88,8 +89,14 @@ class StatsStore {
   virtual const char* kind() const = 0;      // "sqlite" | "postgres"
   virtual std::string location() const = 0;  // db_path, or the URL without its password
 
-  // All events in one transaction: all stored or none.
+  // All events in one transaction: all stored or none. An event whose (source_id, event_id)
+  // is already stored is skipped, so a redelivered event is stored once. A failure caused by
+  // the data (a value the database refuses) is ErrorCode::invalid_data; one of the database
+  // itself (unreachable, disk full, locked) is ErrorCode::io and worth retrying.
   virtual Expected<void> insert(std::span<const NewEvent> events) = 0;
+  // Keeps an event the store refused (a poison event) with the reason, in stats_dead_letters.
+  virtual Expected<void> insert_dead_letter(const NewEvent& event, const std::string& reason) = 0;
+  virtual Expected<std::int64_t> dead_letter_count() = 0;
   // Deletes events with ts_utc < cutoff (canonical); returns how many.
   virtual Expected<std::int64_t> delete_before(const std::string& cutoff_utc) = 0;
   virtual Expected<std::int64_t> count() = 0;
@@ -113,6 +120,7 @@ struct StoreOptions {
   std::string storage = "sqlite";  // sqlite | postgres
   std::filesystem::path db_path;   // sqlite
   std::string postgres_url;        // postgres
+  bool durable = false;            // SQLite: synchronous = FULL, an fsync per commit (ack = "commit")
   int reader_connections = 4;      // read connections kept open for the API threads
 };
 

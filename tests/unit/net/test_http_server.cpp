@@ -174,3 +174,21 @@ TEST(HttpServer, SlowClientsCannotStarveOthersAndAreCutAtTheDeadline) {
   EXPECT_TRUE(all_cut);
   EXPECT_EQ(client.get("/health")->status, 200);
 }
+
+// Clients from many addresses together hold at most max_connections; the newest are cut.
+TEST(HttpServer, ConnectionsFromEveryClientTogetherAreCapped) {
+  HttpRouter router;
+  router.add_route("GET", "/health", [](const HttpRequest&) { return HttpResponse::json(200, {{"ok", true}}); });
+  HttpServer server({.host = "127.0.0.1", .port = 0, .threads = 4, .max_connections_per_client = 8, .max_connections = 6},
+                    std::move(router));
+  ASSERT_TRUE(server.start());
+  std::vector<std::unique_ptr<vision::test::SlowClient>> slow;
+  for (int i = 0; i < 12; ++i) {
+    slow.push_back(std::make_unique<vision::test::SlowClient>("127.0.1." + std::to_string(i + 1), server.port()));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(400));
+  int open = 0;
+  for (auto& c : slow) open += c->trickle() ? 1 : 0;
+  EXPECT_LE(open, 6);
+  EXPECT_GE(open, 1) << "the oldest connections are kept";
+}

@@ -117,6 +117,26 @@ TEST_P(StoreConformance, InsertsEveryEventOfABatch) {
   EXPECT_EQ(*store.count(), 500);
 }
 
+// At-least-once delivery, exactly-once storage: an event whose (source_id, event_id) is stored
+// is skipped when it comes again; events without an id are all kept.
+TEST_P(StoreConformance, RedeliveredEventIdsAreStoredOnce) {
+  OPEN_STORE_OR_SKIP(f);
+  auto events = sample_events(6);
+  for (size_t i = 0; i < 4; ++i) events[i].event_id = "e-" + std::to_string(i);
+  ASSERT_TRUE(store.insert(events));
+  auto again = events;  // the four with ids come again, next to one new id and one without
+  again[4].event_id = "e-new";
+  ASSERT_TRUE(store.insert(again));
+  EXPECT_EQ(*store.count(), 6 + 2);
+  auto other_source = events[0];
+  other_source.source_id = "another-edge";  // ids are unique per source only
+  ASSERT_TRUE(store.insert(std::span(&other_source, 1)));
+  EXPECT_EQ(*store.count(), 9);
+  const auto page = store.events({}, 100, std::nullopt);
+  ASSERT_TRUE(page);
+  EXPECT_EQ(std::ranges::count_if(page->events, [](const stats::StoredEvent& e) { return e.event_id == "e-2"; }), 1);
+}
+
 TEST_P(StoreConformance, OverviewMatchesAComputationInCpp) {
   OPEN_STORE_OR_SKIP(f);
   const auto events = sample_events(997);

@@ -2,6 +2,8 @@
 // failed commits, retention.
 #include <gtest/gtest.h>
 
+#include <sqlite3.h>
+
 #include <thread>
 
 #include "helpers/test_support.hpp"
@@ -40,6 +42,8 @@ class FakeStore final : public stats::StatsStore {
     stored += static_cast<std::int64_t>(events.size());
     return {};
   }
+  Expected<void> insert_dead_letter(const stats::NewEvent&, const std::string&) override { return {}; }
+  Expected<std::int64_t> dead_letter_count() override { return 0; }
   Expected<std::int64_t> delete_before(const std::string&) override { return 0; }
   Expected<std::int64_t> count() override {
     std::lock_guard lock(m_mutex);
@@ -213,4 +217,51 @@ TEST(EventWriter, ALargeBacklogIsCommittedInSlices) {
   ASSERT_TRUE(writer.enqueue(sample_events(2500)));
   writer.stop();
   EXPECT_EQ(store.batches, (std::vector<size_t>{1000, 1000, 500}));
+}
+
+// A batch the store refuses because of one event (here a trigger, as a constraint would) is
+// split until that event is found: it goes to stats_dead_letters with the reason, the rest
+// commits, and the writer goes on.
+TEST(EventWriter, APoisonEventGoesToTheDeadLettersAndTheRestCommits) {
+  TempDir dir;
+  auto store = open_sqlite(dir);
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open((dir / "stats.db").c_str(), &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db,
+                           "CREATE TRIGGER reject_poison BEFORE INSERT ON stats_events WHEN NEW.source_id = 'poison' "
+                           "BEGIN SELECT RAISE(ABORT, 'poison event'); END",
+                           nullptr, nullptr, nullptr),
+              SQLITE_OK);
+    sqlite3_close(db);
+  }
+  stats::StatsMetrics metrics;
+  stats::EventWriter writer(*store, {.flush_interval_sec = 3600}, &metrics);
+  writer.start();
+  auto events = vision::test::sample_events(9);
+  events[2].source_id = "poison";
+  events[7].source_id = "poison";
+  ASSERT_TRUE(writer.enqueue(std::vector(events), /*wait_for_commit=*/true));
+  EXPECT_EQ(*store->count(), 7);
+  EXPECT_EQ(*store->dead_letter_count(), 2);
+  EXPECT_EQ(metrics.dead_letters.load(), 2U);
+  ASSERT_TRUE(writer.enqueue(vision::test::sample_events(3), true)) << "pushes keep working";
+  EXPECT_EQ(*store->count(), 10);
+  writer.stop();
+}
+
+// ack = "commit": enqueue returns once the events are in the store, without waiting for the
+// flush interval (an hour here).
+TEST(EventWriter, WaitingForTheCommitReturnsOnceTheEventsAreStored) {
+  TempDir dir;
+  auto store = open_sqlite(dir);
+  stats::EventWriter writer(*store, {.flush_interval_sec = 3600});
+  writer.start();
+  const auto started = std::chrono::steady_clock::now();
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE(writer.enqueue(vision::test::sample_events(5), true));
+  EXPECT_EQ(*store->count(), 100);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(30));
+  stats::EventWriter stopped(*store, {});
+  EXPECT_FALSE(stopped.enqueue(vision::test::sample_events(1), true)) << "no writer thread: nothing would commit";
+  writer.stop();
 }

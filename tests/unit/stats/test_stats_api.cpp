@@ -243,8 +243,8 @@ TEST_F(StatsApiTest, ValidationComesBeforeTheRateLimit) {
 }
 
 TEST_F(StatsApiTest, AFullWriteQueueIs503) {
-  // A writer that never runs, so the queue stays full.
-  make_api({},
+  // A writer that never runs, so the queue stays full (ack = "queue": 200 once queued).
+  make_api({.ack_after_commit = false},
            {.flush_interval_sec = 3600,
             .max_batch = 100,
             .max_queue = 2,
