@@ -12,6 +12,9 @@
 
 #include <algorithm>
 #include <atomic>
+#include <map>
+#include <mutex>
+#include <random>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -449,6 +452,71 @@ TEST(StatsCli, SecretsComeFromTheEnvironment) {
   EXPECT_EQ(without.post_json("/api/v1/push", k_seed_event)->status, 401);
   net::HttpClient with({.base_url = "http://127.0.0.1:" + std::to_string(ports.api), .timeout_sec = 5.0, .api_key = "from-env"});
   EXPECT_EQ(with.post_json("/api/v1/push", k_seed_event)->status, 200);
+}
+
+// ack = "commit": the service is killed with SIGKILL at a random moment while 8 clients push.
+// After a restart every event that got a 200 is in the store; redelivered ones are stored once.
+TEST(StatsCli, KillNineLosesNoAcknowledgedEvent) {
+  TempDir dir;
+  Ports ports;
+  const auto serve = [&] {
+    auto process = std::make_unique<vision::test::BackgroundProcess>(VISION_BINARY, stats_args("serve", dir, ports));
+    net::HttpClient probe({.base_url = "http://127.0.0.1:" + std::to_string(ports.api), .timeout_sec = 1.0});
+    EXPECT_TRUE(vision::test::wait_until([&] { return probe.get("/health").has_value(); }, 30)) << process->err();
+    return process;
+  };
+  auto service = serve();
+  std::mutex mutex;
+  std::vector<json> acknowledged;
+  std::atomic<bool> done{false};
+  std::vector<std::thread> pushers;
+  for (int k = 0; k < 8; ++k) {
+    pushers.emplace_back([&, k] {
+      net::HttpClient client({.base_url = "http://127.0.0.1:" + std::to_string(ports.api), .timeout_sec = 2.0});
+      for (int n = 0; !done; ++n) {
+        auto event = json::parse(k_seed_event);
+        event["source_id"] = "edge-" + std::to_string(k);
+        event["event_id"] = std::to_string(n);
+        const auto response = client.post_json("/api/v1/push", event.dump());
+        if (response && response->status == 200) {
+          std::lock_guard lock(mutex);
+          acknowledged.push_back(event);
+        } else if (!response) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
+      }
+    });
+  }
+  const auto seed = static_cast<unsigned>(std::chrono::steady_clock::now().time_since_epoch().count());
+  const int kill_after_ms = 300 + static_cast<int>(std::mt19937(seed)() % 1200);
+  std::this_thread::sleep_for(std::chrono::milliseconds(kill_after_ms));
+  service->stop(SIGKILL);
+  done = true;
+  for (auto& p : pushers) p.join();
+  ASSERT_GT(acknowledged.size(), 50U) << "killed after " << kill_after_ms << " ms";
+
+  service = serve();
+  net::HttpClient client({.base_url = "http://127.0.0.1:" + std::to_string(ports.api), .timeout_sec = 5.0});
+  for (size_t i = 0; i < 50; ++i) {  // a sender that never heard the 200 sends again
+    ASSERT_EQ(client.post_json("/api/v1/push", acknowledged[i].dump())->status, 200);
+  }
+  EXPECT_EQ(service->stop(SIGTERM), 0);
+
+  auto store = stats::open_store({.storage = "sqlite", .db_path = dir / "wd/stats/stats.db"});
+  ASSERT_TRUE(store) << store.error().message;
+  std::map<std::pair<std::string, std::string>, int> stored;
+  std::optional<std::int64_t> cursor;
+  do {
+    auto page = (*store)->events({}, 1000, cursor);
+    ASSERT_TRUE(page) << page.error().message;
+    for (const auto& e : page->events) ++stored[{e.source_id, e.event_id}];
+    cursor = page->next_cursor;
+  } while (cursor);
+  for (const auto& event : acknowledged) {
+    const auto key = std::pair{event["source_id"].get<std::string>(), event["event_id"].get<std::string>()};
+    ASSERT_EQ(stored[key], 1) << key.first << "/" << key.second << " (killed after " << kill_after_ms << " ms)";
+  }
+  for (const auto& [key, copies] : stored) EXPECT_EQ(copies, 1) << key.first << "/" << key.second;
 }
 
 TEST(StatsCli, ServeCommitsQueuedEventsAndExitsZeroOnSigterm) {
