@@ -18,6 +18,7 @@ std::atomic<int> g_signal{0};
 std::mutex g_mutex;
 std::condition_variable g_changed;
 std::map<int, std::function<void()>> g_callbacks;
+std::function<std::string()> g_busy;  // hold_second_signal
 int g_next_handle = 1;
 
 void fire(int signal) {
@@ -45,11 +46,27 @@ void install() {
       while (true) {
         int signal = 0;
         if (sigwait(&set, &signal) != 0) continue;
-        if (g_requested) _exit(130);  // second signal: the user insists
+        if (g_requested) {  // second signal: the user insists, unless the process holds it
+          std::function<std::string()> busy;
+          {
+            std::lock_guard lock(g_mutex);
+            busy = g_busy;
+          }
+          const std::string why = busy ? busy() : std::string();
+          if (why.empty()) _exit(130);
+          const std::string line = "vision: " + why + "; stopping as soon as that is done (kill -9 would lose it)\n";
+          [[maybe_unused]] const auto written = ::write(2, line.data(), line.size());
+          continue;
+        }
         fire(signal);
       }
     }).detach();
   });
+}
+
+void hold_second_signal(std::function<std::string()> busy) {
+  std::lock_guard lock(g_mutex);
+  g_busy = std::move(busy);
 }
 
 bool requested() { return g_requested.load(); }

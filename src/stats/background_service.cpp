@@ -256,15 +256,14 @@ Expected<BackgroundStatus> stop_background(const BackgroundOptions& options) {
     return fail(ErrorCode::runtime,
                 "cannot signal pid " + std::to_string(status.pid) + ": " + std::strerror(errno));
   }
-  if (wait_for_exit(status.pid, options.timeout_sec, false)) {
-    status.detail = "stopped (pid " + std::to_string(status.pid) + ")";
-  } else {
-    kill(status.pid, SIGKILL);
-    wait_for_exit(status.pid, 5.0, false);
-    status.detail = "killed (pid " + std::to_string(status.pid) + ") after " +
-                    std::to_string(static_cast<int>(options.timeout_sec)) +
-                    " s without exiting; queued events may be lost";
+  if (!wait_for_exit(status.pid, options.timeout_sec, false)) {
+    // Never SIGKILL: the service may still be committing events it acknowledged.
+    return fail(ErrorCode::runtime, "the statistics service (pid " + std::to_string(status.pid) + ") is still stopping after " +
+                                        std::to_string(static_cast<int>(options.timeout_sec)) +
+                                        " s, committing the events it acknowledged; it was not killed. Wait, or see " +
+                                        options.output_file.string());
   }
+  status.detail = "stopped (pid " + std::to_string(status.pid) + ")";
   status.running = status.healthy = false;
   remove_pid_file(options.pid_file);
   return status;

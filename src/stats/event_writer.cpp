@@ -110,6 +110,11 @@ void EventWriter::stop() {
             {{"committed_at_stop", m_done - done_before - lost}, {"lost_at_stop", lost}, {"committed_total", m_done - m_lost}});
 }
 
+std::size_t EventWriter::pending() const {
+  std::lock_guard lock(m_mutex);
+  return static_cast<std::size_t>(m_enqueued - m_done);
+}
+
 std::size_t EventWriter::queued() const {
   std::lock_guard lock(m_mutex);
   return m_queue.size();

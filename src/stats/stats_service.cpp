@@ -172,6 +172,11 @@ Expected<void> serve(const StatsServiceOptions& options,
                      const std::function<void(const StatsService&)>& on_ready) {
   auto service = StatsService::start(options);
   if (!service) return std::unexpected(service.error());
+  // A second Ctrl+C must not drop acknowledged events that wait for their commit.
+  interrupt::hold_second_signal([writer = &(*service)->writer()]() -> std::string {
+    const auto pending = writer->pending();
+    return pending == 0 ? std::string() : "committing " + std::to_string(pending) + " acknowledged events";
+  });
   if (on_ready) on_ready(**service);
   auto& metrics = (*service)->metrics();
   // A line per minute with the ingest counters instead of a line per push.
@@ -191,6 +196,7 @@ Expected<void> serve(const StatsServiceOptions& options,
   log::info("statistics.service.stopping", "stop requested; committing queued events",
             {{"signal", interrupt::signal_number()}});
   (*service)->stop();
+  interrupt::hold_second_signal(nullptr);
   return {};
 }
 

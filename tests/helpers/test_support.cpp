@@ -116,6 +116,10 @@ int BackgroundProcess::stop(int signal, double timeout_sec) {
   return m_exit_code;
 }
 
+void BackgroundProcess::signal(int signal) {
+  if (running()) kill(m_pid, signal);
+}
+
 std::string BackgroundProcess::err() const { return read_text(m_capture / "stderr"); }
 
 bool wait_until(const std::function<bool()>& done, double timeout_sec) {

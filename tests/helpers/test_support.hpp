@@ -51,6 +51,8 @@ class BackgroundProcess {
   BackgroundProcess& operator=(const BackgroundProcess&) = delete;
   // Sends `signal` and waits (up to `timeout_sec`, then SIGKILL); returns the exit code.
   int stop(int signal, double timeout_sec = 30);
+  // Sends `signal` without waiting.
+  void signal(int signal);
   bool running();
   std::string err() const;
 

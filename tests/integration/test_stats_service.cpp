@@ -561,3 +561,33 @@ TEST(StatsCli, ServeCommitsQueuedEventsAndExitsZeroOnSigterm) {
   ASSERT_TRUE(store);
   EXPECT_EQ(*(*store)->count(), 120) << "flush_interval_sec is an hour: SIGTERM committed them";
 }
+
+// ack = "queue": 20 000 events acknowledged and still being committed (a trigger makes each
+// insert slow) when Ctrl+C arrives twice. The second Ctrl+C must not drop them: the service says
+// what it is committing and finishes.
+TEST(StatsCli, ASecondCtrlCWaitsForAcknowledgedEvents) {
+  TempDir dir;
+  Ports ports;
+  const fs::path db = dir / "wd/stats/stats.db";
+  ASSERT_TRUE(stats::open_store({.storage = "sqlite", .db_path = db}));
+  const auto trigger = vision::test::run_process(
+      "/usr/bin/sqlite3", {db.string(), "CREATE TRIGGER slow AFTER INSERT ON stats_events BEGIN SELECT count(*) FROM (WITH RECURSIVE "
+                               "c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 3000) SELECT x FROM c); END"});
+  ASSERT_EQ(trigger.exit_code, 0) << trigger.err;
+  vision::test::BackgroundProcess serving(VISION_BINARY, stats_args("serve", dir, ports, {"--set", "deploy.statistics.ack=queue"}));
+  net::HttpClient client({.base_url = "http://127.0.0.1:" + std::to_string(ports.api), .timeout_sec = 30.0});
+  ASSERT_TRUE(vision::test::wait_until([&] { return client.get("/health").has_value(); }, 30)) << serving.err();
+  const auto event = json::parse(k_seed_event);
+  const json batch = json::array_t(10000, event);
+  for (int i = 0; i < 2; ++i) ASSERT_EQ(client.post_json("/api/v1/push/batch", batch.dump())->status, 200);
+  ASSERT_TRUE(serving.running());
+  serving.signal(SIGINT);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  ASSERT_TRUE(serving.running()) << "the first Ctrl+C should still be committing";
+  const int code = serving.stop(SIGINT, 300);
+  EXPECT_EQ(code, 0) << serving.err();
+  EXPECT_NE(serving.err().find("acknowledged events; stopping as soon as that is done"), std::string::npos) << serving.err();
+  auto store = stats::open_store({.storage = "sqlite", .db_path = db});
+  ASSERT_TRUE(store);
+  EXPECT_EQ(*(*store)->count(), 20000) << serving.err();
+}

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <functional>
+#include <string>
 
 namespace vision::interrupt {
 
@@ -21,6 +22,11 @@ void request();
 // was). Returns a handle for `remove`.
 int on_interrupt(std::function<void()> callback);
 void remove(int handle);
+
+// A second signal normally ends the process at once. While `busy` returns a message (e.g.
+// "committing 120 acknowledged events"), the second signal prints it and the process goes on
+// stopping cleanly; an empty message lets it end the process. nullptr restores the default.
+void hold_second_signal(std::function<std::string()> busy);
 
 // Sleeps up to `duration`; returns false when a stop was requested meanwhile.
 bool sleep_for(std::chrono::milliseconds duration);

@@ -53,6 +53,8 @@ class EventWriter {
   // Commits what is queued (retrying a failed commit a few times) and ends the thread.
   void stop();
   std::size_t queued() const;
+  // Events queued or in the transaction being committed: acknowledged in queue mode, not yet stored.
+  std::size_t pending() const;
   // Runs retention now (also done every retention_interval); returns how many were deleted.
   Expected<std::int64_t> apply_retention(std::int64_t now_micros);
 
