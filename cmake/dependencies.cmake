@@ -17,6 +17,7 @@ pkg_check_modules(cpp_httplib REQUIRED IMPORTED_TARGET cpp-httplib>=0.18)
 # The header's inline parts call OpenSSL directly (CPPHTTPLIB_OPENSSL_SUPPORT), and the .pc lists
 # it only under Requires.private, so link it explicitly.
 find_package(OpenSSL REQUIRED)
+find_package(ZLIB REQUIRED)
 pkg_check_modules(sqlite3 REQUIRED IMPORTED_TARGET sqlite3>=3.38)
 # PostgreSQL storage is optional: without libpqxx, storage = "postgres" answers "not in this build".
 pkg_check_modules(libpqxx IMPORTED_TARGET libpqxx>=7.7)

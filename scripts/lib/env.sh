@@ -10,7 +10,7 @@ VISION_PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config git ca-certificates
   libtorch-dev libonnxruntime-dev libonnx-dev libprotobuf-dev protobuf-compiler
   libopencv-dev libtomlplusplus-dev nlohmann-json3-dev libcli11-dev
-  libcpp-httplib-dev libssl-dev libsqlite3-dev sqlite3 libpqxx-dev libyaml-cpp-dev
+  libcpp-httplib-dev libssl-dev zlib1g-dev libsqlite3-dev sqlite3 libpqxx-dev libyaml-cpp-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-opencv python3-numpy
   chromium postgresql wrk curl procps

@@ -12,6 +12,7 @@
 #include "vision/eval/validate.hpp"
 #include "vision/edge/http_transport.hpp"
 #include "vision/edge/local_processor.hpp"
+#include "vision/edge/stats_spool.hpp"
 #include "vision/remote/inference_server.hpp"
 
 namespace vision::cli {
@@ -54,6 +55,9 @@ StatsSender make_sender(const Run& run, const std::string& section) {
   StatsSenderOptions options;
   options.endpoint = c.string(section + ".stats_endpoint");
   options.jsonl_path = run.dir() / "stats.jsonl";
+  // One spool per source: a later run with the same source_id delivers what this one could not.
+  options.spool_dir = spool_dir_for(c.root(), c.string(section + ".source_id"));
+  options.spool_max_bytes = static_cast<std::uint64_t>(c.number("statistics.spool_max_mb") * 1024 * 1024);
   return StatsSender(options, make_http_stats_transport(c.string(section + ".api_key"), c.number(section + ".stats_timeout_sec")));
 }
 

@@ -12,8 +12,8 @@ Expected<std::vector<std::string>> scopes_for_command(const std::string& command
       {"predict", {"app", "workspace"}},
       {"autolabel",
        {"app", "workspace", "class_map", "data.unlabeled_dir", "data.labeled_dir", "autolabel"}},
-      {"deploy-edge", {"app", "workspace", "deploy.edge"}},
-      {"deploy-remote", {"app", "workspace", "deploy.remote"}},
+      {"deploy-edge", {"app", "workspace", "deploy.edge", "statistics.spool_max_mb"}},
+      {"deploy-remote", {"app", "workspace", "deploy.remote", "statistics.spool_max_mb"}},
       {"stats", {"app", "workspace", "deploy.statistics", "statistics"}},
       {"demo", {"app", "workspace"}},
   };

@@ -174,6 +174,7 @@ jsonl = true
 
 [statistics]
 flush_interval_sec = 5.0
+spool_max_mb = 64.0
 )toml";
 }
 
@@ -440,6 +441,7 @@ std::vector<ConfigRule> build_rules() {
       http_url("deploy.remote.stats_endpoint", true),
       positive_number("deploy.remote.stats_timeout_sec"),
       positive_number("deploy.remote.max_payload_mb"),
+      positive_number("statistics.spool_max_mb"),
       positive_int("deploy.remote.max_image_pixels"),
       non_negative_int("deploy.remote.max_inflight"),
       non_negative_int("deploy.remote.workers"),

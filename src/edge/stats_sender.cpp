@@ -7,10 +7,12 @@
 #include <chrono>
 #include <cstring>
 #include <format>
+#include <random>
 
 #include <nlohmann/json.hpp>
 
 #include "vision/core/log.hpp"
+#include "vision/edge/stats_spool.hpp"
 
 namespace vision {
 
@@ -32,6 +34,14 @@ StatsSender::~StatsSender() {
 }
 
 Expected<void> StatsSender::start() {
+  std::random_device random;
+  m_id_prefix = std::format("{:08x}{:08x}", random(), random());
+  if (!m_options.spool_dir.empty() && !m_options.endpoint.empty()) {
+    auto spool = StatsSpool::open({.dir = m_options.spool_dir, .max_bytes = m_options.spool_max_bytes,
+                                   .segment_bytes = std::max<std::uint64_t>(4096, std::min<std::uint64_t>(4ULL << 20, m_options.spool_max_bytes / 4))});
+    if (!spool) return std::unexpected(spool.error());
+    m_spool = std::move(*spool);
+  }
   if (!m_options.jsonl_path.empty()) {
     std::error_code ec;
     std::filesystem::create_directories(m_options.jsonl_path.parent_path(), ec);
@@ -45,33 +55,65 @@ Expected<void> StatsSender::start() {
 }
 
 void StatsSender::enqueue(const StatsEvent& event) {
-  std::string line = to_json(event).dump();
+  auto json = to_json(event);
+  if (event.event_id.empty()) {
+    std::lock_guard lock(m_mutex);
+    json["event_id"] = m_id_prefix + "-" + std::to_string(m_next_id++);
+  }
+  const std::string line = json.dump();
+  ++m_queued;
+  if (!m_options.endpoint.empty()) {
+    // The spool first: every event stats.jsonl shows is one the spool holds.
+    std::lock_guard lock(m_mutex);
+    if (!m_spool) {
+      m_queue.push_back(line);
+    } else if (auto ok = m_spool->append(line); !ok) {
+      log::error("stats.sender.spool.failed", ok.error().message);
+      m_queue.push_back(line);  // kept in memory at least
+    }
+  }
   if (m_jsonl_fd >= 0) {
     const std::string with_newline = line + "\n";
     if (::write(m_jsonl_fd, with_newline.data(), with_newline.size()) < 0) {
       log::error("stats.sender.jsonl.failed", std::string("cannot append to stats.jsonl: ") + std::strerror(errno));
     }
   }
-  ++m_queued;
-  if (m_options.endpoint.empty()) return;
-  {
-    std::lock_guard lock(m_mutex);
-    m_queue.push_back(std::move(line));
+  if (!m_options.endpoint.empty()) m_wake.notify_one();
+}
+
+std::vector<std::string> StatsSender::front(std::size_t max) {
+  std::lock_guard lock(m_mutex);
+  // The spool's records are older than anything kept in memory after a spool failure.
+  std::vector<std::string> out = m_spool ? m_spool->peek(max) : std::vector<std::string>();
+  for (std::size_t i = 0; i < m_queue.size() && out.size() < max; ++i) out.push_back(m_queue[i]);
+  if (m_spool && !out.empty()) {
+    // What is about to be sent is on disk first: fsync once per batch.
+    if (auto ok = m_spool->sync(); !ok) log::warn("stats.sender.spool.sync", ok.error().message);
   }
-  m_wake.notify_one();
+  return out;
+}
+
+void StatsSender::drop_front(std::size_t count) {
+  std::lock_guard lock(m_mutex);
+  if (m_spool) {
+    const std::size_t from_spool = std::min(count, m_spool->pending());
+    if (auto ok = m_spool->acknowledge(from_spool); !ok) log::warn("stats.sender.spool.ack", ok.error().message);
+    count -= from_spool;
+  }
+  m_queue.erase(m_queue.begin(), m_queue.begin() + static_cast<std::ptrdiff_t>(std::min(count, m_queue.size())));
+}
+
+std::size_t StatsSender::backlog() const {
+  return m_queue.size() + (m_spool ? m_spool->pending() : 0);
 }
 
 bool StatsSender::deliver_some() {
-  std::vector<std::string> batch;
-  {
-    std::lock_guard lock(m_mutex);
-    const size_t count = std::min<size_t>(m_queue.size(), m_batch_supported ? static_cast<size_t>(m_options.batch_max) : 1);
-    batch.assign(m_queue.begin(), m_queue.begin() + static_cast<std::ptrdiff_t>(count));
-  }
+  const bool batching = m_batch_supported && m_singles_left == 0;
+  const std::vector<std::string> batch = front(batching ? static_cast<size_t>(m_options.batch_max) : 1);
   if (batch.empty()) return true;
   std::string url = m_options.endpoint;
   std::string body;
-  if (m_batch_supported) {
+  if (batching) {
     url = batch_endpoint_for(m_options.endpoint);
     body = "[";
     for (size_t i = 0; i < batch.size(); ++i) body += (i ? "," : "") + batch[i];
@@ -81,26 +123,24 @@ bool StatsSender::deliver_some() {
   }
   auto status = m_transport->post_json(url, body);
   if (!status) return false;
-  const auto drop_front = [&](size_t n) {
-    std::lock_guard lock(m_mutex);
-    m_queue.erase(m_queue.begin(), m_queue.begin() + static_cast<std::ptrdiff_t>(n));
-  };
   if (*status >= 200 && *status < 300) {
     drop_front(batch.size());
     m_sent += static_cast<std::int64_t>(batch.size());
+    if (!batching && m_singles_left > 0) --m_singles_left;
     return true;
   }
-  if (m_batch_supported && (*status == 404 || *status == 405)) {
+  if (batching && (*status == 404 || *status == 405)) {
     log::info("stats.sender.no_batch", "the statistics service has no batch endpoint; sending events one by one");
     m_batch_supported = false;
     return true;
   }
   if (*status == 400 || *status == 413 || *status == 422) {
-    if (m_batch_supported && batch.size() > 1) {
-      // One bad event must not sink its neighbours: fall back to single events for this backlog.
-      m_batch_supported = false;
+    if (batching && batch.size() > 1) {
+      // One bad event must not sink its neighbours: this batch goes one by one, then batching resumes.
+      m_singles_left = batch.size();
       return true;
     }
+    if (m_singles_left > 0) --m_singles_left;
     drop_front(batch.size());
     m_failed += static_cast<std::int64_t>(batch.size());
     log::error("stats.sender.rejected", "the statistics service rejected an event (HTTP " + std::to_string(*status) + ")",
@@ -118,8 +158,8 @@ void StatsSender::loop() {
   while (true) {
     {
       std::unique_lock lock(m_mutex);
-      m_wake.wait(lock, [&] { return m_stopping || !m_queue.empty(); });
-      if (m_queue.empty()) return;  // stopping and nothing left
+      m_wake.wait(lock, [&] { return m_stopping || backlog() > 0; });
+      if (backlog() == 0) return;  // stopping and nothing left
       if (m_stopping && drain_deadline == std::chrono::steady_clock::time_point{}) {
         drain_deadline = std::chrono::steady_clock::now() +
                          std::chrono::milliseconds(static_cast<long>(m_options.drain_timeout_sec * 1000));
@@ -147,8 +187,8 @@ void StatsSender::stop() {
     std::lock_guard lock(m_mutex);
     if (m_stopping && !m_thread.joinable()) return;
     m_stopping = true;
-    if (!m_queue.empty() && m_thread.joinable()) {
-      const auto events = m_queue.size();
+    if (backlog() > 0 && m_thread.joinable()) {
+      const auto events = backlog();
       log::info("stats.sender.draining", "delivering " + std::to_string(events) + (events == 1 ? " event" : " events") + " to " +
                                              m_options.endpoint + ", up to " + std::format("{:g}", m_options.drain_timeout_sec) + " s",
                 {{"events", events}});
@@ -164,7 +204,11 @@ StatsSenderCounts StatsSender::counts() const {
   c.sent = m_sent;
   c.failed = m_failed;
   std::lock_guard lock(m_mutex);
-  c.pending = static_cast<std::int64_t>(m_queue.size());
+  c.pending = static_cast<std::int64_t>(backlog());
+  if (m_spool) {
+    c.evicted = m_spool->evicted();
+    c.replayed = m_spool->recovery().records;
+  }
   return c;
 }
 

@@ -1,8 +1,11 @@
 // Delivery of StatsEvents to the statistics service without ever blocking the frame loop or
-// losing an event: `enqueue` appends the event to runs/<run_id>/stats.jsonl at once, and a
-// background thread posts batches (POST <endpoint>/batch, or one event per POST when the
-// service has no batch endpoint), retrying with exponential back-off while the service is down
-// and sending the backlog when it returns. Used by the edge runner and the remote server.
+// losing an event: `enqueue` gives the event an event_id, appends it to runs/<run_id>/stats.jsonl
+// and to the durable spool (stats_spool.hpp) at once, and a background thread posts batches
+// (POST <endpoint>/batch, or one event per POST when the service has no batch endpoint),
+// retrying with exponential back-off while the service is down and sending the backlog when it
+// returns. What is undelivered when the process ends (or is killed) is sent by the next sender
+// of the same spool, first; the service stores each event_id once. Used by the edge runner and
+// the remote server.
 #pragma once
 
 #include <atomic>
@@ -14,6 +17,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "vision/core/contracts.hpp"
 #include "vision/core/error.hpp"
@@ -34,13 +38,19 @@ struct StatsSenderOptions {
   double retry_initial_sec = 0.25;
   double retry_max_sec = 5.0;
   double drain_timeout_sec = 5.0;   // how long stop() keeps trying to deliver the backlog
+  // The durable queue (<root>/stats/spool/<source_id>); empty: undelivered events live in
+  // memory only (and in stats.jsonl).
+  std::filesystem::path spool_dir;
+  std::uint64_t spool_max_bytes = 64ULL << 20;
 };
 
 struct StatsSenderCounts {
   std::int64_t queued = 0;   // events enqueued
   std::int64_t sent = 0;     // acknowledged by the service
-  std::int64_t pending = 0;  // not delivered yet (still in stats.jsonl)
+  std::int64_t pending = 0;  // not delivered yet (still in the spool and stats.jsonl)
   std::int64_t failed = 0;   // rejected by the service as invalid (400); not retried
+  std::int64_t evicted = 0;  // dropped from a full spool, oldest first
+  std::int64_t replayed = 0;  // found undelivered in the spool at start
 };
 
 class StatsSender {
@@ -50,7 +60,7 @@ class StatsSender {
   StatsSender(const StatsSender&) = delete;
   StatsSender& operator=(const StatsSender&) = delete;
 
-  // Opens stats.jsonl and starts the sender thread.
+  // Opens stats.jsonl and the spool (whose undelivered events go first) and starts the thread.
   Expected<void> start();
   // Thread-safe; never waits for the network.
   void enqueue(const StatsEvent& event);
@@ -62,6 +72,10 @@ class StatsSender {
   void loop();
   // Tries to deliver the front of the queue; false when the service is unreachable.
   bool deliver_some();
+  // The oldest `max` undelivered events, and dropping the first `count` of them.
+  std::vector<std::string> front(std::size_t max);
+  void drop_front(std::size_t count);
+  std::size_t backlog() const;
 
   StatsSenderOptions m_options;
   std::unique_ptr<StatsTransport> m_transport;
@@ -69,9 +83,13 @@ class StatsSender {
   std::thread m_thread;
   mutable std::mutex m_mutex;
   std::condition_variable m_wake;
-  std::deque<std::string> m_queue;  // serialised events
+  std::deque<std::string> m_queue;  // serialised events, when there is no spool
+  std::unique_ptr<class StatsSpool> m_spool;
+  std::string m_id_prefix;          // event_id = <prefix>-<n>: random per start, unique per source
+  std::int64_t m_next_id = 0;
   bool m_stopping = false;
-  bool m_batch_supported = true;
+  bool m_batch_supported = true;    // false once the service showed it has no batch endpoint
+  std::size_t m_singles_left = 0;   // after a refused batch: send these one by one, then batch again
   std::atomic<std::int64_t> m_queued{0};
   std::atomic<std::int64_t> m_sent{0};
   std::atomic<std::int64_t> m_failed{0};

@@ -116,6 +116,7 @@ const std::vector<BrokenRule>& broken_rules() {
       {{"deploy.remote.max_image_pixels=0"}, "deploy.remote.max_image_pixels", "> 0"},
       {{"deploy.remote.max_inflight=-1"}, "deploy.remote.max_inflight", ">= 0"},
       {{"deploy.statistics.ack=maybe"}, "deploy.statistics.ack", "one of"},
+      {{"statistics.spool_max_mb=0"}, "statistics.spool_max_mb", "> 0"},
       {{"deploy.remote.workers=-1"}, "deploy.remote.workers", ">= 0"},
       {{"deploy.statistics.ui_port=-1"}, "deploy.statistics.ui_port", "[0, 65535]"},
       {{"deploy.statistics.api_port=65536"}, "deploy.statistics.api_port", "[0, 65535]"},

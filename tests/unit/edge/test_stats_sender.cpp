@@ -1,6 +1,7 @@
 // The stats sender against a real HTTP server on loopback that records what it receives.
 #include <gtest/gtest.h>
 
+#include <map>
 #include <mutex>
 #include <thread>
 
@@ -40,6 +41,11 @@ class Recorder {
     std::lock_guard lock(m_mutex);
     return m_posts;
   }
+  // How often each event_id arrived.
+  std::map<std::string, int> ids() {
+    std::lock_guard lock(m_mutex);
+    return m_ids;
+  }
 
  private:
   vision::net::HttpResponse take(const nlohmann::json& events) {
@@ -49,12 +55,14 @@ class Recorder {
       if (e["source_id"] == "bad") return vision::net::HttpResponse::error(400, "validation_failed");
     }
     m_events += static_cast<int>(events.size());
+    for (const auto& e : events) ++m_ids[e.value("event_id", std::string())];
     return vision::net::HttpResponse::json(200, {{"ok", true}});
   }
   std::unique_ptr<vision::net::HttpServer> m_server;
   std::mutex m_mutex;
   int m_events = 0;
   int m_posts = 0;
+  std::map<std::string, int> m_ids;
 };
 
 vision::StatsEvent event(const std::string& source = "edge-1") {
@@ -157,4 +165,52 @@ TEST(StatsSender, EmptyEndpointKeepsEventsLocal) {
   EXPECT_EQ(sender.counts().queued, 1);
   EXPECT_EQ(sender.counts().pending, 0);
   EXPECT_EQ(vision::stats_event_from_json(nlohmann::json::parse(vision::test::read_text(dir / "s.jsonl")))->source_id, "edge-1");
+}
+
+// What one sender could not deliver (the service was down) is delivered by the next sender of
+// the same spool, before its own events and once each; every event carries an event_id.
+TEST(StatsSender, TheNextSenderOfASpoolDeliversItsBacklogFirstAndOnce) {
+  const int port = vision::test::free_tcp_port();
+  TempDir dir;
+  vision::StatsSenderOptions options{"http://127.0.0.1:" + std::to_string(port) + "/api/v1/push", dir / "s.jsonl", 500, 0.05, 0.1, 0.3};
+  options.spool_dir = dir / "spool";
+  {
+    vision::StatsSender first(options, vision::make_http_stats_transport("", 0.5));
+    ASSERT_TRUE(first.start());
+    for (int i = 0; i < 30; ++i) first.enqueue(event());
+    first.stop();
+    EXPECT_EQ(first.counts().pending, 30);
+  }
+  Recorder recorder(port, true);
+  ASSERT_TRUE(recorder.start());
+  vision::StatsSender second(options, vision::make_http_stats_transport("", 2.0));
+  ASSERT_TRUE(second.start());
+  EXPECT_EQ(second.counts().replayed, 30);
+  for (int i = 0; i < 5; ++i) second.enqueue(event());
+  EXPECT_TRUE(wait_for([&] { return recorder.events() == 35; })) << recorder.events();
+  second.stop();
+  const auto ids = recorder.ids();
+  EXPECT_EQ(ids.size(), 35U);
+  for (const auto& [id, copies] : ids) {
+    EXPECT_FALSE(id.empty());
+    EXPECT_EQ(copies, 1) << id;
+  }
+  EXPECT_EQ(second.counts().pending, 0);
+}
+
+// A refused batch goes one by one (isolating the bad event), then batching resumes.
+TEST(StatsSender, BatchingResumesAfterOneRefusedBatch) {
+  Recorder recorder(0, true);
+  ASSERT_TRUE(recorder.start());
+  TempDir dir;
+  vision::StatsSender sender({"http://127.0.0.1:" + std::to_string(recorder.port()) + "/api/v1/push", dir / "s.jsonl", 500},
+                             vision::make_http_stats_transport("", 2.0));
+  for (int i = 0; i < 4; ++i) sender.enqueue(event(i == 1 ? "bad" : "good"));
+  ASSERT_TRUE(sender.start());
+  EXPECT_TRUE(wait_for([&] { return recorder.events() == 3; }));
+  const int posts_before = recorder.posts();
+  for (int i = 0; i < 100; ++i) sender.enqueue(event());
+  EXPECT_TRUE(wait_for([&] { return recorder.events() == 103; }));
+  sender.stop();
+  EXPECT_LE(recorder.posts() - posts_before, 10) << "100 more events went in batches, not one by one";
 }
