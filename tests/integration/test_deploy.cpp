@@ -4,6 +4,10 @@
 
 #include <signal.h>
 
+#include <map>
+#include <set>
+#include <sstream>
+
 #include <nlohmann/json.hpp>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
@@ -13,6 +17,7 @@
 #include "helpers/test_support.hpp"
 #include "vision/data/synthetic_shapes.hpp"
 #include "vision/net/http_client.hpp"
+#include "vision/stats/stats_store.hpp"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -190,4 +195,67 @@ TEST(DeployRemote, EdgeStreamsToTheServerWhichShutsDownCleanly) {
   EXPECT_EQ(artifacts["rejected"], 5);
   EXPECT_EQ(files_under(dir / "remote/outputs" / remote_run.filename()).size(), 5U);
   EXPECT_EQ(lines_of(remote_run / "stats.jsonl"), 5U);
+}
+
+// The edge produces events while the service is down and is killed with SIGKILL. The service
+// comes up and the edge starts again with the same source_id: every event the first run
+// produced (its stats.jsonl) is stored exactly once, before the new run's own.
+TEST(DeployEdge, EventsOfAnEdgeKilledWhileTheServiceWasDownArriveExactlyOnce) {
+  TempDir dir;
+  write_images(dir / "frames", 40);
+  const int api_port = vision::test::free_tcp_port();
+  const int ui_port = vision::test::free_tcp_port();
+  const std::vector<std::string> edge_args = {
+      "deploy", "edge", "--workdir", (dir / "wd").string(), "--model", k_model, "--set",
+      "deploy.edge.images_dir=" + (dir / "frames").string(), "--set", "deploy.edge.fps_limit=20", "--set",
+      "deploy.edge.save_annotated=false", "--set", "deploy.edge.source_id=cam-k9", "--set",
+      "deploy.edge.stats_endpoint=http://127.0.0.1:" + std::to_string(api_port) + "/api/v1/push"};
+  fs::path first_run;
+  {
+    BackgroundProcess edge(VISION_BINARY, edge_args);
+    ASSERT_TRUE(wait_until([&] {
+      if (!fs::exists(dir / "wd/runs")) return false;
+      for (const auto& entry : fs::directory_iterator(dir / "wd/runs")) first_run = entry.path();
+      return !first_run.empty() && fs::exists(first_run / "stats.jsonl") && lines_of(first_run / "stats.jsonl") >= 10;
+    }, 60)) << edge.err();
+    edge.stop(SIGKILL);
+  }
+  std::set<std::string> produced;
+  {
+    std::istringstream lines(vision::test::read_text(first_run / "stats.jsonl"));
+    for (std::string line; std::getline(lines, line);) {
+      const auto event = json::parse(line, nullptr, false);
+      if (!event.is_discarded()) produced.insert(event["event_id"].get<std::string>());
+    }
+  }
+  ASSERT_GE(produced.size(), 10U);
+  ASSERT_LT(produced.size(), 40U) << "the first run was killed before its end";
+
+  BackgroundProcess stats(VISION_BINARY, {"stats", "serve", "--workdir", (dir / "stats").string(), "--api-port",
+                                          std::to_string(api_port), "--ui-port", std::to_string(ui_port)});
+  vision::net::HttpClient client({"http://127.0.0.1:" + std::to_string(api_port), 5.0, ""});
+  ASSERT_TRUE(wait_until([&] { return client.get("/health").has_value(); }, 30)) << stats.err();
+  auto again = edge_args;
+  again.insert(again.end(), {"--max-frames", "3"});
+  const auto second = vision::test::run_vision(again);
+  ASSERT_EQ(second.exit_code, 0) << second.err;
+  EXPECT_NE(second.err.find("undelivered event(s)"), std::string::npos) << second.err;
+  ASSERT_EQ(stats.stop(SIGTERM), 0) << stats.err();
+
+  auto store = vision::stats::open_store({.storage = "sqlite", .db_path = dir / "stats/stats/stats.db"});
+  ASSERT_TRUE(store) << store.error().message;
+  std::map<std::string, int> stored;
+  std::optional<std::int64_t> cursor;
+  do {
+    auto page = (*store)->events({}, 1000, cursor);
+    ASSERT_TRUE(page);
+    for (const auto& e : page->events) {
+      EXPECT_EQ(e.source_id, "cam-k9");
+      ++stored[e.event_id];
+    }
+    cursor = page->next_cursor;
+  } while (cursor);
+  for (const auto& id : produced) EXPECT_EQ(stored[id], 1) << id;
+  EXPECT_EQ(stored.size(), produced.size() + 3) << "and the second run's three frames";
+  for (const auto& [id, copies] : stored) EXPECT_EQ(copies, 1) << id;
 }
