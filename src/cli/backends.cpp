@@ -47,7 +47,8 @@ Expected<void> autolabel_with_model(Run& run) {
 }
 
 nlohmann::json sender_json(const StatsSenderCounts& c) {
-  return {{"queued", c.queued}, {"sent", c.sent}, {"pending", c.pending}, {"failed", c.failed}};
+  return {{"queued", c.queued}, {"sent", c.sent},         {"pending", c.pending},
+          {"failed", c.failed}, {"evicted", c.evicted}, {"replayed", c.replayed}};
 }
 
 StatsSender make_sender(const Run& run, const std::string& section) {
