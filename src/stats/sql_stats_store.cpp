@@ -76,21 +76,16 @@ std::string dead_letter_json(const NewEvent& e) {
   return j.dump(-1, ' ', /*ensure_ascii=*/true, nlohmann::json::error_handler_t::replace);
 }
 
-Expected<std::int64_t> SqlStatsStore::count() {
+Expected<std::int64_t> SqlStatsStore::count_rows(std::string_view table) {
   std::int64_t n = 0;
-  auto ok = run(builder().sql("SELECT COUNT(*) FROM stats_events").build(),
-                [&](const RowView& row) { n = row.integer(0); });
+  auto ok = run(builder().sql("SELECT COUNT(*) FROM ").sql(table).build(), [&](const RowView& row) { n = row.integer(0); });
   if (!ok) return std::unexpected(ok.error());
   return n;
 }
 
-Expected<std::int64_t> SqlStatsStore::dead_letter_count() {
-  std::int64_t n = 0;
-  auto ok = run(builder().sql("SELECT COUNT(*) FROM stats_dead_letters").build(),
-                [&](const RowView& row) { n = row.integer(0); });
-  if (!ok) return std::unexpected(ok.error());
-  return n;
-}
+Expected<std::int64_t> SqlStatsStore::count() { return count_rows("stats_events"); }
+
+Expected<std::int64_t> SqlStatsStore::dead_letter_count() { return count_rows("stats_dead_letters"); }
 
 Expected<Overview> SqlStatsStore::overview(const EventFilter& filter) {
   Overview o;

@@ -77,6 +77,7 @@ class SqlStatsStore : public StatsStore {
   virtual Expected<void> run(const SqlQuery& query,
                              const std::function<void(const RowView&)>& on_row) = 0;
   SqlBuilder builder() const { return SqlBuilder(m_dialect); }
+  Expected<std::int64_t> count_rows(std::string_view table);
 
  private:
   SqlDialect m_dialect;
