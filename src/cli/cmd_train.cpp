@@ -20,7 +20,7 @@ void add_train_flags(CLI::App& command, TrainOptions& options) {
   command.add_option("--epochs", options.epochs, "train.epochs");
   command.add_option("--batch-size", options.batch_size, "train.batch_size");
   command.add_option("--img-size", options.img_size, "train.img_size (multiple of 32)");
-  command.add_option("--device", options.device, "train.device (cpu|cuda|cuda:N|mps)");
+  command.add_option("--device", options.device, "train.device (cpu|cuda|cuda:N|N|mps)");
 }
 
 void bind(TrainOptions& o) {
@@ -136,7 +136,7 @@ void add_train_commands(CLI::App& app, Action& action) {
   auto* val = app.add_subcommand("val", "Evaluate a checkpoint or ONNX model on the val split");
   add_common_options(*val, val_options->common);
   val->add_option("--batch-size", val_options->batch_size, "train.batch_size (checkpoints; at most 32)");
-  val->add_option("--device", val_options->device, "train.device for checkpoints (cpu|cuda|cuda:N)");
+  val->add_option("--device", val_options->device, "train.device for checkpoints (cpu|cuda|cuda:N|N)");
   val->add_option("--model", val_options->model, "best.pt, last.pt or model.onnx")->required();
   val->add_option("--data", val_options->data, "data.yolo_dataset_dir");
   val->callback([&action, val_options] {

@@ -221,6 +221,17 @@ ConfigRule one_of(std::string key, std::vector<std::string> choices) {
           }};
 }
 
+// one_of, checked only when `when_key` has the value `when_value` (the backend that reads it).
+ConfigRule one_of_when(std::string key, std::vector<std::string> choices, std::string when_key, std::string when_value) {
+  auto rule = one_of(key, std::move(choices));
+  return {key, [check = rule.check, when_key, when_value](const Config& c) -> std::optional<std::string> {
+            if (c.string(when_key) != when_value) return std::nullopt;
+            auto problem = check(c);
+            if (problem) *problem += " (train.backend = " + quoted(when_value) + ")";
+            return problem;
+          }};
+}
+
 ConfigRule int_range(std::string key, std::int64_t lo, std::int64_t hi) {
   return {key, [key, lo, hi](const Config& c) -> std::optional<std::string> {
             const auto value = c.integer(key);
@@ -361,10 +372,15 @@ std::vector<ConfigRule> build_rules() {
       one_of("train.backend", {"yolo", "faster_rcnn"}),
       {"train.device",
        [](const Config& c) -> std::optional<std::string> {
-         static const std::regex device("cpu|cuda|cuda:[0-9]+|mps");
+         // "0" is Ultralytics' (and the Python original's) spelling of cuda:0.
+         static const std::regex device("cpu|cuda|cuda:[0-9]+|[0-9]+|mps");
          const std::string value = c.string("train.device");
          if (std::regex_match(value, device)) return std::nullopt;
-         return quoted(value) + ": must be cpu, cuda, cuda:N or mps";
+         if (value.find(',') != std::string::npos) {
+           return quoted(value) + ": training on several GPUs is not available yet (see the distributed-training issue); "
+                                  "give one device, e.g. \"0\" or \"cuda:0\"";
+         }
+         return quoted(value) + ": must be cpu, cuda, cuda:N, N (a GPU index) or mps";
        }},
       non_negative_int("train.seed"),
       positive_int("train.epochs"),
@@ -399,7 +415,9 @@ std::vector<ConfigRule> build_rules() {
       fraction("train.yolo.translate"),
       fraction("train.yolo.scale"),
       fraction("train.yolo.fliplr"),
-      one_of("train.faster_rcnn.variant", {"mobilenet_v3", "resnet50"}),
+      // The Python original's names, and Vision's earlier "resnet50"; only a faster_rcnn run reads it.
+      one_of_when("train.faster_rcnn.variant", {"mobilenet_v3", "resnet50_fpn", "resnet50_fpn_v2", "resnet18_fpn", "resnet50"},
+                  "train.backend", "faster_rcnn"),
       positive_number("train.faster_rcnn.lr"),
       number_range("train.faster_rcnn.momentum", 0.0, 1.0),
       non_negative_number("train.faster_rcnn.weight_decay"),

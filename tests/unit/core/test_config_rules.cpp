@@ -31,7 +31,8 @@ const std::vector<BrokenRule>& broken_rules() {
       {{"class_map.names=[a, a]"}, "class_map.names", "unique"},
       {{"class_map.id_map={a = 1, b = 0}", "class_map.names=[a, b]"}, "class_map.id_map", "must be 0"},
       {{"train.backend=detr"}, "train.backend", "yolo|faster_rcnn"},
-      {{"train.device=gpu"}, "train.device", "cpu, cuda, cuda:N or mps"},
+      {{"train.device=gpu"}, "train.device", "cpu, cuda, cuda:N, N (a GPU index) or mps"},
+      {{"train.device=0,1"}, "train.device", "several GPUs is not available yet"},
       {{"train.seed=-1"}, "train.seed", ">= 0"},
       {{"train.epochs=0"}, "train.epochs", "> 0"},
       {{"train.batch_size=0"}, "train.batch_size", "> 0"},
@@ -60,7 +61,8 @@ const std::vector<BrokenRule>& broken_rules() {
       {{"train.yolo.translate=2"}, "train.yolo.translate", "[0, 1]"},
       {{"train.yolo.scale=2"}, "train.yolo.scale", "[0, 1]"},
       {{"train.yolo.fliplr=2"}, "train.yolo.fliplr", "[0, 1]"},
-      {{"train.faster_rcnn.variant=vgg"}, "train.faster_rcnn.variant", "mobilenet_v3|resnet50"},
+      {{"train.faster_rcnn.variant=vgg", "train.backend=faster_rcnn"}, "train.faster_rcnn.variant",
+       "mobilenet_v3|resnet50_fpn|resnet50_fpn_v2|resnet18_fpn|resnet50"},
       {{"train.faster_rcnn.lr=0"}, "train.faster_rcnn.lr", "> 0"},
       {{"train.faster_rcnn.momentum=2"}, "train.faster_rcnn.momentum", "[0, 1]"},
       {{"train.faster_rcnn.weight_decay=-1"}, "train.faster_rcnn.weight_decay", ">= 0"},
@@ -207,4 +209,35 @@ TEST(ConfigRules, AllFailuresAreReportedTogether) {
   ASSERT_FALSE(result);
   EXPECT_NE(result.error().message.find("train.epochs"), std::string::npos);
   EXPECT_NE(result.error().message.find("train.batch_size"), std::string::npos);
+}
+
+// The Python original's values keep working: its Faster R-CNN variant names (checked only when
+// that backend runs, so a yolo run never fails on them) and Ultralytics' device "0".
+namespace {
+
+// The valid base config with `more` on top.
+Config load(const std::vector<std::string>& more) {
+  ConfigSources sources;
+  sources.overrides = valid_base();
+  sources.overrides.insert(sources.overrides.end(), more.begin(), more.end());
+  auto config = Config::load(sources);
+  EXPECT_TRUE(config) << config.error().message;
+  return config.value_or(Config::defaults());
+}
+
+}  // namespace
+
+TEST(ConfigRules, ValuesOfThePythonOriginalAreAccepted) {
+  for (const char* variant : {"mobilenet_v3", "resnet50_fpn", "resnet50_fpn_v2", "resnet18_fpn", "resnet50"}) {
+    for (const char* backend : {"yolo", "faster_rcnn"}) {
+      const auto config = load({std::string("train.faster_rcnn.variant=") + variant, std::string("train.backend=") + backend});
+      const auto ok = vision::validate(config, std::vector<std::string>{"train"});
+      EXPECT_TRUE(ok) << variant << " " << backend << ": " << (ok ? "" : ok.error().message);
+    }
+  }
+  const auto yolo = load({"train.faster_rcnn.variant=vgg", "train.backend=yolo"});
+  EXPECT_TRUE(vision::validate(yolo, std::vector<std::string>{"train"})) << "a yolo run does not read the variant";
+  for (const char* device : {"0", "3", "cuda:1", "cpu"}) {
+    EXPECT_TRUE(vision::validate(load({std::string("train.device=") + device}), std::vector<std::string>{"train"})) << device;
+  }
 }
