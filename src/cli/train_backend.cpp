@@ -69,6 +69,25 @@ ModelExportOptions export_options(const Run& run, const std::filesystem::path& c
   return o;
 }
 
+// The Python original wrote models to models/<run_name>/, and its configs still point there
+// (./work-dir/models/exp001/model-int8.onnx): models/<run_name> is kept as a link to the newest
+// exported run of that name, replaced atomically. A real folder of that name is left alone.
+void link_latest_models(const Run& run) {
+  const Config& c = run.config();
+  const auto models = c.root() / "models";
+  const auto link = models / c.string("workspace.run_name");
+  std::error_code ec;
+  if (std::filesystem::exists(link, ec) && !std::filesystem::is_symlink(link, ec)) {
+    log::info("export.latest_link.skipped", link.string() + " is a folder, not Vision's link to the newest models; left as it is");
+    return;
+  }
+  const auto temporary = models / ("." + link.filename().string() + ".link");
+  std::filesystem::remove(temporary, ec);
+  std::filesystem::create_directory_symlink(run.models_dir().filename(), temporary, ec);
+  if (!ec) std::filesystem::rename(temporary, link, ec);
+  if (ec) log::warn("export.latest_link.failed", "cannot point " + link.string() + " at the newest models: " + ec.message());
+}
+
 // Exports best.pt; the run's artifacts get the report and the seed's model_path keys. A failure
 // keeps the checkpoints and the training figures already in artifacts.
 Expected<void> export_into(Run& run, const ModelExportOptions& options) {
@@ -84,6 +103,7 @@ Expected<void> export_into(Run& run, const ModelExportOptions& options) {
     return std::unexpected(report.error());
   }
   run.artifacts()["export"] = to_json(*report);
+  link_latest_models(run);
   run.artifacts()["model_path"] = report->fp32.path.string();
   if (!report->int8.path.empty()) run.artifacts()["model_int8_path"] = report->int8.path.string();
   const auto megabytes = [](const ModelFileReport& f) { return std::format("{} ({:.1f} MB)", f.path.string(), static_cast<double>(f.size_bytes) / 1e6); };

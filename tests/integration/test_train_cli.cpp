@@ -63,6 +63,10 @@ TEST_F(TrainCli, DryRunRunsOneBatchAndExports) {
   EXPECT_TRUE(fs::is_regular_file(artifacts["model_path"].get<std::string>()));
   EXPECT_TRUE(artifacts["model_int8_path"].is_null());  // export.quantize = false
   EXPECT_LE(artifacts["export"]["parity"]["score_margin"].get<double>(), 1);
+  // models/<run_name> leads to the newest export, as the Python original's paths expect.
+  const fs::path latest = m_dir / "wd" / "models" / "exp001";
+  EXPECT_TRUE(fs::is_symlink(latest));
+  EXPECT_TRUE(fs::equivalent(latest / "model.onnx", artifacts["model_path"].get<std::string>()));
 }
 
 TEST_F(TrainCli, DeviceThisBuildLacksIsAClearError) {
