@@ -164,6 +164,12 @@ int run_stop(StatsOptions options) {
   return 0;
 }
 
+// stop, then start with the same config: a new binary or config without editing the pid file.
+int run_restart(StatsOptions options) {
+  if (const int code = run_stop(options); code != 0) return code;
+  return run_start(options);
+}
+
 int run_status(StatsOptions options) {
   auto config = load_stats_config(options);
   if (!config) return 2;
@@ -252,7 +258,12 @@ void add_stats_command(CLI::App& app, Action& action) {
       "stop", "Stop the background service (SIGTERM: it commits queued events first)", run_stop);
   add_service_flags(*stop, *stop_options);
   stop->add_option("--wait-sec", stop_options->wait_sec,
-                   "How long to wait before SIGKILL (default 20)");
+                   "How long to wait for it to exit (default 20); it is never killed");
+
+  auto [restart, restart_options] =
+      add("restart", "Stop the background service (committing what it acknowledged), then start it again", run_restart);
+  add_service_flags(*restart, *restart_options);
+  restart->add_option("--wait-sec", restart_options->wait_sec, "How long to wait for the stop and for /health (default 20)");
 
   auto [status, status_options] =
       add("status", "Exit 0 only when the background service is running and healthy", run_status);

@@ -340,6 +340,25 @@ TEST(StatsCli, StartStatusStopRunTheServiceInTheBackground) {
   EXPECT_NE(log.find("\"statistics.service.stop\""), std::string::npos) << log;
 }
 
+// restart: the acknowledged events survive, a new process answers on the same port.
+TEST(StatsCli, RestartStopsAndStartsAgain) {
+  TempDir dir;
+  Ports ports;
+  StopOnExit guard{stats_args("stop", dir, ports)};
+  ASSERT_EQ(run_vision(stats_args("start", dir, ports)).exit_code, 0);
+  const int first = std::stoi(vision::test::read_text(dir / "wd/stats.pid"));
+  net::HttpClient client({.base_url = "http://127.0.0.1:" + std::to_string(ports.api), .timeout_sec = 5.0});
+  for (int i = 0; i < 10; ++i) ASSERT_EQ(client.post_json("/api/v1/push", k_seed_event)->status, 200);
+  const auto restart = run_vision(stats_args("restart", dir, ports));
+  ASSERT_EQ(restart.exit_code, 0) << restart.err;
+  EXPECT_NE(restart.out.find("pid="), std::string::npos) << restart.out;
+  const int second = std::stoi(vision::test::read_text(dir / "wd/stats.pid"));
+  EXPECT_NE(first, second);
+  const auto overview = client.get("/api/v1/overview");
+  ASSERT_TRUE(overview);
+  EXPECT_EQ(json::parse(overview->body)["events"], 10);
+}
+
 TEST(StatsCli, StartFailsWithTheServiceLogWhenThePortIsTaken) {
   TempDir dir;
   Ports ports;
