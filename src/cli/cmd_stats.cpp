@@ -5,9 +5,9 @@
 #include <utility>
 
 #include "common.hpp"
-#include "vision/core/secrets.hpp"
 #include "scopes.hpp"
 #include "vision/core/log.hpp"
+#include "vision/core/secrets.hpp"
 #include "vision/stats/background_service.hpp"
 #include "vision/stats/stats_service.hpp"
 

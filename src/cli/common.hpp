@@ -2,8 +2,8 @@
 // contract, and the backend registries. Private to src/cli.
 #pragma once
 
-#include <filesystem>
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <optional>

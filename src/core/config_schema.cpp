@@ -227,7 +227,7 @@ ConfigRule one_of_when(std::string key, std::vector<std::string> choices, std::s
   return {key, [check = rule.check, when_key, when_value](const Config& c) -> std::optional<std::string> {
             if (c.string(when_key) != when_value) return std::nullopt;
             auto problem = check(c);
-            if (problem) *problem += " (train.backend = " + quoted(when_value) + ")";
+            if (problem) *problem += " (" + when_key + " = " + quoted(when_value) + ")";
             return problem;
           }};
 }

@@ -107,12 +107,11 @@ Expected<std::vector<DatasetItem>> read_split(const std::vector<fs::path>& image
                                               std::size_t& unlabeled) {
   std::vector<DatasetItem> items;
   items.reserve(images.size());
-  std::error_code ec;
   for (const auto& image : images) {
     DatasetItem item{image, label_path_for(image), {}};
-    if (!fs::exists(item.label, ec)) ++unlabeled;
     auto labels = read_yolo_labels(item.label, num_classes, strictness);
     if (!labels) return std::unexpected(labels.error());
+    if (!labels->file_found) ++unlabeled;
     item.boxes = std::move(labels->boxes);
     problems.insert(problems.end(), labels->problems.begin(), labels->problems.end());
     items.push_back(std::move(item));

@@ -81,7 +81,7 @@ Expected<YoloLabels> parse_yolo_labels(const std::string& text, const std::strin
 Expected<YoloLabels> read_yolo_labels(const std::filesystem::path& file, int num_classes,
                                       LabelStrictness strictness) {
   std::error_code ec;
-  if (!std::filesystem::exists(file, ec)) return YoloLabels{};
+  if (!std::filesystem::exists(file, ec)) return YoloLabels{.file_found = false};
   std::ifstream in(file, std::ios::binary);
   if (!in) return fail(ErrorCode::io, "cannot read " + file.string());
   std::stringstream buffer;

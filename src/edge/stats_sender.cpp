@@ -37,8 +37,7 @@ Expected<void> StatsSender::start() {
   std::random_device random;
   m_id_prefix = std::format("{:08x}{:08x}", random(), random());
   if (!m_options.spool_dir.empty() && !m_options.endpoint.empty()) {
-    auto spool = StatsSpool::open({.dir = m_options.spool_dir, .max_bytes = m_options.spool_max_bytes,
-                                   .segment_bytes = std::max<std::uint64_t>(4096, std::min<std::uint64_t>(4ULL << 20, m_options.spool_max_bytes / 4))});
+    auto spool = StatsSpool::open({.dir = m_options.spool_dir, .max_bytes = m_options.spool_max_bytes});
     if (!spool) return std::unexpected(spool.error());
     m_spool = std::move(*spool);
   }

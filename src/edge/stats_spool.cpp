@@ -52,7 +52,10 @@ fs::path spool_dir_for(const fs::path& root, const std::string& source_id) {
   return root / "stats" / "spool" / name;
 }
 
-StatsSpool::StatsSpool(StatsSpoolOptions options) : m_options(std::move(options)) {}
+StatsSpool::StatsSpool(StatsSpoolOptions options) : m_options(std::move(options)) {
+  // Eviction drops whole segments: keep several under the cap so that it drops a part, not all.
+  m_options.segment_bytes = std::max<std::uint64_t>(4096, std::min(m_options.segment_bytes, m_options.max_bytes / 4));
+}
 
 StatsSpool::~StatsSpool() {
   if (m_fd >= 0) ::close(m_fd);

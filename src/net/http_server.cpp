@@ -17,6 +17,7 @@
 #include <map>
 #include <mutex>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "vision/core/log.hpp"
@@ -99,12 +100,19 @@ class ConnectionGuard {
 
   void run() {
     std::unique_lock lock(m_mutex);
-    while (!m_wake.wait_for(lock, std::chrono::milliseconds(100), [this] { return m_stopping; })) scan();
+    while (!m_wake.wait_for(lock, std::chrono::milliseconds(100), [this] { return m_stopping; })) {
+      // The walk over /proc makes a few system calls per descriptor: done without the lock
+      // that every request takes in request_read.
+      lock.unlock();
+      auto open = open_connections();
+      lock.lock();
+      if (!m_stopping) apply(std::move(open));
+    }
   }
 
-  void scan() {
-    const auto now = Clock::now();
-    std::map<int, Connection> seen;
+  // The server's accepted sockets (descriptor, peer) among the process's descriptors.
+  std::vector<std::pair<int, std::string>> open_connections() const {
+    std::vector<std::pair<int, std::string>> open;
     std::error_code ec;
     for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd", ec)) {
       int fd = -1;
@@ -112,34 +120,44 @@ class ConnectionGuard {
       if (std::from_chars(name.data(), name.data() + name.size(), fd).ec != std::errc()) continue;
       struct stat info {};
       if (fstat(fd, &info) != 0 || !S_ISSOCK(info.st_mode) || local_port_of(fd) != m_port) continue;
-      const std::string peer = peer_of(fd);
-      if (peer.empty()) continue;  // the listening socket
+      std::string peer = peer_of(fd);
+      if (!peer.empty()) open.emplace_back(fd, std::move(peer));  // empty: the listening socket
+    }
+    return open;
+  }
+
+  void apply(std::vector<std::pair<int, std::string>> open) {
+    const auto now = Clock::now();
+    std::map<int, Connection> seen;
+    for (auto& [fd, peer] : open) {
       const auto known = m_connections.find(fd);
       if (known != m_connections.end() && known->second.peer == peer) {
         seen[fd] = known->second;
       } else {
-        seen[fd] = {peer, peer.substr(0, peer.rfind(':')), now, now + m_deadline};
+        const std::string address = peer.substr(0, peer.rfind(':'));
+        seen[fd] = {std::move(peer), address, now, now + m_deadline};
       }
     }
     m_connections = std::move(seen);
     m_by_peer.clear();
     std::map<std::string, std::vector<int>> by_address;
+    std::vector<int> all;
     for (const auto& [fd, c] : m_connections) {
       m_by_peer[c.peer] = fd;
       by_address[c.address].push_back(fd);
+      all.push_back(fd);
     }
+    const auto oldest_first = [&](int a, int b) { return m_connections[a].seen < m_connections[b].seen; };
     std::vector<int> cut;
     for (auto& [address, fds] : by_address) {
       if (fds.size() <= static_cast<size_t>(m_per_client)) continue;
-      std::ranges::sort(fds, [&](int a, int b) { return m_connections[a].seen < m_connections[b].seen; });
+      std::ranges::sort(fds, oldest_first);
       cut.insert(cut.end(), fds.begin() + m_per_client, fds.end());
       log::warn(m_log_name + ".client_limit", address + " holds " + std::to_string(fds.size()) + " connections; closing all but " +
                                                   std::to_string(m_per_client));
     }
-    if (m_connections.size() > static_cast<size_t>(m_total)) {
-      std::vector<int> all;
-      for (const auto& [fd, c] : m_connections) all.push_back(fd);
-      std::ranges::sort(all, [&](int a, int b) { return m_connections[a].seen < m_connections[b].seen; });
+    if (all.size() > static_cast<size_t>(m_total)) {
+      std::ranges::sort(all, oldest_first);
       cut.insert(cut.end(), all.begin() + m_total, all.end());
       log::warn(m_log_name + ".connection_limit", std::to_string(all.size()) + " open connections; closing all but " +
                                                       std::to_string(m_total));
@@ -151,7 +169,7 @@ class ConnectionGuard {
       }
     }
     for (int fd : cut) {
-      // The descriptor may have been closed and reused since the scan: cut only the same peer.
+      // The descriptor may have been closed and reused since the walk: cut only the same peer.
       if (peer_of(fd) == m_connections[fd].peer) shutdown(fd, SHUT_RDWR);
     }
   }

@@ -40,9 +40,6 @@ Expected<cv::Mat> decode_jpeg(const std::string& base64, const std::string& fiel
   return decode_image(*bytes, field, {.max_pixels = max_pixels, .jpeg_only = true});
 }
 
-// 413 for a frame above the pixel cap, 400 for the rest.
-int status_of(const Error& error) { return error.code == ErrorCode::payload_too_large ? 413 : 400; }
-
 // Counts a request in decoding or inference for as long as it lives; `admitted` is false when
 // the server already has its maximum and the request must be answered 503 at once.
 class InflightSlot {
@@ -206,8 +203,7 @@ HttpResponse InferenceServer::frame(const HttpRequest& request) {
   auto image = decode_jpeg(body["image_jpeg_base64"].get<std::string>(), "image_jpeg_base64", m_options.max_image_pixels);
   if (!image) {
     ++m_rejected;
-    return image.error().code == ErrorCode::payload_too_large ? HttpResponse::error(413, "payload_too_large", image.error().message)
-                                                               : validation_failed(image.error().message);
+    return HttpResponse::from_error(image.error());  // 413 above the pixel cap, 400 validation_failed otherwise
   }
 
   auto result = detect(*image);
@@ -308,7 +304,7 @@ HttpResponse InferenceServer::kserve_infer(const HttpRequest& request) {
   auto image = decode_jpeg(input["data"][0].get<std::string>(), "inputs[0].data[0]", m_options.max_image_pixels);
   if (!image) {
     ++m_rejected;
-    return kserve_error(status_of(image.error()), image.error().message);
+    return kserve_error(http_status(image.error().code), image.error().message);
   }
   auto result = detect(*image);
   if (!result) {

@@ -36,7 +36,7 @@ CREATE TABLE IF NOT EXISTS stats_dead_letters (
 )sql";
 
 // COPY cannot skip a row that is already stored, so batches are copied into this per-session
-// table and moved on with ON CONFLICT DO NOTHING.
+// table (made once per writer connection) and moved on with ON CONFLICT DO NOTHING.
 constexpr const char* k_incoming = R"sql(
 CREATE TEMP TABLE IF NOT EXISTS stats_incoming (
     source_id TEXT, ts_utc TEXT, total_detections BIGINT, counts_by_class TEXT,
@@ -107,6 +107,10 @@ Expected<void> PostgresStore::ensure_writer() {
   if (m_writer && m_writer->is_open()) return {};
   try {
     m_writer = std::make_unique<pqxx::connection>(m_url);
+    // The session table insert() copies into lives as long as this connection.
+    pqxx::work tx(*m_writer);
+    tx.exec(k_incoming);
+    tx.commit();
   } catch (const std::exception& e) {
     m_writer.reset();
     return std::unexpected(pg_error("connect to " + redact_url_secrets(m_url), e));
@@ -120,7 +124,6 @@ Expected<void> PostgresStore::insert(std::span<const NewEvent> events) {
   if (auto ok = ensure_writer(); !ok) return ok;
   try {
     pqxx::work tx(*m_writer);
-    tx.exec(k_incoming);
     // COPY is several times faster than INSERT for batches.
     auto stream = pqxx::stream_to::table(tx, {"stats_incoming"},
                                          {"source_id", "ts_utc", "total_detections", "counts_by_class",

@@ -18,6 +18,7 @@ struct YoloBox {
 struct YoloLabels {
   std::vector<YoloBox> boxes;
   std::vector<std::string> problems;  // skipped lines, "<file>:<line>: <problem>"
+  bool file_found = true;             // read_yolo_labels: false when there is no label file
 };
 
 enum class LabelStrictness { lenient, strict };

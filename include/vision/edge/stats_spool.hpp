@@ -21,7 +21,7 @@ namespace vision {
 struct StatsSpoolOptions {
   std::filesystem::path dir;                 // <root>/stats/spool/<source_id>
   std::uint64_t max_bytes = 64ULL << 20;     // oldest segments are dropped beyond this
-  std::uint64_t segment_bytes = 4ULL << 20;  // a new segment starts beyond this
+  std::uint64_t segment_bytes = 4ULL << 20;  // a new segment starts beyond this (at most max_bytes / 4)
 };
 
 // What opening the spool found.
