@@ -49,10 +49,11 @@ TEST(Run, StartWritesResolvedConfigAndRunningMetrics) {
 }
 
 TEST(Run, TwoRunsInTheSameSecondGetDifferentFolders) {
-  TempDir dir;
-  const Config config = config_in(dir);
-  // Retry when the clock ticks between the two starts, so the test really covers one second.
+  // Retry when the clock ticks between the two starts, so the test really covers one second;
+  // each attempt in a fresh work-dir, so that an earlier attempt's folders take no names.
   for (int attempt = 0; attempt < 5; ++attempt) {
+    TempDir dir;
+    const Config config = config_in(dir);
     auto first = Run::start(config, k_spec);
     auto second = Run::start(config, k_spec);
     ASSERT_TRUE(first && second);
