@@ -22,6 +22,7 @@
 #include "vision/edge/local_processor.hpp"
 #include "vision/net/http_client.hpp"
 #include "vision/remote/inference_server.hpp"
+#include "vision/stats_client/stats_sender.hpp"
 
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;

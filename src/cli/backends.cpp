@@ -9,11 +9,12 @@
 #include "vision/core/log.hpp"
 #include "vision/core/progress.hpp"
 #include "vision/edge/edge_runner.hpp"
-#include "vision/eval/validate.hpp"
-#include "vision/edge/http_transport.hpp"
 #include "vision/edge/local_processor.hpp"
-#include "vision/edge/stats_spool.hpp"
+#include "vision/edge/stream_processor.hpp"
+#include "vision/eval/validate.hpp"
 #include "vision/remote/inference_server.hpp"
+#include "vision/stats_client/http_stats_transport.hpp"
+#include "vision/stats_client/stats_spool.hpp"
 
 namespace vision::cli {
 

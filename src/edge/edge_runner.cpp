@@ -14,6 +14,7 @@
 #include "vision/core/percentile.hpp"
 #include "vision/core/progress.hpp"
 #include "vision/image/draw.hpp"
+#include "vision/stats_client/stats_sender.hpp"
 
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;

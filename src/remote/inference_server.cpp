@@ -13,6 +13,7 @@
 #include "vision/image/image_files.hpp"
 #include "vision/net/http_server.hpp"
 #include "vision/remote/inference_pool.hpp"
+#include "vision/stats_client/stats_sender.hpp"
 
 namespace fs = std::filesystem;
 using vision::net::HttpRequest;

@@ -16,9 +16,10 @@
 #include "vision/core/contracts.hpp"
 #include "vision/core/error.hpp"
 #include "vision/edge/frame_source.hpp"
-#include "vision/edge/stats_sender.hpp"
 
 namespace vision {
+
+class StatsSender;
 
 class FrameProcessor {
  public:

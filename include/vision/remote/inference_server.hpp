@@ -18,13 +18,13 @@
 #include <string>
 
 #include "vision/core/error.hpp"
-#include "vision/edge/stats_sender.hpp"
 #include "vision/infer/detector.hpp"
 #include "vision/net/http_router.hpp"
 
 namespace vision {
 
 class InferencePool;
+class StatsSender;
 namespace net {
 class HttpServer;
 }

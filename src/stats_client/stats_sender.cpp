@@ -1,4 +1,4 @@
-#include "vision/edge/stats_sender.hpp"
+#include "vision/stats_client/stats_sender.hpp"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -12,7 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "vision/core/log.hpp"
-#include "vision/edge/stats_spool.hpp"
+#include "vision/stats_client/stats_spool.hpp"
 
 namespace vision {
 

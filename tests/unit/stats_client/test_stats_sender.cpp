@@ -9,8 +9,8 @@
 
 #include "helpers/ports.hpp"
 #include "helpers/test_support.hpp"
-#include "vision/edge/http_transport.hpp"
-#include "vision/edge/stats_sender.hpp"
+#include "vision/stats_client/http_stats_transport.hpp"
+#include "vision/stats_client/stats_sender.hpp"
 #include "vision/net/http_server.hpp"
 
 using vision::test::TempDir;
