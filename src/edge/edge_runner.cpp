@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cstdio>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -22,13 +21,8 @@ using Clock = std::chrono::steady_clock;
 namespace vision {
 
 fs::path annotated_name(const Frame& frame, bool image_folder) {
-  if (image_folder) {
-    fs::path name = frame.relative.parent_path() / (frame.relative.stem().string() + "_annotated.jpg");
-    return name;
-  }
-  char name[32];
-  std::snprintf(name, sizeof name, "%06lld.jpg", static_cast<long long>(frame.index));
-  return name;
+  if (image_folder) return frame.relative.parent_path() / (frame.relative.stem().string() + "_annotated.jpg");
+  return numbered_frame_name(frame.index) + ".jpg";
 }
 
 namespace {

@@ -15,7 +15,7 @@
 
 #include "vision/core/contracts.hpp"
 #include "vision/core/error.hpp"
-#include "vision/edge/frame_source.hpp"
+#include "vision/video/frame_source.hpp"
 
 namespace vision {
 
