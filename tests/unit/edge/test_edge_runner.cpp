@@ -1,7 +1,9 @@
-// The edge runner on sources that are files or live: frame pacing, dropped frames and
-// annotated file names.
+// The edge runner: its three stages (capture, detection, output) on sources that are files
+// or live, frame pacing, dropped frames, annotated file names, and failures that are counted
+// or end the run without escaping as exceptions.
 #include <gtest/gtest.h>
 
+#include <stdexcept>
 #include <thread>
 
 #include <opencv2/imgcodecs.hpp>
@@ -81,3 +83,77 @@ TEST(EdgeRunner, FpsLimitPacesCapture) {
   EXPECT_GE(report->elapsed_sec, 0.24);
 }
 
+namespace {
+
+// Throws on every frame but the first, as a library that fails deep inside would.
+class ThrowingProcessor final : public vision::FrameProcessor {
+ public:
+  vision::Expected<std::vector<vision::Detection>> process(const vision::Frame& frame) override {
+    if (frame.index > 0) throw std::runtime_error("decoder exploded");
+    return std::vector<vision::Detection>{};
+  }
+};
+
+// A source whose capture library throws after three frames.
+class ThrowingSource final : public vision::FrameSource {
+ public:
+  vision::Expected<std::optional<vision::Frame>> next() override {
+    if (m_index == 3) throw std::runtime_error("capture device vanished");
+    return vision::Frame{.index = m_index++, .image = cv::Mat(8, 8, CV_8UC3, cv::Scalar::all(0))};
+  }
+  bool live() const override { return false; }
+  std::string describe() const override { return "throwing"; }
+
+ private:
+  std::int64_t m_index = 0;
+};
+
+}  // namespace
+
+TEST(EdgeRunner, AProcessorThatThrowsFailsThatFrameOnly) {
+  CountingSource source(5, false);
+  ThrowingProcessor processor;
+  auto report = vision::run_edge(source, processor, nullptr, {});
+  ASSERT_TRUE(report) << report.error().message;
+  EXPECT_EQ(report->frames, 1);
+  EXPECT_EQ(report->failed_frames, 4);
+}
+
+TEST(EdgeRunner, ASourceThatThrowsEndsTheRunWithAnError) {
+  ThrowingSource source;
+  SlowProcessor processor;
+  auto report = vision::run_edge(source, processor, nullptr, {});
+  ASSERT_FALSE(report);
+  EXPECT_EQ(report.error().code, vision::ErrorCode::runtime);
+  EXPECT_NE(report.error().message.find("capture device vanished"), std::string::npos) << report.error().message;
+  EXPECT_NE(report.error().message.find("throwing"), std::string::npos) << report.error().message;
+}
+
+TEST(EdgeRunner, AnnotatedFramesAreWrittenWhenAsked) {
+  TempDir dir;
+  CountingSource source(3, false);
+  SlowProcessor processor;
+  vision::EdgeOptions options;
+  options.save_annotated = true;
+  options.outputs_dir = dir.path();
+  auto report = vision::run_edge(source, processor, nullptr, options);
+  ASSERT_TRUE(report) << report.error().message;
+  EXPECT_EQ(report->annotated_saved, 3);
+  for (const char* name : {"000000.jpg", "000001.jpg", "000002.jpg"}) {
+    EXPECT_FALSE(cv::imread((dir / name).string()).empty()) << name;
+  }
+}
+
+TEST(EdgeRunner, AnUnwritableOutputFolderIsLoggedAndTheRunGoesOn) {
+  TempDir dir;
+  vision::test::write_text(dir / "file", "a file where a folder should be");
+  CountingSource source(2, false);
+  SlowProcessor processor;
+  vision::EdgeOptions options;
+  options.save_annotated = true;
+  options.outputs_dir = dir / "file";
+  auto report = vision::run_edge(source, processor, nullptr, options);
+  ASSERT_TRUE(report) << report.error().message;
+  EXPECT_EQ(report->frames, 2);
+  EXPECT_EQ(report->annotated_saved, 0);
+}
