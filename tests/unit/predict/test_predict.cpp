@@ -49,12 +49,17 @@ struct Seen {
   std::size_t detections = 0;
 };
 
-std::vector<Seen> collect(const vision::PredictOptions& options, vision::Expected<vision::PredictReport>& report) {
-  std::vector<Seen> seen;
-  report = vision::run_predict(options, [&](const vision::PredictedImage& image) {
-    seen.push_back({image.name, image.frame.file.string(), image.frame.index, image.result.detections.size()});
+struct PredictRun {
+  vision::Expected<vision::PredictReport> report;
+  std::vector<Seen> seen;  // what the callback was handed, in order
+};
+
+PredictRun predict_all(const vision::PredictOptions& options) {
+  PredictRun result;
+  result.report = vision::run_predict(options, [&](const vision::PredictedImage& image) {
+    result.seen.push_back({image.name, image.frame.file.string(), image.frame.index, image.result.detections.size()});
   });
-  return seen;
+  return result;
 }
 
 }  // namespace
@@ -67,8 +72,7 @@ TEST(Predict, AFolderIsReadInOrderInBatchesAndUnreadableImagesAreCounted) {
   auto options = options_for(model, dir / "images");
   options.batch = 2;
   options.save_dir = dir / "out";
-  vision::Expected<vision::PredictReport> report;
-  const auto seen = collect(options, report);
+  const auto [report, seen] = predict_all(options);
   ASSERT_TRUE(report) << report.error().message;
   std::vector<std::string> names;
   for (const auto& s : seen) names.push_back(s.name);
@@ -96,8 +100,7 @@ TEST(Predict, ALoneImageIsNamedAfterItsFile) {
   TempDir dir;
   const fs::path model = write_model(dir);
   write_image(dir / "photos" / "one.jpg");
-  vision::Expected<vision::PredictReport> report;
-  const auto seen = collect(options_for(model, dir / "photos" / "one.jpg"), report);
+  const auto [report, seen] = predict_all(options_for(model, dir / "photos" / "one.jpg"));
   ASSERT_TRUE(report) << report.error().message;
   ASSERT_EQ(seen.size(), 1U);
   EXPECT_EQ(seen[0].name, "one.jpg");
@@ -116,8 +119,7 @@ TEST(Predict, VideoFramesAreNumberedAndSavedAsJpegs) {
   auto options = options_for(model, dir / "clip.avi");
   options.batch = 3;
   options.save_dir = dir / "out";
-  vision::Expected<vision::PredictReport> report;
-  const auto seen = collect(options, report);
+  const auto [report, seen] = predict_all(options);
   ASSERT_TRUE(report) << report.error().message;
   ASSERT_EQ(seen.size(), 5U);
   for (std::size_t i = 0; i < seen.size(); ++i) {
