@@ -26,7 +26,8 @@ void print_result(const PredictedImage& image, bool json) {
                             {"score", d.score}, {"bbox_xyxy", d.bbox_xyxy}});
     }
     // "image": the file's path as found, or a video frame's number.
-    const nlohmann::json id = image.frame.file.empty() ? nlohmann::json(image.frame.index) : nlohmann::json(image.frame.file.string());
+    const nlohmann::json id =
+        image.frame.file.empty() ? nlohmann::json(image.frame.index) : nlohmann::json(image.frame.file.string());
     const nlohmann::json line = {{"image", id}, {"width", result.width}, {"height", result.height},
                                  {"latency_ms", result.latency_ms}, {"detections", detections}};
     std::printf("%s\n", line.dump().c_str());

@@ -17,8 +17,8 @@ namespace vision {
 
 struct Frame {
   std::int64_t index = 0;           // 0, 1, 2, … in capture order
-  std::filesystem::path relative;   // image sources: the file's path under the folder (one file: its name)
-  std::filesystem::path file;       // image sources: the file the frame was read from
+  std::filesystem::path relative;   // image sources: the path under the folder (a lone file: its name)
+  std::filesystem::path file;       // image sources: the file as found
   cv::Mat image;                    // BGR
 };
 
