@@ -22,6 +22,7 @@
 #include "vision/edge/local_processor.hpp"
 #include "vision/net/http_client.hpp"
 #include "vision/remote/inference_server.hpp"
+#include "vision/stats_client/stats_sender.hpp"
 
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
@@ -90,7 +91,7 @@ int main(int argc, char** argv) {
   std::printf("model %s, %zu frames of 640x480, %d cores\n", model.c_str(), decoded.size(), cores);
   std::printf("%-52s %8.1f frames/s\n", "engine predict loop, frames in memory (baseline)", bare_fps);
   for (const bool save : {false, true}) {
-    auto source = vision::open_frame_source({.kind = vision::FrameSourceKind::video, .video_path = video});
+    auto source = vision::open_frame_source({.kind = vision::FrameSourceKind::video, .path = video});
     vision::LocalProcessor processor(std::move(*vision::Detector::open({.model_path = model, .threads = cores, .device = "cpu"})));
     vision::StatsSender sender({"", dir / ("stats-" + std::to_string(save) + ".jsonl")}, nullptr);
     (void)sender.start();

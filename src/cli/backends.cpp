@@ -9,11 +9,12 @@
 #include "vision/core/log.hpp"
 #include "vision/core/progress.hpp"
 #include "vision/edge/edge_runner.hpp"
-#include "vision/eval/validate.hpp"
-#include "vision/edge/http_transport.hpp"
 #include "vision/edge/local_processor.hpp"
-#include "vision/edge/stats_spool.hpp"
+#include "vision/edge/stream_processor.hpp"
+#include "vision/eval/validate.hpp"
 #include "vision/remote/inference_server.hpp"
+#include "vision/stats_client/http_stats_transport.hpp"
+#include "vision/stats_client/stats_spool.hpp"
 
 namespace vision::cli {
 
@@ -81,6 +82,22 @@ Expected<std::unique_ptr<FrameProcessor>> edge_processor(Run& run) {
   return std::make_unique<LocalProcessor>(std::move(*opened));
 }
 
+// The config key that names the input of each kind of edge source; its errors name it too.
+std::string edge_source_key(FrameSourceKind kind) {
+  switch (kind) {
+    case FrameSourceKind::images:
+    case FrameSourceKind::image_file:
+      return "deploy.edge.images_dir";
+    case FrameSourceKind::video:
+      return "deploy.edge.video_path";
+    case FrameSourceKind::camera:
+      return "deploy.edge.camera_id";
+    case FrameSourceKind::stream:
+      return "deploy.edge.rtsp_url";
+  }
+  return "deploy.edge.source";
+}
+
 // deploy edge, modes local and stream: they differ only in who detects.
 Expected<void> deploy_edge(Run& run) {
   const Config& c = run.config();
@@ -88,10 +105,11 @@ Expected<void> deploy_edge(Run& run) {
   if (!kind) return std::unexpected(kind.error());
   FrameSourceOptions source_options;
   source_options.kind = *kind;
-  source_options.images_dir = c.path("deploy.edge.images_dir");
-  source_options.video_path = c.path("deploy.edge.video_path");
+  source_options.setting = edge_source_key(*kind);
+  if (*kind == FrameSourceKind::images || *kind == FrameSourceKind::video) source_options.path = c.path(source_options.setting);
   source_options.camera_id = static_cast<int>(c.integer("deploy.edge.camera_id"));
   source_options.url = c.string("deploy.edge.rtsp_url");
+  source_options.log_name = "deploy.edge";
   auto source = open_frame_source(source_options);
   if (!source) return std::unexpected(source.error());
   run.artifacts()["source"] = (*source)->describe();

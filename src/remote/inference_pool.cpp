@@ -1,5 +1,7 @@
 #include "vision/remote/inference_pool.hpp"
 
+#include "vision/core/exception_error.hpp"
+
 namespace vision {
 
 Expected<std::unique_ptr<InferencePool>> InferencePool::open(const DetectorOptions& options, int workers) {
@@ -17,8 +19,8 @@ Expected<std::unique_ptr<InferencePool>> InferencePool::open(const DetectorOptio
       while (auto task = queue->pop()) {
         try {
           task->result.set_value(owned->detect(task->image));
-        } catch (const std::exception& e) {
-          task->result.set_value(std::unexpected(Error{ErrorCode::runtime, e.what()}));
+        } catch (...) {
+          task->result.set_value(std::unexpected(error_from_current_exception("inference")));
         }
       }
     });

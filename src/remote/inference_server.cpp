@@ -8,11 +8,13 @@
 
 #include "vision/core/base64.hpp"
 #include "vision/core/contracts.hpp"
+#include "vision/core/exception_error.hpp"
 #include "vision/core/log.hpp"
 #include "vision/image/draw.hpp"
 #include "vision/image/image_files.hpp"
 #include "vision/net/http_server.hpp"
 #include "vision/remote/inference_pool.hpp"
+#include "vision/stats_client/stats_sender.hpp"
 
 namespace fs = std::filesystem;
 using vision::net::HttpRequest;
@@ -77,6 +79,14 @@ InferenceServer::InferenceServer(InferenceServerOptions options, StatsSender* se
 InferenceServer::~InferenceServer() { stop(); }
 
 Expected<void> InferenceServer::load() {
+  try {
+    return open_pool();
+  } catch (...) {
+    return std::unexpected(error_from_current_exception("deploy remote: loading " + m_options.detector.model_path.string()));
+  }
+}
+
+Expected<void> InferenceServer::open_pool() {
   if (m_pool) return {};
   const int cores = static_cast<int>(std::max(1U, std::thread::hardware_concurrency()));
   const int workers = m_options.workers > 0 ? m_options.workers : cores;
@@ -99,6 +109,14 @@ Expected<void> check_exposure(const InferenceServerOptions& options) {
 }
 
 Expected<void> InferenceServer::start() {
+  try {
+    return serve();
+  } catch (...) {
+    return std::unexpected(error_from_current_exception("deploy remote: starting the server"));
+  }
+}
+
+Expected<void> InferenceServer::serve() {
   if (auto ok = check_exposure(m_options); !ok) return ok;
   if (auto ok = load(); !ok) return ok;
   net::HttpServerOptions http;

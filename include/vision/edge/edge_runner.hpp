@@ -1,7 +1,7 @@
 // The edge loop: frames from a FrameSource are detected by a FrameProcessor (the local engine,
 // or a remote server in stream mode) and leave as annotated images and StatsEvents. Capture,
-// detection and output run on their own threads joined by bounded queues, so a slow disk or
-// network never stalls capture; frames are dropped (and counted) only when a live source
+// detection and output are three stages on their own threads joined by bounded queues, so a slow
+// disk or network never stalls capture; frames are dropped (and counted) only when a live source
 // outruns detection.
 #pragma once
 
@@ -15,10 +15,11 @@
 
 #include "vision/core/contracts.hpp"
 #include "vision/core/error.hpp"
-#include "vision/edge/frame_source.hpp"
-#include "vision/edge/stats_sender.hpp"
+#include "vision/video/frame_source.hpp"
 
 namespace vision {
+
+class StatsSender;
 
 class FrameProcessor {
  public:
@@ -50,7 +51,9 @@ struct EdgeReport {
   bool interrupted = false;
 };
 
-// Runs until the source ends, max_frames, or an interrupt. `sender` may be null.
+// Runs until the source ends, max_frames, or an interrupt. `sender` may be null. A frame the
+// processor fails on (an error or an exception) is counted in failed_frames and the run goes on;
+// a failing source ends the run with its error. Nothing thrown below escapes.
 Expected<EdgeReport> run_edge(FrameSource& source, FrameProcessor& processor, StatsSender* sender,
                               const EdgeOptions& options);
 

@@ -18,13 +18,13 @@
 #include <string>
 
 #include "vision/core/error.hpp"
-#include "vision/edge/stats_sender.hpp"
 #include "vision/infer/detector.hpp"
 #include "vision/net/http_router.hpp"
 
 namespace vision {
 
 class InferencePool;
+class StatsSender;
 namespace net {
 class HttpServer;
 }
@@ -63,7 +63,8 @@ class InferenceServer {
   InferenceServer(InferenceServerOptions options, StatsSender* sender);
   ~InferenceServer();
 
-  // Loads the model into every worker; the HTTP side is not started.
+  // Loads the model into every worker; the HTTP side is not started. Nothing thrown below
+  // escapes this facade or start(): it comes back as an Error.
   Expected<void> load();
   // load() if needed, then binds and serves on a background thread.
   Expected<void> start();
@@ -80,6 +81,8 @@ class InferenceServer {
   net::HttpResponse kserve_infer(const net::HttpRequest& request);
 
  private:
+  Expected<void> open_pool();
+  Expected<void> serve();
   int max_inflight() const;
   Expected<ImageDetections> detect(const cv::Mat& image);
   void after_frame(const std::string& source_id, const cv::Mat& image, const ImageDetections& result,

@@ -1,10 +1,12 @@
-#include "vision/edge/frame_source.hpp"
+#include "vision/video/frame_source.hpp"
 
 #include <algorithm>
+#include <cstdio>
 #include <vector>
 
 #include <opencv2/videoio.hpp>
 
+#include "vision/core/exception_error.hpp"
 #include "vision/core/interrupt.hpp"
 #include "vision/core/log.hpp"
 #include "vision/core/secrets.hpp"
@@ -22,11 +24,19 @@ Expected<FrameSourceKind> parse_frame_source_kind(const std::string& text) {
   return fail(ErrorCode::config, "deploy.edge.source = \"" + text + "\": must be one of camera|video|images|rtsp");
 }
 
+std::string numbered_frame_name(std::int64_t index) {
+  char name[32];
+  std::snprintf(name, sizeof name, "%06lld", static_cast<long long>(index));
+  return name;
+}
+
 namespace {
 
-class ImageFolderSource final : public FrameSource {
+// Image files in order: a folder's (`root` is the folder) or a single file's (`root` empty).
+class ImageFilesSource final : public FrameSource {
  public:
-  ImageFolderSource(fs::path dir, std::vector<fs::path> files) : m_dir(std::move(dir)), m_files(std::move(files)) {}
+  ImageFilesSource(const FrameSourceOptions& options, fs::path root, std::vector<fs::path> files)
+      : m_log_name(options.log_name), m_root(std::move(root)), m_files(std::move(files)) {}
 
   Expected<std::optional<Frame>> next() override {
     while (m_position < m_files.size()) {
@@ -34,19 +44,24 @@ class ImageFolderSource final : public FrameSource {
       auto image = read_image(file);
       if (!image) {
         ++m_failures;
-        log::warn("deploy.edge.frame.unreadable", image.error().message);
+        log::warn(m_log_name + ".frame.unreadable", image.error().message, {{"image", file.string()}});
         continue;
       }
-      return Frame{m_index++, file.lexically_relative(m_dir), std::move(*image)};
+      const fs::path relative = m_root.empty() ? file.filename() : file.lexically_relative(m_root);
+      return Frame{m_index++, relative, file, std::move(*image)};
     }
     return std::nullopt;
   }
   bool live() const override { return false; }
-  std::string describe() const override { return "images " + m_dir.string() + " (" + std::to_string(m_files.size()) + " files)"; }
+  std::string describe() const override {
+    if (m_root.empty()) return "image " + m_files.front().string();
+    return "images " + m_root.string() + " (" + std::to_string(m_files.size()) + " files)";
+  }
   std::int64_t failures() const override { return m_failures; }
 
  private:
-  fs::path m_dir;
+  std::string m_log_name;
+  fs::path m_root;
   std::vector<fs::path> m_files;
   size_t m_position = 0;
   std::int64_t m_index = 0;
@@ -55,10 +70,10 @@ class ImageFolderSource final : public FrameSource {
 
 class VideoFileSource final : public FrameSource {
  public:
-  explicit VideoFileSource(fs::path path) : m_path(std::move(path)) {}
+  explicit VideoFileSource(const FrameSourceOptions& options) : m_path(options.path), m_setting(options.setting) {}
   Expected<void> open() {
     if (!m_capture.open(m_path.string(), cv::CAP_FFMPEG)) {
-      return fail(ErrorCode::invalid_data, "deploy.edge.video_path: cannot open " + m_path.string() + " as a video");
+      return fail(ErrorCode::invalid_data, m_setting + ": cannot open " + m_path.string() + " as a video");
     }
     return {};
   }
@@ -73,6 +88,7 @@ class VideoFileSource final : public FrameSource {
 
  private:
   fs::path m_path;
+  std::string m_setting;
   cv::VideoCapture m_capture;
   std::int64_t m_index = 0;
 };
@@ -86,11 +102,11 @@ class LiveSource final : public FrameSource {
   Expected<void> open() {
     if (reopen()) return {};
     if (m_options.kind == FrameSourceKind::camera) {
-      return fail(ErrorCode::not_found, "deploy.edge.camera_id = " + std::to_string(m_options.camera_id) + ": cannot open camera " +
+      return fail(ErrorCode::not_found, m_options.setting + " = " + std::to_string(m_options.camera_id) + ": cannot open camera " +
                                             std::to_string(m_options.camera_id) + " (/dev/video" +
                                             std::to_string(m_options.camera_id) + ")");
     }
-    return fail(ErrorCode::not_found, "deploy.edge.rtsp_url: cannot open " + describe());
+    return fail(ErrorCode::not_found, m_options.setting + ": cannot open " + describe());
   }
 
   Expected<std::optional<Frame>> next() override {
@@ -101,11 +117,11 @@ class LiveSource final : public FrameSource {
         frame.index = m_index++;
         return frame;
       }
-      log::warn("deploy.edge.source.lost", describe() + " dropped; reconnecting in " + std::to_string(backoff) + " s");
+      log::warn(m_options.log_name + ".source.lost", describe() + " dropped; reconnecting in " + std::to_string(backoff) + " s");
       if (!interrupt::sleep_for(std::chrono::milliseconds(static_cast<long>(backoff * 1000)))) break;
       backoff = std::min(backoff * 2, m_options.reconnect_max_sec);
       ++m_reconnects;
-      if (reopen()) log::info("deploy.edge.source.reconnected", describe() + " is back");
+      if (reopen()) log::info(m_options.log_name + ".source.reconnected", describe() + " is back");
     }
     return std::nullopt;
   }
@@ -129,24 +145,26 @@ class LiveSource final : public FrameSource {
   std::int64_t m_reconnects = 0;
 };
 
-}  // namespace
-
-Expected<std::unique_ptr<FrameSource>> open_frame_source(const FrameSourceOptions& options) {
+Expected<std::unique_ptr<FrameSource>> open_source(const FrameSourceOptions& options) {
   std::error_code ec;
   switch (options.kind) {
     case FrameSourceKind::images: {
-      if (!fs::is_directory(options.images_dir, ec)) {
-        return fail(ErrorCode::not_found, "deploy.edge.images_dir: folder not found: " + options.images_dir.string());
+      if (!fs::is_directory(options.path, ec)) {
+        return fail(ErrorCode::not_found, options.setting + ": folder not found: " + options.path.string());
       }
-      auto files = list_images(options.images_dir);
-      if (files.empty()) return fail(ErrorCode::not_found, "deploy.edge.images_dir: no images in " + options.images_dir.string());
-      return std::make_unique<ImageFolderSource>(options.images_dir, std::move(files));
+      auto files = list_images(options.path);
+      if (files.empty()) return fail(ErrorCode::not_found, options.setting + ": no images in " + options.path.string());
+      return std::make_unique<ImageFilesSource>(options, options.path, std::move(files));
     }
+    case FrameSourceKind::image_file:
     case FrameSourceKind::video: {
-      if (!fs::is_regular_file(options.video_path, ec)) {
-        return fail(ErrorCode::not_found, "deploy.edge.video_path: file not found: " + options.video_path.string());
+      if (!fs::is_regular_file(options.path, ec)) {
+        return fail(ErrorCode::not_found, options.setting + ": file not found: " + options.path.string());
       }
-      auto source = std::make_unique<VideoFileSource>(options.video_path);
+      if (options.kind == FrameSourceKind::image_file) {
+        return std::make_unique<ImageFilesSource>(options, fs::path(), std::vector<fs::path>{options.path});
+      }
+      auto source = std::make_unique<VideoFileSource>(options);
       if (auto ok = source->open(); !ok) return std::unexpected(ok.error());
       return source;
     }
@@ -158,6 +176,16 @@ Expected<std::unique_ptr<FrameSource>> open_frame_source(const FrameSourceOption
     }
   }
   return fail(ErrorCode::config, "unknown frame source");
+}
+
+}  // namespace
+
+Expected<std::unique_ptr<FrameSource>> open_frame_source(const FrameSourceOptions& options) {
+  try {
+    return open_source(options);
+  } catch (...) {
+    return std::unexpected(error_from_current_exception(options.setting + ": cannot open the frame source"));
+  }
 }
 
 }  // namespace vision

@@ -1,6 +1,4 @@
-#include "vision/edge/http_transport.hpp"
-
-#include <map>
+#include "vision/edge/stream_processor.hpp"
 
 #include <nlohmann/json.hpp>
 #include <opencv2/imgcodecs.hpp>
@@ -11,26 +9,6 @@
 namespace vision {
 
 namespace {
-
-class HttpStatsTransport final : public StatsTransport {
- public:
-  HttpStatsTransport(std::string api_key, double timeout_sec) : m_api_key(std::move(api_key)), m_timeout(timeout_sec) {}
-
-  Expected<int> post_json(const std::string& url, const std::string& body) override {
-    auto parts = net::split_url(url);
-    if (!parts) return std::unexpected(parts.error());
-    auto& client = m_clients[parts->first];
-    if (!client) client = std::make_unique<net::HttpClient>(net::HttpClientOptions{parts->first, m_timeout, m_api_key});
-    auto response = client->post_json(parts->second, body);
-    if (!response) return std::unexpected(response.error());
-    return response->status;
-  }
-
- private:
-  std::string m_api_key;
-  double m_timeout;
-  std::map<std::string, std::unique_ptr<net::HttpClient>> m_clients;  // one keep-alive connection per server
-};
 
 class StreamProcessor final : public FrameProcessor {
  public:
@@ -77,10 +55,6 @@ class StreamProcessor final : public FrameProcessor {
 };
 
 }  // namespace
-
-std::unique_ptr<StatsTransport> make_http_stats_transport(std::string api_key, double timeout_sec) {
-  return std::make_unique<HttpStatsTransport>(std::move(api_key), timeout_sec);
-}
 
 Expected<std::unique_ptr<FrameProcessor>> make_stream_processor(const StreamOptions& options) {
   auto parts = net::split_url(options.endpoint);

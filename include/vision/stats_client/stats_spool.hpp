@@ -1,4 +1,4 @@
-// The edge's durable queue of StatsEvents: what a sender has not delivered survives a kill -9,
+// A stats sender's durable queue of StatsEvents: what it has not delivered survives a kill -9,
 // a reboot and a service that is down for days. Records are appended to segment files
 // (<dir>/<16-digit number>.seg), each as a 4-byte length, a 4-byte CRC-32 and the event's JSON;
 // `acked` names the first record not yet delivered. Opening a spool replays what is left, so a

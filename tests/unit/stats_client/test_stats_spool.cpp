@@ -5,7 +5,7 @@
 #include <fstream>
 
 #include "helpers/test_support.hpp"
-#include "vision/edge/stats_spool.hpp"
+#include "vision/stats_client/stats_spool.hpp"
 
 namespace fs = std::filesystem;
 using vision::test::TempDir;

@@ -1,4 +1,4 @@
-#include "vision/edge/stats_spool.hpp"
+#include "vision/stats_client/stats_spool.hpp"
 
 #include <fcntl.h>
 #include <unistd.h>

@@ -1,4 +1,4 @@
-#include "vision/edge/stats_sender.hpp"
+#include "vision/stats_client/stats_sender.hpp"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -11,8 +11,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "vision/core/exception_error.hpp"
 #include "vision/core/log.hpp"
-#include "vision/edge/stats_spool.hpp"
+#include "vision/stats_client/stats_spool.hpp"
 
 namespace vision {
 
@@ -49,7 +50,11 @@ Expected<void> StatsSender::start() {
       return fail(ErrorCode::io, "cannot open " + m_options.jsonl_path.string() + ": " + std::strerror(errno));
     }
   }
-  m_thread = std::thread([this] { loop(); });
+  try {
+    m_thread = std::thread([this] { loop(); });
+  } catch (...) {
+    return std::unexpected(error_from_current_exception("stats sender: cannot start its thread"));
+  }
   return {};
 }
 
@@ -59,7 +64,9 @@ void StatsSender::enqueue(const StatsEvent& event) {
     std::lock_guard lock(m_mutex);
     json["event_id"] = m_id_prefix + "-" + std::to_string(m_next_id++);
   }
-  const std::string line = json.dump();
+  // Invalid UTF-8 (a class name from a model's metadata) is replaced, not thrown: enqueue runs
+  // on the edge's output thread, where a throw would end the process.
+  const std::string line = json.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   ++m_queued;
   if (!m_options.endpoint.empty()) {
     // The spool first: every event stats.jsonl shows is one the spool holds.

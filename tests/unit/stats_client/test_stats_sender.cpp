@@ -9,8 +9,8 @@
 
 #include "helpers/ports.hpp"
 #include "helpers/test_support.hpp"
-#include "vision/edge/http_transport.hpp"
-#include "vision/edge/stats_sender.hpp"
+#include "vision/stats_client/http_stats_transport.hpp"
+#include "vision/stats_client/stats_sender.hpp"
 #include "vision/net/http_server.hpp"
 
 using vision::test::TempDir;
@@ -165,6 +165,18 @@ TEST(StatsSender, EmptyEndpointKeepsEventsLocal) {
   EXPECT_EQ(sender.counts().queued, 1);
   EXPECT_EQ(sender.counts().pending, 0);
   EXPECT_EQ(vision::stats_event_from_json(nlohmann::json::parse(vision::test::read_text(dir / "s.jsonl")))->source_id, "edge-1");
+}
+
+// A class name that is not UTF-8 (a model's metadata is not checked) must not throw out of
+// enqueue, which runs on the edge's output thread: the byte is replaced.
+TEST(StatsSender, InvalidUtf8IsReplacedNotThrown) {
+  TempDir dir;
+  vision::StatsSender sender({"", dir / "s.jsonl"}, vision::make_http_stats_transport("", 1.0));
+  ASSERT_TRUE(sender.start());
+  EXPECT_NO_THROW(sender.enqueue(vision::make_stats_event("edge-1", {{0, "caf\xE9", 0.9F, {0, 0, 1, 1}}}, 5.0)));
+  sender.stop();
+  const auto line = nlohmann::json::parse(vision::test::read_text(dir / "s.jsonl"));
+  EXPECT_EQ(line["counts_by_class"].begin().key(), "caf\uFFFD");
 }
 
 // What one sender could not deliver (the service was down) is delivered by the next sender of

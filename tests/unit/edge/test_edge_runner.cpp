@@ -1,0 +1,159 @@
+// The edge runner: its three stages (capture, detection, output) on sources that are files
+// or live, frame pacing, dropped frames, annotated file names, and failures that are counted
+// or end the run without escaping as exceptions.
+#include <gtest/gtest.h>
+
+#include <stdexcept>
+#include <thread>
+
+#include <opencv2/imgcodecs.hpp>
+
+#include "helpers/test_support.hpp"
+#include "vision/edge/edge_runner.hpp"
+
+namespace fs = std::filesystem;
+using vision::test::TempDir;
+
+TEST(AnnotatedName, FollowsTheSourceKind) {
+  vision::Frame folder{.index = 3, .relative = "cam/a.png"};
+  EXPECT_EQ(vision::annotated_name(folder, true), fs::path("cam/a_annotated.jpg"));
+  vision::Frame video{.index = 42};
+  EXPECT_EQ(vision::annotated_name(video, false), fs::path("000042.jpg"));
+}
+
+namespace {
+
+// Detects nothing, slowly: lets the test see the pipeline drop frames of a live source.
+class SlowProcessor final : public vision::FrameProcessor {
+ public:
+  vision::Expected<std::vector<vision::Detection>> process(const vision::Frame& frame) override {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    return std::vector<vision::Detection>{{0, "thing", 0.5F, {0, 0, 1, 1}}, {1, "other", 0.5F, {0, 0, frame.index + 1.0F, 1}}};
+  }
+};
+
+class CountingSource final : public vision::FrameSource {
+ public:
+  CountingSource(int frames, bool live) : m_frames(frames), m_live(live) {}
+  vision::Expected<std::optional<vision::Frame>> next() override {
+    if (m_index >= m_frames) return std::nullopt;
+    return vision::Frame{.index = m_index++, .image = cv::Mat(8, 8, CV_8UC3, cv::Scalar::all(0))};
+  }
+  bool live() const override { return m_live; }
+  std::string describe() const override { return "counting"; }
+
+ private:
+  int m_frames;
+  bool m_live;
+  std::int64_t m_index = 0;
+};
+
+}  // namespace
+
+TEST(EdgeRunner, FilesNeverDropFramesAndMaxFramesStops) {
+  CountingSource source(30, false);
+  SlowProcessor processor;
+  vision::EdgeOptions options;
+  options.max_frames = 10;
+  auto report = vision::run_edge(source, processor, nullptr, options);
+  ASSERT_TRUE(report);
+  EXPECT_EQ(report->frames, 10);
+  EXPECT_EQ(report->dropped, 0);
+  EXPECT_EQ(report->detections, 20);
+  EXPECT_EQ(report->detections_per_class.at("thing"), 10);
+  EXPECT_GE(report->latency_p50_ms, 19.0);
+}
+
+TEST(EdgeRunner, LiveSourcesDropWhatDetectionCannotKeepUpWith) {
+  CountingSource source(200, true);  // produces instantly, detection takes 20 ms
+  SlowProcessor processor;
+  auto report = vision::run_edge(source, processor, nullptr, {});
+  ASSERT_TRUE(report);
+  EXPECT_GT(report->dropped, 0);
+  EXPECT_EQ(report->frames + report->dropped, 200);
+}
+
+TEST(EdgeRunner, FpsLimitPacesCapture) {
+  CountingSource source(6, false);
+  SlowProcessor processor;
+  vision::EdgeOptions options;
+  options.fps_limit = 20;  // 6 frames: at least 5 periods of 50 ms
+  auto report = vision::run_edge(source, processor, nullptr, options);
+  ASSERT_TRUE(report);
+  EXPECT_GE(report->elapsed_sec, 0.24);
+}
+
+namespace {
+
+// Throws on every frame but the first, as a library that fails deep inside would.
+class ThrowingProcessor final : public vision::FrameProcessor {
+ public:
+  vision::Expected<std::vector<vision::Detection>> process(const vision::Frame& frame) override {
+    if (frame.index > 0) throw std::runtime_error("decoder exploded");
+    return std::vector<vision::Detection>{};
+  }
+};
+
+// A source whose capture library throws after three frames.
+class ThrowingSource final : public vision::FrameSource {
+ public:
+  vision::Expected<std::optional<vision::Frame>> next() override {
+    if (m_index == 3) throw std::runtime_error("capture device vanished");
+    return vision::Frame{.index = m_index++, .image = cv::Mat(8, 8, CV_8UC3, cv::Scalar::all(0))};
+  }
+  bool live() const override { return false; }
+  std::string describe() const override { return "throwing"; }
+
+ private:
+  std::int64_t m_index = 0;
+};
+
+}  // namespace
+
+TEST(EdgeRunner, AProcessorThatThrowsFailsThatFrameOnly) {
+  CountingSource source(5, false);
+  ThrowingProcessor processor;
+  auto report = vision::run_edge(source, processor, nullptr, {});
+  ASSERT_TRUE(report) << report.error().message;
+  EXPECT_EQ(report->frames, 1);
+  EXPECT_EQ(report->failed_frames, 4);
+}
+
+TEST(EdgeRunner, ASourceThatThrowsEndsTheRunWithAnError) {
+  ThrowingSource source;
+  SlowProcessor processor;
+  auto report = vision::run_edge(source, processor, nullptr, {});
+  ASSERT_FALSE(report);
+  EXPECT_EQ(report.error().code, vision::ErrorCode::runtime);
+  EXPECT_NE(report.error().message.find("capture device vanished"), std::string::npos) << report.error().message;
+  EXPECT_NE(report.error().message.find("throwing"), std::string::npos) << report.error().message;
+}
+
+TEST(EdgeRunner, AnnotatedFramesAreWrittenWhenAsked) {
+  TempDir dir;
+  CountingSource source(3, false);
+  SlowProcessor processor;
+  vision::EdgeOptions options;
+  options.save_annotated = true;
+  options.outputs_dir = dir.path();
+  auto report = vision::run_edge(source, processor, nullptr, options);
+  ASSERT_TRUE(report) << report.error().message;
+  EXPECT_EQ(report->annotated_saved, 3);
+  for (const char* name : {"000000.jpg", "000001.jpg", "000002.jpg"}) {
+    EXPECT_FALSE(cv::imread((dir / name).string()).empty()) << name;
+  }
+}
+
+TEST(EdgeRunner, AnUnwritableOutputFolderIsLoggedAndTheRunGoesOn) {
+  TempDir dir;
+  vision::test::write_text(dir / "file", "a file where a folder should be");
+  CountingSource source(2, false);
+  SlowProcessor processor;
+  vision::EdgeOptions options;
+  options.save_annotated = true;
+  options.outputs_dir = dir / "file";
+  auto report = vision::run_edge(source, processor, nullptr, options);
+  ASSERT_TRUE(report) << report.error().message;
+  EXPECT_EQ(report->frames, 2);
+  EXPECT_EQ(report->annotated_saved, 0);
+}
