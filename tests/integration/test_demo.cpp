@@ -84,6 +84,7 @@ TEST(Demo, ServingIsChosenByFlagsThatHelpDocuments) {
   ASSERT_EQ(help.exit_code, 0) << help.err;
   EXPECT_NE(help.out.find("--serve"), std::string::npos) << help.out;
   EXPECT_NE(help.out.find("--no-serve"), std::string::npos) << help.out;
+  EXPECT_NE(help.out.find("serves the dashboard until Ctrl+C"), std::string::npos) << help.out;
   const auto both = run_vision({"demo", "--serve", "--no-serve"});
   EXPECT_EQ(both.exit_code, 2) << both.err;
 }
