@@ -92,25 +92,34 @@ size_t count(const std::string& text, const std::string& needle) {
 
 }  // namespace
 
-TEST(StatsDashboard, ShowsKpisAndChartsOfASeededDatabaseInChromium) {
-  if (!fs::exists(k_chromium))
-    GTEST_SKIP() << "no " << k_chromium << " (install the chromium package)";
-  TempDir dir;
-  stats::StatsServiceOptions options;
-  options.api_port = 0;
-  options.ui_port = 0;
-  options.store.db_path = dir / "stats.db";
-  auto service = stats::StatsService::start(options);
-  ASSERT_TRUE(service) << service.error().message;
+// A statistics service on ephemeral ports with a fresh database; skipped without Chromium.
+class StatsDashboard : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!fs::exists(k_chromium)) GTEST_SKIP() << "no " << k_chromium << " (install the chromium package)";
+    stats::StatsServiceOptions options;
+    options.api_port = 0;
+    options.ui_port = 0;
+    options.store.db_path = m_dir / "stats.db";
+    auto service = stats::StatsService::start(options);
+    ASSERT_TRUE(service) << service.error().message;
+    m_service = std::move(*service);
+  }
+
+  TempDir m_dir;
+  std::unique_ptr<stats::StatsService> m_service;
+};
+
+TEST_F(StatsDashboard, ShowsKpisAndChartsOfASeededDatabaseInChromium) {
   const auto events = seeded_events();
-  ASSERT_TRUE((*service)->store().insert(events));
-  const auto expected = *(*service)->store().overview({});
-  const auto classes = *(*service)->store().class_totals({});
+  ASSERT_TRUE(m_service->store().insert(events));
+  const auto expected = *m_service->store().overview({});
+  const auto classes = *m_service->store().class_totals({});
   size_t classes_with_detections = 0;
   for (const auto& c : classes) classes_with_detections += c.detections > 0 ? 1 : 0;
 
-  const std::string url = (*service)->dashboard_url() + "?window=1h";
-  const std::string dom = loaded_dom(dir.path(), url);
+  const std::string url = m_service->dashboard_url() + "?window=1h";
+  const std::string dom = loaded_dom(m_dir.path(), url);
   if (HasFailure()) return;
   EXPECT_EQ(attribute_after(dom, R"(id="status")", "data-state"), "ok");
 
@@ -144,10 +153,10 @@ TEST(StatsDashboard, ShowsKpisAndChartsOfASeededDatabaseInChromium) {
   fs::create_directories(artifacts);
   const fs::path screenshot = artifacts / "stats-dashboard.png";
   fs::remove(screenshot);
-  auto shot_args = chromium_args(dir / "profile-shot");
+  auto shot_args = chromium_args(m_dir / "profile-shot");
   shot_args.push_back("--screenshot=" + screenshot.string());
   shot_args.push_back(url);
-  const auto shot = run_process(k_chromium, shot_args, dir.path());
+  const auto shot = run_process(k_chromium, shot_args, m_dir.path());
   ASSERT_EQ(shot.exit_code, 0) << shot.err;
   ASSERT_TRUE(fs::exists(screenshot));
   EXPECT_GT(fs::file_size(screenshot), 20000U) << "a blank page compresses to almost nothing";
@@ -157,16 +166,7 @@ TEST(StatsDashboard, ShowsKpisAndChartsOfASeededDatabaseInChromium) {
 
 // Three events in one bucket: a line through a single point would draw nothing, so each trend
 // series shows a dot of its colour where that bucket is.
-TEST(StatsDashboard, ASeriesOfOneBucketIsDrawnAsAPoint) {
-  if (!fs::exists(k_chromium))
-    GTEST_SKIP() << "no " << k_chromium << " (install the chromium package)";
-  TempDir dir;
-  stats::StatsServiceOptions options;
-  options.api_port = 0;
-  options.ui_port = 0;
-  options.store.db_path = dir / "stats.db";
-  auto service = stats::StatsService::start(options);
-  ASSERT_TRUE(service) << service.error().message;
+TEST_F(StatsDashboard, ASeriesOfOneBucketIsDrawnAsAPoint) {
   std::vector<stats::NewEvent> events;
   for (int i = 0; i < 3; ++i) {
     stats::NewEvent e;
@@ -178,10 +178,10 @@ TEST(StatsDashboard, ASeriesOfOneBucketIsDrawnAsAPoint) {
     e.ts_received_utc = e.ts_utc;
     events.push_back(std::move(e));
   }
-  ASSERT_TRUE((*service)->store().insert(events));
+  ASSERT_TRUE(m_service->store().insert(events));
 
   // All time: the buckets are days, and the three events share one.
-  const std::string dom = loaded_dom(dir.path(), (*service)->dashboard_url() + "?window=all");
+  const std::string dom = loaded_dom(m_dir.path(), m_service->dashboard_url() + "?window=all");
   if (HasFailure()) return;
   EXPECT_EQ(attribute_after(dom, R"(data-chart="latency")", "data-points"), "1");
   EXPECT_EQ(attribute_after(dom, R"(data-chart="detections")", "data-points"), "1");
