@@ -2,9 +2,10 @@
 // is this same binary run as a child process with the command line printed first, so the demo
 // doubles as a tour of the commands:
 //   datagen → train (+ export) → val → autolabel → stats start → deploy edge (local) →
-//   deploy remote + edge (stream) → stats overview → stats stop
-// With --model (any YOLOv8-style detection ONNX for the four shape classes) the demo skips
-// training and uses that model.
+//   deploy remote + edge (stream) → stats overview → [dashboard until Ctrl+C] → stats stop
+// On a terminal the demo ends by serving the dashboard of its statistics until Ctrl+C
+// (--no-serve skips that, --serve asks for it elsewhere). With --model (any YOLOv8-style
+// detection ONNX for the four shape classes) the demo skips training and uses that model.
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -34,6 +35,8 @@ struct DemoOptions {
   int train_images = 400;
   int val_images = 48;
   int unlabeled_images = 24;
+  bool serve = false;
+  bool no_serve = false;
 };
 
 int free_port() {
@@ -93,6 +96,16 @@ fs::path newest_model(const fs::path& root) {
   return best;
 }
 
+// The statistics service the demo started keeps running, so its dashboard shows the demo's
+// data; the caller stops the service afterwards, as it does without this step.
+void serve_dashboard_until_interrupted(int ui_port) {
+  const std::string url = "http://127.0.0.1:" + std::to_string(ui_port) + "/";
+  std::printf("demo_dashboard=%s\n", url.c_str());
+  std::fflush(stdout);
+  std::fprintf(stderr, "\nThe dashboard shows the demo's statistics at %s\nPress Ctrl+C to end the demo.\n", url.c_str());
+  while (!interrupt::requested()) interrupt::sleep_for(std::chrono::minutes(1));
+}
+
 int run_demo(const DemoOptions& options) {
   auto config = load_config(options.common, {"app", "workspace"});
   if (!config) return 2;
@@ -150,7 +163,8 @@ int run_demo(const DemoOptions& options) {
   const std::vector<std::string> ports = {"--api-port", std::to_string(api_port), "--ui-port", std::to_string(ui_port)};
   auto stats_start = with({"stats", "start"});
   stats_start.insert(stats_start.end(), ports.begin(), ports.end());
-  count(step(stats_start));
+  const int stats_start_code = step(stats_start);
+  count(stats_start_code);
   const std::vector<std::string> edge_common = {"--set", "deploy.edge.images_dir=" + (data / "images/val").string(),
                                                 "--set", "deploy.edge.fps_limit=0", "--set",
                                                 "deploy.edge.stats_endpoint=" + stats_url + "/api/v1/push"};
@@ -183,6 +197,8 @@ int run_demo(const DemoOptions& options) {
     const auto o = nlohmann::json::parse(overview->body);
     std::printf("demo_stats_events=%s\ndemo_stats_sources=%s\n", o["events"].dump().c_str(), o["sources"].dump().c_str());
   }
+  const bool on_terminal = isatty(STDIN_FILENO) == 1 && isatty(STDOUT_FILENO) == 1;
+  if (stats_start_code == 0 && (options.serve || (on_terminal && !options.no_serve))) serve_dashboard_until_interrupted(ui_port);
   auto stats_stop = with({"stats", "stop"});
   stats_stop.insert(stats_stop.end(), ports.begin(), ports.end());
   count(step(stats_stop));
@@ -203,6 +219,11 @@ void add_demo_command(CLI::App& app, Action& action) {
   command->add_option("--train", options->train_images, "Synthetic training images")->capture_default_str();
   command->add_option("--val", options->val_images, "Synthetic validation images")->capture_default_str();
   command->add_option("--unlabeled", options->unlabeled_images, "Images to auto-label")->capture_default_str();
+  auto* serve = command->add_flag("--serve", options->serve,
+                                  "End by serving the dashboard until Ctrl+C even when not on a terminal");
+  command->add_flag("--no-serve", options->no_serve,
+                    "End after the last step; on a terminal the demo otherwise serves the dashboard until Ctrl+C")
+      ->excludes(serve);
   command->callback([&action, options] { action = [options] { return run_demo(*options); }; });
 }
 

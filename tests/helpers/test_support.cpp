@@ -120,6 +120,8 @@ void BackgroundProcess::signal(int signal) {
   if (running()) kill(m_pid, signal);
 }
 
+std::string BackgroundProcess::out() const { return read_text(m_capture / "stdout"); }
+
 std::string BackgroundProcess::err() const { return read_text(m_capture / "stderr"); }
 
 bool wait_until(const std::function<bool()>& done, double timeout_sec) {

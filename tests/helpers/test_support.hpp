@@ -54,6 +54,7 @@ class BackgroundProcess {
   // Sends `signal` without waiting.
   void signal(int signal);
   bool running();
+  std::string out() const;
   std::string err() const;
 
  private:

@@ -212,6 +212,14 @@
     return d;
   }
 
+  // A path through a single point draws nothing, so a series of one bucket gets a dot instead.
+  function drawLine(frame, points, key, cls) {
+    svg('path', { d: linePath(points, frame.x, frame.y, key), class: `line ${cls}` }, frame.root);
+    if (points.length === 1) {
+      svg('circle', { class: `point ${cls}`, cx: frame.x(points[0].t).toFixed(1), cy: frame.y(points[0][key]).toFixed(1), r: 4 }, frame.root);
+    }
+  }
+
   // Hover: nearest bucket, crosshair and tooltip.
   function attachHover(frame, points, describe, markers) {
     const { root, x, m, height } = frame;
@@ -254,8 +262,8 @@
     const area = linePath(filled, f.x, f.y, 'avg_latency_ms') +
       `L${f.x(filled[filled.length - 1].t).toFixed(1)},${f.y(0)}L${f.x(filled[0].t).toFixed(1)},${f.y(0)}Z`;
     svg('path', { d: area, fill: 'url(#latency-area)', class: 'area' }, f.root);
-    svg('path', { d: linePath(filled, f.x, f.y, 'max_latency_ms'), class: 'line line-max' }, f.root);
-    svg('path', { d: linePath(filled, f.x, f.y, 'avg_latency_ms'), class: 'line line-avg' }, f.root);
+    drawLine(f, filled, 'max_latency_ms', 'line-max');
+    drawLine(f, filled, 'avg_latency_ms', 'line-avg');
     attachHover(f, filled, (p) => tipRows(shortTime(p.ts_utc), [
       ['avg', `${fmtMs(p.avg_latency_ms)} ms`, '#818cf8'], ['max', `${fmtMs(p.max_latency_ms)} ms`, '#fbbf24'], ['events', fmtInt.format(p.events)]]),
     [{ color: '#818cf8', y: (p) => f.y(p.avg_latency_ms) }]);
@@ -275,7 +283,7 @@
       const h = f.y(0) - f.y(p.detections);
       svg('rect', { class: 'bar', fill: 'url(#detections-bars)', x: (f.x(p.t) - bw / 2).toFixed(1), y: f.y(p.detections).toFixed(1), width: bw.toFixed(1), height: Math.max(1, h).toFixed(1), rx: Math.min(3, bw / 3) }, f.root);
     }
-    svg('path', { d: linePath(points, f.x, f.y, 'events'), class: 'line line-events' }, f.root);
+    drawLine(f, points, 'events', 'line-events');
     attachHover(f, points, (p) => tipRows(shortTime(p.ts_utc), [
       ['detections', fmtInt.format(p.detections), '#22d3ee'], ['events', fmtInt.format(p.events), '#818cf8']]),
     [{ color: '#818cf8', y: (p) => f.y(p.events) }]);
