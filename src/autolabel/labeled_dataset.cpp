@@ -8,6 +8,7 @@
 
 #include "vision/core/log.hpp"
 #include "vision/core/run.hpp"
+#include "vision/core/timestamp.hpp"
 #include "vision/data/yolo_labels.hpp"
 #include "vision/image/draw.hpp"
 #include "vision/image/image_files.hpp"

@@ -8,7 +8,6 @@
 #include "helpers/test_support.hpp"
 #include "vision/core/base64.hpp"
 #include "vision/core/bounded_queue.hpp"
-#include "vision/core/percentile.hpp"
 #include "vision/edge/edge_runner.hpp"
 #include "vision/edge/frame_source.hpp"
 #include "vision/net/http_server.hpp"
@@ -64,13 +63,6 @@ TEST(BoundedQueue, PushLatestDropsTheOldest) {
   EXPECT_EQ(queue.pop(), 3);
   queue.close();
   EXPECT_EQ(queue.push_latest(4), -1);
-}
-
-TEST(Percentile, NearestRank) {
-  EXPECT_EQ(vision::percentile({}, 0.5), 0);
-  EXPECT_EQ(vision::percentile({5, 1, 3}, 0.5), 3);
-  EXPECT_EQ(vision::percentile({1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, 0.95), 10);
-  EXPECT_EQ(vision::percentile({1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, 0.0), 1);
 }
 
 TEST(AnnotatedName, FollowsTheSourceKind) {
