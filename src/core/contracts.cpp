@@ -125,12 +125,10 @@ std::optional<std::string> check(const StatsEvent& e) {
   return std::nullopt;
 }
 
-nlohmann::json to_json(const Detection& d) {
-  return {{"schema_version", k_schema_version},
-          {"class_id", d.class_id},
-          {"class_name", d.class_name},
-          {"score", d.score},
-          {"bbox_xyxy", d.bbox_xyxy}};
+nlohmann::json to_json(const Detection& d, SchemaVersionField schema_version) {
+  nlohmann::json j = {{"class_id", d.class_id}, {"class_name", d.class_name}, {"score", d.score}, {"bbox_xyxy", d.bbox_xyxy}};
+  if (schema_version == SchemaVersionField::include) j["schema_version"] = k_schema_version;
+  return j;
 }
 
 nlohmann::json to_json(const LabelRecord& r) {

@@ -62,7 +62,10 @@ std::optional<std::string> check(const Detection& d, const std::string& prefix =
 std::optional<std::string> check(const LabelRecord& r);
 std::optional<std::string> check(const StatsEvent& e);
 
-nlohmann::json to_json(const Detection& d);
+// A detection nested in a reply with its own envelope (the remote server's /api/v1/frame and
+// KServe replies, predict --json) leaves schema_version out, as SPEC 9 shows those replies.
+enum class SchemaVersionField { include, omit };
+nlohmann::json to_json(const Detection& d, SchemaVersionField schema_version = SchemaVersionField::include);
 nlohmann::json to_json(const LabelRecord& r);
 nlohmann::json to_json(const StatsEvent& e);
 

@@ -37,6 +37,16 @@ TEST(Detection, RoundTrips) {
   EXPECT_EQ(again->bbox_xyxy, d->bbox_xyxy);
 }
 
+// The text other programs parse: the remote server's replies carry detections without
+// schema_version, everything else with it; keys in name order either way.
+TEST(Detection, JsonTextWithAndWithoutSchemaVersion) {
+  const vision::Detection d{2, "triangle", 0.5F, {10.0F, 20.0F, 30.5F, 40.25F}};
+  EXPECT_EQ(vision::to_json(d).dump(),
+            R"({"bbox_xyxy":[10.0,20.0,30.5,40.25],"class_id":2,"class_name":"triangle","schema_version":1,"score":0.5})");
+  EXPECT_EQ(vision::to_json(d, vision::SchemaVersionField::omit).dump(),
+            R"({"bbox_xyxy":[10.0,20.0,30.5,40.25],"class_id":2,"class_name":"triangle","score":0.5})");
+}
+
 TEST(Detection, EveryBadFieldIsNamed) {
   const std::vector<BadField> cases = {
       {"negative class", [](json& j) { j["class_id"] = -1; }, "class_id"},
