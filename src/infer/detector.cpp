@@ -297,7 +297,7 @@ Expected<std::vector<ImageDetections>> Detector::detect(const std::vector<cv::Ma
           transforms[i] = {1.0F, 0, 0, image.cols, image.rows};
           bgr_to_rgb_chw(image, m.blob.data());
         } else {
-          transforms[i] = letterbox(image, {width, height, 114, true}, m.letterboxed[i]);
+          transforms[i] = letterbox(image, {width, height, k_letterbox_pad_value, true}, m.letterboxed[i]);
           bgr_to_rgb_chw(m.letterboxed[i], m.blob.data() + i * 3 * plane);
         }
       }

@@ -12,8 +12,6 @@ namespace vision::train {
 
 namespace {
 
-constexpr int k_pad_value = 114;
-
 // Explicit draws, so a seed gives the same augmentation on every standard library.
 double uniform(std::mt19937_64& rng, double lo, double hi) {
   return lo + (hi - lo) * (static_cast<double>(rng() >> 11) * 0x1.0p-53);
@@ -75,7 +73,7 @@ Expected<Sample> load_sample(const DatasetItem& item, int img_size) {
 
 Sample letterbox_sample(const Sample& s, int img_size) {
   Sample out;
-  const auto t = letterbox(s.image, {img_size, img_size, k_pad_value, false}, out.image);
+  const auto t = letterbox(s.image, {img_size, img_size, k_letterbox_pad_value, false}, out.image);
   out.boxes.reserve(s.boxes.size());
   for (const auto& b : s.boxes) {
     out.boxes.push_back({b.class_id, b.x1 * t.scale + t.pad_left, b.y1 * t.scale + t.pad_top,
@@ -91,7 +89,7 @@ Sample mosaic4(const std::array<const Sample*, 4>& parts, int img_size, std::mt1
   const int yc = static_cast<int>(uniform(rng, s / 2.0, 1.5 * s));
   const int xc = static_cast<int>(uniform(rng, s / 2.0, 1.5 * s));
   Sample out;
-  out.image = cv::Mat(canvas, canvas, parts[0]->image.type(), cv::Scalar::all(k_pad_value));
+  out.image = cv::Mat(canvas, canvas, parts[0]->image.type(), cv::Scalar::all(k_letterbox_pad_value));
   for (std::size_t i = 0; i < parts.size(); ++i) {
     const Sample& part = *parts[i];
     const int w = part.image.cols;
@@ -141,7 +139,7 @@ Sample random_affine(const Sample& s, const AugmentOptions& o, int border, std::
   const cv::Matx23d m(gain, 0, off_x, 0, gain, off_y);
   Sample out;
   cv::warpAffine(s.image, out.image, m, cv::Size(out_w, out_h), cv::INTER_LINEAR,
-                 cv::BORDER_CONSTANT, cv::Scalar::all(k_pad_value));
+                 cv::BORDER_CONSTANT, cv::Scalar::all(k_letterbox_pad_value));
   const auto map = [](float v, double g, double off) { return static_cast<float>(g * v + off); };
   for (const auto& b : s.boxes) {
     const float ax = map(b.x1, gain, off_x), bx = map(b.x2, gain, off_x);
