@@ -5,6 +5,7 @@
 
 #include <opencv2/imgproc.hpp>
 
+#include "vision/data/yolo_labels.hpp"
 #include "vision/image/image_files.hpp"
 #include "vision/image/letterbox.hpp"
 
@@ -61,12 +62,10 @@ Expected<Sample> load_sample(const DatasetItem& item, int img_size) {
   } else {
     sample.image = std::move(*image);
   }
-  const auto w = static_cast<float>(sample.image.cols);
-  const auto h = static_cast<float>(sample.image.rows);
   sample.boxes.reserve(item.boxes.size());
   for (const auto& b : item.boxes) {
-    sample.boxes.push_back({b.class_id, (b.cx - b.w / 2) * w, (b.cy - b.h / 2) * h,
-                            (b.cx + b.w / 2) * w, (b.cy + b.h / 2) * h});
+    const auto [x1, y1, x2, y2] = yolo_box_to_xyxy(b, sample.image.cols, sample.image.rows);
+    sample.boxes.push_back({b.class_id, x1, y1, x2, y2});
   }
   return sample;
 }
