@@ -186,6 +186,14 @@ TEST(DatasetYaml, RoundTripsThroughTheLoaderWithAwkwardPathsAndNames) {
   EXPECT_EQ(dataset->train[0].boxes.at(0).class_id, 1);
 }
 
+TEST(DatasetYaml, AFolderThatIsNotThereIsAnIoErrorNamingTheFile) {
+  TempDir dir;
+  const auto written = vision::write_dataset_yaml(dir / "missing", {.train = "t", .val = "v", .names = {"a"}});
+  ASSERT_FALSE(written);
+  EXPECT_EQ(written.error().code, vision::ErrorCode::io);
+  EXPECT_NE(written.error().message.find("dataset.yaml"), std::string::npos) << written.error().message;
+}
+
 TEST(SyntheticShapes, DatasetInAFolderWithSpacesHashAndColonLoads) {
   TempDir dir;
   const fs::path root = dir / "shapes #2: copy";
