@@ -7,10 +7,12 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <limits>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
@@ -52,12 +54,14 @@ double remote_fps(int port, const std::string& body, int clients, int requests_p
 int main(int argc, char** argv) {
   std::string model = std::string(VISION_SOURCE_DIR) + "/../shared/fixtures/ultralytics-yolov8n-shapes-320.onnx";
   int frames = 120, requests = 40;
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    if (arg == "--frames" && i + 1 < argc) frames = std::stoi(argv[++i]);
-    else if (arg == "--requests" && i + 1 < argc) requests = std::stoi(argv[++i]);
-    else model = arg;
-  }
+  CLI::App app{"Deploy throughput: edge against the bare predict loop, remote with 4 clients against 1"};
+  app.add_option("model", model, "Detection ONNX model")->capture_default_str();
+  // The baseline warms up on the first 5 frames.
+  app.add_option("--frames", frames, "Frames of the test video")
+      ->capture_default_str()
+      ->check(CLI::Range(5, std::numeric_limits<int>::max()));
+  app.add_option("--requests", requests, "Frames each remote client sends")->capture_default_str()->check(CLI::PositiveNumber);
+  CLI11_PARSE(app, argc, argv);
   const fs::path dir = fs::temp_directory_path() / ("vision-bench-deploy-" + std::to_string(getpid()));
   fs::create_directories(dir);
   const fs::path video = dir / "clip.avi";

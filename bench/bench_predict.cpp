@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include <CLI/CLI.hpp>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
@@ -29,15 +30,16 @@ using Clock = std::chrono::steady_clock;
 int main(int argc, char** argv) {
   std::string model = std::string(VISION_SOURCE_DIR) + "/../shared/fixtures/ultralytics-yolov8n-shapes-320.onnx";
   int iterations = 50, threads = 2, width = 640, height = 480, untrained_size = 0;
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    if (arg == "--iterations" && i + 1 < argc) iterations = std::stoi(argv[++i]);
-    else if (arg == "--threads" && i + 1 < argc) threads = std::stoi(argv[++i]);
-    else if (arg == "--width" && i + 1 < argc) width = std::stoi(argv[++i]);
-    else if (arg == "--height" && i + 1 < argc) height = std::stoi(argv[++i]);
-    else if (arg == "--untrained-size" && i + 1 < argc) untrained_size = std::stoi(argv[++i]);
-    else model = arg;
-  }
+  CLI::App app{"Predict-path overhead: detect() against a bare ONNX Runtime Run, medians and their ratio"};
+  app.add_option("model", model, "Detection ONNX model")->capture_default_str();
+  app.add_option("--iterations", iterations, "Timed runs of each path")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--threads", threads, "ONNX Runtime threads (0: its default)")->capture_default_str()->check(CLI::NonNegativeNumber);
+  app.add_option("--width", width, "Frame width")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--height", height, "Frame height")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--untrained-size", untrained_size, "Export an untrained YOLOv8n (4 classes) at this input size and time it instead")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  CLI11_PARSE(app, argc, argv);
   if (untrained_size > 0) {
 #ifndef VISION_WITH_TRAINING
     std::fprintf(stderr, "bench_predict: --untrained-size needs a build with VISION_WITH_TRAINING\n");
@@ -63,7 +65,7 @@ int main(int argc, char** argv) {
   std::vector<uchar> jpeg;
   cv::imencode(".jpg", frame, jpeg);
   cv::Mat letterboxed;
-  vision::letterbox(frame, {info.input_width, info.input_height, 114, true}, letterboxed);
+  vision::letterbox(frame, {info.input_width, info.input_height, vision::k_letterbox_pad_value, true}, letterboxed);
   std::vector<float> tensor(3 * static_cast<size_t>(info.input_width) * static_cast<size_t>(info.input_height));
   vision::bgr_to_rgb_chw(letterboxed, tensor.data());
 

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include <CLI/CLI.hpp>
 #include <opencv2/imgcodecs.hpp>
 
 #include "vision/core/percentile.hpp"
@@ -50,30 +51,24 @@ int main(int argc, char** argv) {
   fs::path dataset, keep;
   int iterations = 50, threads = 2, untrained_size = 0, calibration_count = 32;
   bool ort_quantizer = false;
-  auto method = vision::CalibrationMethod::percentile;
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    const bool has_value = i + 1 < argc;
-    if (arg == "--iterations" && has_value)
-      iterations = std::stoi(argv[++i]);
-    else if (arg == "--threads" && has_value)
-      threads = std::stoi(argv[++i]);
-    else if (arg == "--untrained-size" && has_value)
-      untrained_size = std::stoi(argv[++i]);
-    else if (arg == "--calibration" && has_value)
-      calibration_count = std::stoi(argv[++i]);
-    else if (arg == "--method" && has_value)
-      method = std::string(argv[++i]) == "min_max" ? vision::CalibrationMethod::min_max
-                                                   : vision::CalibrationMethod::percentile;
-    else if (arg == "--dataset" && has_value)
-      dataset = argv[++i];
-    else if (arg == "--keep" && has_value)
-      keep = argv[++i];
-    else if (arg == "--ort-quantizer")
-      ort_quantizer = true;
-    else
-      model = arg;
-  }
+  std::string method_name = "percentile";
+  CLI::App app{"INT8 against FP32: dynamic and static QDQ quantization, timed against the FP32 model"};
+  app.add_option("model", model, "Detection ONNX model")->capture_default_str();
+  app.add_option("--untrained-size", untrained_size, "Export an untrained YOLOv8n (4 classes) at this input size and use it instead")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--iterations", iterations, "Timed runs of each model")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--threads", threads, "ONNX Runtime threads (0: its default)")->capture_default_str()->check(CLI::NonNegativeNumber);
+  app.add_option("--calibration", calibration_count, "Calibration images")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--method", method_name, "Calibration method")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"percentile", "min_max"}));
+  app.add_option("--dataset", dataset, "YOLO data set: calibrate on its train images, validate all three on its val split");
+  app.add_option("--keep", keep, "Folder for the quantized models and calibration images (default: a temporary one)");
+  app.add_flag("--ort-quantizer", ort_quantizer, "Add ONNX Runtime's own Python quantizer as the peer (bench/ort_quantize.py)");
+  CLI11_PARSE(app, argc, argv);
+  const auto method =
+      method_name == "min_max" ? vision::CalibrationMethod::min_max : vision::CalibrationMethod::percentile;
   const fs::path work = keep.empty() ? fs::temp_directory_path() / "vision-bench-quantize" : keep;
   fs::create_directories(work / "calibration");
   if (untrained_size > 0) {
@@ -142,7 +137,7 @@ int main(int argc, char** argv) {
   const auto& info = variants.front().detector->model();
   cv::Mat letterboxed;
   vision::letterbox(vision::make_shape_sample(1, {.size = 320}).image,
-                    {info.input_width, info.input_height, 114, true}, letterboxed);
+                    {info.input_width, info.input_height, vision::k_letterbox_pad_value, true}, letterboxed);
   std::vector<float> tensor(3 * static_cast<size_t>(info.input_width) *
                             static_cast<size_t>(info.input_height));
   vision::bgr_to_rgb_chw(letterboxed, tensor.data());

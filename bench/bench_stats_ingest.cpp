@@ -14,10 +14,10 @@
 #include <nlohmann/json.hpp>
 
 #include "event_parser.hpp"
+#include "vision/core/timestamp.hpp"
 #include "vision/stats/event_writer.hpp"
 #include "vision/stats/stats_api.hpp"
 #include "vision/stats/stats_metrics.hpp"
-#include "vision/stats/timestamp.hpp"
 
 namespace fs = std::filesystem;
 using namespace vision;
@@ -44,7 +44,7 @@ BENCHMARK(json_parse_baseline);
 // What a push does with its body: read it without building a JSON tree, apply the contract,
 // canonicalise the time, write the compact counts.
 void read_event(benchmark::State& state) {
-  const std::string received = stats::format_utc_micros(stats::now_utc_micros());
+  const std::string received = vision::format_utc_micros(vision::now_utc_micros());
   for (auto _ : state)
     benchmark::DoNotOptimize(stats::parse_stats_events(k_seed_event, false, received));
   state.SetItemsProcessed(state.iterations());
@@ -55,7 +55,7 @@ void read_batch_of_1000(benchmark::State& state) {
   std::string body = "[";
   for (int i = 0; i < 1000; ++i) body += (i ? "," : "") + k_seed_event;
   body += "]";
-  const std::string received = stats::format_utc_micros(stats::now_utc_micros());
+  const std::string received = vision::format_utc_micros(vision::now_utc_micros());
   for (auto _ : state) benchmark::DoNotOptimize(stats::parse_stats_events(body, true, received));
   state.SetItemsProcessed(state.iterations() * 1000);
 }
@@ -86,16 +86,16 @@ void sqlite_insert_batch(benchmark::State& state) {
   const auto path = temp_db("insert.db");
   auto store = std::move(*stats::open_store({.storage = "sqlite", .db_path = path}));
   std::vector<stats::NewEvent> batch(static_cast<size_t>(state.range(0)));
-  std::int64_t t = *stats::parse_utc_micros("2025-01-01T12:00:00Z");
+  std::int64_t t = *vision::parse_utc_micros("2025-01-01T12:00:00Z");
   for (auto _ : state) {
     state.PauseTiming();
     for (size_t i = 0; i < batch.size(); ++i) {
       batch[i] = {"edge-00" + std::to_string(i % 8),
-                  stats::format_utc_micros(t += 1000),
+                  vision::format_utc_micros(t += 1000),
                   3,
                   R"({"car":1,"person":2})",
                   42.5,
-                  stats::format_utc_micros(t)};
+                  vision::format_utc_micros(t)};
     }
     state.ResumeTiming();
     if (!store->insert(batch)) state.SkipWithError("insert failed");
@@ -111,16 +111,16 @@ void writer_commit(benchmark::State& state) {
   auto store = std::move(*stats::open_store({.storage = "sqlite", .db_path = path}));
   stats::EventWriter writer(*store, {.flush_interval_sec = 1.0});
   writer.start();
-  std::int64_t t = *stats::parse_utc_micros("2025-01-01T12:00:00Z");
+  std::int64_t t = *vision::parse_utc_micros("2025-01-01T12:00:00Z");
   for (auto _ : state) {
     std::vector<stats::NewEvent> batch(1000);
     for (size_t i = 0; i < batch.size(); ++i) {
       batch[i] = {"edge-00" + std::to_string(i % 8),
-                  stats::format_utc_micros(t += 1000),
+                  vision::format_utc_micros(t += 1000),
                   3,
                   R"({"car":1,"person":2})",
                   42.5,
-                  stats::format_utc_micros(t)};
+                  vision::format_utc_micros(t)};
     }
     if (!writer.enqueue(std::move(batch))) state.SkipWithError("queue refused");
   }

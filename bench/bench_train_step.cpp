@@ -9,22 +9,23 @@
 #include <cstdio>
 #include <string>
 
+#include <CLI/CLI.hpp>
+
 #include "detection_loss.hpp"
 #include "yolo_layers.hpp"
 
 int main(int argc, char** argv) {
   int size = 320, batch = 16, threads = 2, steps = 8, boxes = 16;
-  char scale = 'n';
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string flag = argv[i];
-    const int value = std::atoi(argv[i + 1]);
-    if (flag == "--size") size = value;
-    else if (flag == "--batch") batch = value;
-    else if (flag == "--threads") threads = value;
-    else if (flag == "--steps") steps = value;
-    else if (flag == "--boxes") boxes = value;
-    else if (flag == "--scale") scale = argv[i + 1][0];
-  }
+  std::string scale_name = "n";
+  CLI::App app{"The bare LibTorch training step of YOLOv8 in images per second, and the CPU's convolution rate"};
+  app.add_option("--size", size, "Input size in pixels (a multiple of 32)")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--batch", batch, "Images per step")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--threads", threads, "LibTorch threads")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--steps", steps, "Timed steps (after 2 warm-up steps)")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--scale", scale_name, "Model scale")->capture_default_str()->check(CLI::IsMember({"n", "s", "m"}));
+  app.add_option("--boxes", boxes, "Boxes per image")->capture_default_str()->check(CLI::PositiveNumber);
+  CLI11_PARSE(app, argc, argv);
+  const char scale = scale_name[0];
   at::set_num_threads(threads);
   torch::manual_seed(0);
   vision::train::YoloDetector model(vision::YoloModelOptions{4, scale, 16});

@@ -6,8 +6,9 @@
 #include <nlohmann/json.hpp>
 #include <opencv2/imgcodecs.hpp>
 
-#include "vision/core/log.hpp"
 #include "vision/core/run.hpp"
+#include "vision/core/timestamp.hpp"
+#include "vision/data/yolo_dataset.hpp"
 #include "vision/data/yolo_labels.hpp"
 #include "vision/image/draw.hpp"
 #include "vision/image/image_files.hpp"
@@ -30,27 +31,8 @@ std::uint64_t fnv1a(const std::string& text) {
   return hash;
 }
 
-std::array<float, 4> to_xyxy(const YoloBox& b) {
-  return {b.cx - b.w / 2, b.cy - b.h / 2, b.cx + b.w / 2, b.cy + b.h / 2};
-}
-
-// Pixel detection → normalised YOLO box; nullopt for a box with no area.
-std::optional<YoloBox> to_yolo(const Detection& d, int width, int height) {
-  const float x1 = std::clamp(d.bbox_xyxy[0], 0.0F, static_cast<float>(width));
-  const float y1 = std::clamp(d.bbox_xyxy[1], 0.0F, static_cast<float>(height));
-  const float x2 = std::clamp(d.bbox_xyxy[2], 0.0F, static_cast<float>(width));
-  const float y2 = std::clamp(d.bbox_xyxy[3], 0.0F, static_cast<float>(height));
-  if (x2 - x1 < 1e-3F || y2 - y1 < 1e-3F) return std::nullopt;
-  const auto w = static_cast<float>(width);
-  const auto h = static_cast<float>(height);
-  return YoloBox{d.class_id, (x1 + x2) / 2 / w, (y1 + y2) / 2 / h, (x2 - x1) / w, (y2 - y1) / h};
-}
-
 Detection from_yolo(const YoloBox& b, int width, int height, const std::vector<std::string>& names) {
-  const auto w = static_cast<float>(width);
-  const auto h = static_cast<float>(height);
-  return {b.class_id, names[static_cast<size_t>(b.class_id)], 1.0F,
-          {(b.cx - b.w / 2) * w, (b.cy - b.h / 2) * h, (b.cx + b.w / 2) * w, (b.cy + b.h / 2) * h}};
+  return {b.class_id, names[static_cast<size_t>(b.class_id)], 1.0F, yolo_box_to_xyxy(b, width, height)};
 }
 
 Expected<void> link_or_copy(const fs::path& from, const fs::path& to) {
@@ -129,10 +111,11 @@ Expected<void> LabeledDatasetWriter::write(const LabeledImage& labeled) {
     }
     const std::vector<YoloBox> old_boxes = boxes;
     for (const auto& d : labeled.detections) {
-      auto box = to_yolo(d, width, height);
+      auto box = yolo_box_from_xyxy(d.class_id, d.bbox_xyxy, width, height);
       if (!box) continue;
       const bool overlaps = std::ranges::any_of(old_boxes, [&](const YoloBox& old) {
-        return old.class_id == box->class_id && box_iou(to_xyxy(old), to_xyxy(*box)) >= k_merge_iou;
+        return old.class_id == box->class_id &&
+               box_iou(yolo_box_to_xyxy(old, 1, 1), yolo_box_to_xyxy(*box, 1, 1)) >= k_merge_iou;
       });
       if (overlaps) continue;
       boxes.push_back(*box);
@@ -141,7 +124,7 @@ Expected<void> LabeledDatasetWriter::write(const LabeledImage& labeled) {
     }
   } else {
     for (const auto& d : labeled.detections) {
-      if (auto box = to_yolo(d, width, height)) {
+      if (auto box = yolo_box_from_xyxy(d.class_id, d.bbox_xyxy, width, height)) {
         boxes.push_back(*box);
         record_detections.push_back(d);
       }
@@ -195,10 +178,8 @@ Expected<void> LabeledDatasetWriter::write_dataset_files(double val_fraction) co
   };
   if (auto ok = write_list("train.txt", train); !ok) return ok;
   if (auto ok = write_list("val.txt", val); !ok) return ok;
-  std::string yaml = "# Written by vision autolabel.\npath: " + nlohmann::json(fs::absolute(m_dir).lexically_normal().string()).dump() +
-                     "\ntrain: train.txt\nval: val.txt\nnc: " + std::to_string(m_class_names.size()) + "\nnames:\n";
-  for (size_t i = 0; i < m_class_names.size(); ++i) yaml += "  " + std::to_string(i) + ": " + nlohmann::json(m_class_names[i]).dump() + "\n";
-  return write_file_atomic(m_dir / "dataset.yaml", yaml);
+  return write_dataset_yaml(m_dir, {.train = "train.txt", .val = "val.txt", .names = m_class_names,
+                                    .comment = "Written by vision autolabel."});
 }
 
 }  // namespace vision

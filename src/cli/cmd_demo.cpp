@@ -6,9 +6,7 @@
 // On a terminal the demo ends by serving the dashboard of its statistics until Ctrl+C
 // (--no-serve skips that, --serve asks for it elsewhere). With --model (any YOLOv8-style
 // detection ONNX for the four shape classes) the demo skips training and uses that model.
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -20,6 +18,7 @@
 #include "common.hpp"
 #include "vision/core/interrupt.hpp"
 #include "vision/data/synthetic_shapes.hpp"
+#include "vision/net/free_port.hpp"
 #include "vision/net/http_client.hpp"
 
 namespace fs = std::filesystem;
@@ -38,21 +37,6 @@ struct DemoOptions {
   bool serve = false;
   bool no_serve = false;
 };
-
-int free_port() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t size = sizeof address;
-  int port = 0;
-  if (bind(fd, reinterpret_cast<sockaddr*>(&address), size) == 0 &&
-      getsockname(fd, reinterpret_cast<sockaddr*>(&address), &size) == 0) {
-    port = ntohs(address.sin_port);
-  }
-  close(fd);
-  return port;
-}
 
 pid_t spawn(const std::vector<std::string>& args) {
   std::string line = "$ vision";
@@ -157,8 +141,8 @@ int run_demo(const DemoOptions& options) {
                    "data.unlabeled_dir=" + (unlabeled / "images/train").string(), "--set",
                    "data.labeled_dir=" + labeled.string()})));
 
-  const int api_port = free_port();
-  const int ui_port = free_port();
+  const int api_port = net::free_loopback_port();
+  const int ui_port = net::free_loopback_port();
   const std::string stats_url = "http://127.0.0.1:" + std::to_string(api_port);
   const std::vector<std::string> ports = {"--api-port", std::to_string(api_port), "--ui-port", std::to_string(ui_port)};
   auto stats_start = with({"stats", "start"});
@@ -172,7 +156,7 @@ int run_demo(const DemoOptions& options) {
   edge.insert(edge.end(), edge_common.begin(), edge_common.end());
   count(step(edge));
 
-  const int remote_port = free_port();
+  const int remote_port = net::free_loopback_port();
   const pid_t remote = spawn(with({"deploy", "remote", "--model", model.string(), "--port", std::to_string(remote_port),
                                    "--set", "deploy.remote.stats_endpoint=" + stats_url + "/api/v1/push"}));
   net::HttpClient probe({"http://127.0.0.1:" + std::to_string(remote_port), 1.0, ""});

@@ -2,7 +2,7 @@
 
 #include <cmath>
 
-#include "vision/core/log.hpp"
+#include "vision/core/timestamp.hpp"
 
 namespace vision {
 
@@ -32,36 +32,6 @@ std::optional<std::string> read_field(const nlohmann::json& j, const char* name,
 }
 
 }  // namespace
-
-bool is_iso8601_utc(const std::string& text) {
-  // YYYY-MM-DD[T ]hh:mm:ss[.f{1,9}][Z|±hh[:]mm], checked by hand: it runs on every pushed event.
-  const auto digits = [&](size_t at, size_t count) {
-    if (at + count > text.size()) return false;
-    for (size_t i = at; i < at + count; ++i) {
-      if (text[i] < '0' || text[i] > '9') return false;
-    }
-    return true;
-  };
-  if (!digits(0, 4) || text.size() < 19 || text[4] != '-' || !digits(5, 2) || text[7] != '-' || !digits(8, 2) ||
-      (text[10] != 'T' && text[10] != ' ') || !digits(11, 2) || text[13] != ':' || !digits(14, 2) || text[16] != ':' ||
-      !digits(17, 2)) {
-    return false;
-  }
-  size_t at = 19;
-  if (at < text.size() && text[at] == '.') {
-    size_t fraction = 0;
-    while (at + 1 + fraction < text.size() && digits(at + 1 + fraction, 1)) ++fraction;
-    if (fraction < 1 || fraction > 9) return false;
-    at += 1 + fraction;
-  }
-  if (at == text.size()) return true;
-  if (text[at] == 'Z') return at + 1 == text.size();
-  if (text[at] != '+' && text[at] != '-') return false;
-  if (!digits(at + 1, 2)) return false;
-  at += 3;
-  if (at < text.size() && text[at] == ':') ++at;
-  return digits(at, 2) && at + 2 == text.size();
-}
 
 std::optional<std::string> check(const Detection& d, const std::string& prefix) {
   if (d.class_id < 0) return prefix + "class_id: must be >= 0, got " + std::to_string(d.class_id);
@@ -155,12 +125,10 @@ std::optional<std::string> check(const StatsEvent& e) {
   return std::nullopt;
 }
 
-nlohmann::json to_json(const Detection& d) {
-  return {{"schema_version", k_schema_version},
-          {"class_id", d.class_id},
-          {"class_name", d.class_name},
-          {"score", d.score},
-          {"bbox_xyxy", d.bbox_xyxy}};
+nlohmann::json to_json(const Detection& d, SchemaVersionField schema_version) {
+  nlohmann::json j = {{"class_id", d.class_id}, {"class_name", d.class_name}, {"score", d.score}, {"bbox_xyxy", d.bbox_xyxy}};
+  if (schema_version == SchemaVersionField::include) j["schema_version"] = k_schema_version;
+  return j;
 }
 
 nlohmann::json to_json(const LabelRecord& r) {

@@ -5,11 +5,10 @@
 
 #include <cerrno>
 #include <cstring>
-#include <chrono>
 #include <cstdio>
-#include <ctime>
 
 #include "vision/core/error.hpp"
+#include "vision/core/timestamp.hpp"
 
 namespace vision {
 
@@ -29,20 +28,6 @@ const char* log_level_name(LogLevel level) {
     case LogLevel::error: return "ERROR";
   }
   return "INFO";
-}
-
-std::string utc_timestamp_now() {
-  const auto now = std::chrono::system_clock::now();
-  const auto micros =
-      std::chrono::duration_cast<std::chrono::microseconds>(now.time_since_epoch()).count();
-  const std::time_t seconds = static_cast<std::time_t>(micros / 1'000'000);
-  std::tm tm{};
-  gmtime_r(&seconds, &tm);
-  char buffer[40];
-  const size_t n = std::strftime(buffer, sizeof buffer, "%Y-%m-%dT%H:%M:%S", &tm);
-  std::snprintf(buffer + n, sizeof buffer - n, ".%06lldZ",
-                static_cast<long long>(micros % 1'000'000));
-  return buffer;
 }
 
 Logger::~Logger() { close(); }

@@ -2,12 +2,13 @@
 
 #include <cmath>
 #include <cstdio>
-#include <fstream>
 #include <numbers>
 #include <random>
 
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
+
+#include "vision/data/yolo_dataset.hpp"
 
 namespace fs = std::filesystem;
 
@@ -134,11 +135,7 @@ Expected<void> write_shape_dataset(const ShapeDatasetOptions& options) {
       if (auto ok = write_yolo_labels(options.out_dir / "labels" / split / (std::string(name) + ".txt"), sample.boxes); !ok) return ok;
     }
   }
-  std::ofstream yaml(options.out_dir / "dataset.yaml");
-  yaml << "path: " << fs::absolute(options.out_dir).string() << "\ntrain: images/train\nval: images/val\nnames:\n";
-  for (size_t i = 0; i < k_shape_class_names.size(); ++i) yaml << "  " << i << ": " << k_shape_class_names[i] << "\n";
-  if (!yaml) return fail(ErrorCode::io, "cannot write " + (options.out_dir / "dataset.yaml").string());
-  return {};
+  return write_dataset_yaml(options.out_dir, {.train = "images/train", .val = "images/val", .names = k_shape_class_names});
 }
 
 }  // namespace vision

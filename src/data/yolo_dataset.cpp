@@ -8,6 +8,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "vision/core/contracts.hpp"
+#include "vision/core/run.hpp"
 #include "vision/image/image_files.hpp"
 
 namespace fs = std::filesystem;
@@ -120,6 +121,22 @@ Expected<std::vector<DatasetItem>> read_split(const std::vector<fs::path>& image
 }
 
 }  // namespace
+
+Expected<void> write_dataset_yaml(const fs::path& dir, const DatasetYaml& yaml) {
+  const fs::path file = dir / "dataset.yaml";
+  YAML::Emitter out;
+  if (!yaml.comment.empty()) out << YAML::Comment(yaml.comment);
+  out << YAML::BeginMap;
+  out << YAML::Key << "path" << YAML::Value << fs::absolute(dir).lexically_normal().string();
+  out << YAML::Key << "train" << YAML::Value << yaml.train;
+  out << YAML::Key << "val" << YAML::Value << yaml.val;
+  out << YAML::Key << "nc" << YAML::Value << yaml.names.size();
+  out << YAML::Key << "names" << YAML::Value << YAML::BeginMap;
+  for (size_t i = 0; i < yaml.names.size(); ++i) out << YAML::Key << i << YAML::Value << yaml.names[i];
+  out << YAML::EndMap << YAML::EndMap;
+  if (!out.good()) return fail(ErrorCode::invalid_data, "cannot write " + file.string() + ": " + out.GetLastError());
+  return write_file_atomic(file, std::string(out.c_str()) + "\n");
+}
 
 Expected<YoloDataset> load_yolo_dataset(const DatasetOptions& options) {
   YoloDataset dataset;

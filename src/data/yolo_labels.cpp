@@ -1,5 +1,6 @@
 #include "vision/data/yolo_labels.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
@@ -87,6 +88,23 @@ Expected<YoloLabels> read_yolo_labels(const std::filesystem::path& file, int num
   std::stringstream buffer;
   buffer << in.rdbuf();
   return parse_yolo_labels(buffer.str(), file.string(), num_classes, strictness);
+}
+
+std::optional<YoloBox> yolo_box_from_xyxy(int class_id, const std::array<float, 4>& xyxy, int width, int height) {
+  const auto w = static_cast<float>(width);
+  const auto h = static_cast<float>(height);
+  const float x1 = std::clamp(xyxy[0], 0.0F, w);
+  const float y1 = std::clamp(xyxy[1], 0.0F, h);
+  const float x2 = std::clamp(xyxy[2], 0.0F, w);
+  const float y2 = std::clamp(xyxy[3], 0.0F, h);
+  if (x2 - x1 < 1e-3F || y2 - y1 < 1e-3F) return std::nullopt;
+  return YoloBox{class_id, (x1 + x2) / 2 / w, (y1 + y2) / 2 / h, (x2 - x1) / w, (y2 - y1) / h};
+}
+
+std::array<float, 4> yolo_box_to_xyxy(const YoloBox& box, int width, int height) {
+  const auto w = static_cast<float>(width);
+  const auto h = static_cast<float>(height);
+  return {(box.cx - box.w / 2) * w, (box.cy - box.h / 2) * h, (box.cx + box.w / 2) * w, (box.cy + box.h / 2) * h};
 }
 
 std::string format_yolo_line(const YoloBox& box) {

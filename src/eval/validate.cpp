@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "vision/core/interrupt.hpp"
+#include "vision/data/yolo_labels.hpp"
 #include "vision/image/image_files.hpp"
 
 namespace vision {
@@ -17,13 +18,9 @@ ValidateOptions default_validate_options() {
 }
 
 std::vector<GroundTruthBox> ground_truth_pixels(const DatasetItem& item, int width, int height) {
-  const auto w = static_cast<float>(width);
-  const auto h = static_cast<float>(height);
   std::vector<GroundTruthBox> truth;
   truth.reserve(item.boxes.size());
-  for (const auto& b : item.boxes) {
-    truth.push_back({b.class_id, {(b.cx - b.w / 2) * w, (b.cy - b.h / 2) * h, (b.cx + b.w / 2) * w, (b.cy + b.h / 2) * h}});
-  }
+  for (const auto& b : item.boxes) truth.push_back({b.class_id, yolo_box_to_xyxy(b, width, height)});
   return truth;
 }
 

@@ -4,7 +4,6 @@
 #include <array>
 #include <cmath>
 #include <functional>
-#include <iostream>
 #include <limits>
 #include <unordered_set>
 
@@ -12,6 +11,7 @@
 
 #include "vision/image/image_files.hpp"
 #include "vision/image/letterbox.hpp"
+#include "vision/infer/ort_env.hpp"
 
 namespace vision::quantize {
 
@@ -20,19 +20,6 @@ namespace {
 // Bins per tensor histogram: with the 99.999th percentile over a few million values the clip
 // points fall within 1/2048 of the min-max span of the exact order statistics.
 constexpr int k_histogram_bins = 2048;
-
-// Debian's ONNX Runtime links the shared ONNX library, whose operator schemas are already
-// registered when the runtime registers them again; ONNX then prints one harmless "Schema
-// error" line per operator to std::cerr while the environment comes up (as in src/infer).
-Ort::Env& ort_env() {
-  static Ort::Env env = [] {
-    std::streambuf* saved = std::cerr.rdbuf(nullptr);
-    Ort::Env created(ORT_LOGGING_LEVEL_ERROR, "vision-quantize");
-    std::cerr.rdbuf(saved);
-    return created;
-  }();
-  return env;
-}
 
 struct ImageInput {
   std::string name;
@@ -120,7 +107,12 @@ std::unordered_map<std::string, TensorRange> calibrate(const onnx::ModelProto& m
   if (settings.threads > 0) options.SetIntraOpNumThreads(settings.threads);
   // No graph rewrites: the tensors read back must be the graph's own, not fused replacements.
   options.SetGraphOptimizationLevel(GraphOptimizationLevel::ORT_DISABLE_ALL);
-  Ort::Session session(ort_env(), serialized.data(), serialized.size(), options);
+  // The shared environment logs warnings; calibration's own were never shown.
+  options.SetLogSeverityLevel(ORT_LOGGING_LEVEL_ERROR);
+  Ort::Session session = [&] {
+    MutedCerr mute;
+    return Ort::Session(ort_env(), serialized.data(), serialized.size(), options);
+  }();
 
   std::vector<const char*> output_names;
   output_names.reserve(tensors.size());

@@ -40,7 +40,7 @@ Expected<std::vector<float>> letterboxed_batch(const std::vector<std::filesystem
   for (size_t i = 0; i < images.size(); ++i) {
     auto image = read_image(images[i]);
     if (!image) return std::unexpected(image.error());
-    letterbox(*image, {size, size, 114, true}, boxed);
+    letterbox(*image, {size, size, k_letterbox_pad_value, true}, boxed);
     bgr_to_rgb_chw(boxed, blob.data() + i * 3 * plane);
   }
   return blob;
@@ -143,7 +143,7 @@ Expected<void> write_manifest(const ModelExportOptions& o, const onnx_export::Ch
       {"img_size", size},
       {"stride", {8, 16, 32}},
       {"scale", std::string(1, s.scale)},
-      {"input", {{"name", "images"}, {"dtype", "float32"}, {"shape", {"N", 3, size, size}}, {"layout", "RGB, 0..1, letterbox pad 114"}}},
+      {"input", {{"name", "images"}, {"dtype", "float32"}, {"shape", {"N", 3, size, size}}, {"layout", "RGB, 0..1, letterbox pad " + std::to_string(k_letterbox_pad_value)}}},
       {"output", {{"name", "output0"}, {"dtype", "float32"}, {"shape", {"N", 4 + static_cast<std::int64_t>(s.names.size()), anchors}},
                   {"layout", "cx, cy, w, h in input pixels, then class scores"}}},
       {"opset", r.opset},

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <iostream>
 #include <map>
 
 #include <onnxruntime_cxx_api.h>
@@ -12,33 +11,11 @@
 #include "vision/image/letterbox.hpp"
 #include "vision/image/nms.hpp"
 #include "vision/infer/decode.hpp"
+#include "vision/infer/ort_env.hpp"
 
 namespace vision {
 
 namespace {
-
-// Debian's ONNX Runtime links the shared ONNX library, whose operator schemas are already
-// registered when the runtime registers them again on first use; ONNX then prints one
-// "Schema error" line per operator to std::cerr. The duplicates are harmless, so std::cerr is
-// muted while the environment and the first session come up. (Vision writes with stdio.)
-class MuteCerr {
- public:
-  MuteCerr() : m_saved(std::cerr.rdbuf(nullptr)) {}
-  ~MuteCerr() { std::cerr.rdbuf(m_saved); }
-  MuteCerr(const MuteCerr&) = delete;
-  MuteCerr& operator=(const MuteCerr&) = delete;
-
- private:
-  std::streambuf* m_saved;
-};
-
-Ort::Env& ort_env() {
-  static Ort::Env env = [] {
-    MuteCerr mute;
-    return Ort::Env(ORT_LOGGING_LEVEL_WARNING, "vision");
-  }();
-  return env;
-}
 
 bool cuda_available() {
   const auto providers = Ort::GetAvailableProviders();
@@ -252,7 +229,7 @@ Expected<std::unique_ptr<Detector>> Detector::open(const DetectorOptions& option
       }
     }
     {
-      MuteCerr mute;
+      MutedCerr mute;
       impl->session = std::make_unique<Ort::Session>(ort_env(), options.model_path.c_str(), impl->session_options);
     }
     auto info = describe_model(tensor_specs(*impl->session, true), tensor_specs(*impl->session, false),
@@ -297,7 +274,7 @@ Expected<std::vector<ImageDetections>> Detector::detect(const std::vector<cv::Ma
           transforms[i] = {1.0F, 0, 0, image.cols, image.rows};
           bgr_to_rgb_chw(image, m.blob.data());
         } else {
-          transforms[i] = letterbox(image, {width, height, 114, true}, m.letterboxed[i]);
+          transforms[i] = letterbox(image, {width, height, k_letterbox_pad_value, true}, m.letterboxed[i]);
           bgr_to_rgb_chw(m.letterboxed[i], m.blob.data() + i * 3 * plane);
         }
       }

@@ -26,10 +26,6 @@ namespace {
 
 HttpResponse validation_failed(const std::string& detail) { return HttpResponse::error(400, "validation_failed", detail); }
 
-nlohmann::json detection_json(const Detection& d) {
-  return {{"class_id", d.class_id}, {"class_name", d.class_name}, {"score", d.score}, {"bbox_xyxy", d.bbox_xyxy}};
-}
-
 // KServe errors are {"error": "<message>"}.
 HttpResponse kserve_error(int status, const std::string& message) { return HttpResponse::json(status, {{"error", message}}); }
 
@@ -238,7 +234,7 @@ HttpResponse InferenceServer::frame(const HttpRequest& request) {
   nlohmann::json detections = nlohmann::json::array();
   std::map<std::string, std::int64_t> counts;
   for (const auto& d : result->detections) {
-    detections.push_back(detection_json(d));
+    detections.push_back(to_json(d, SchemaVersionField::omit));
     ++counts[d.class_name];
   }
   nlohmann::json reply = {{"ok", true},
@@ -336,7 +332,7 @@ HttpResponse InferenceServer::kserve_infer(const HttpRequest& request) {
     for (float v : d.bbox_xyxy) flat.push_back(v);
     flat.push_back(d.score);
     flat.push_back(d.class_id);
-    detections.push_back(detection_json(d));
+    detections.push_back(to_json(d, SchemaVersionField::omit));
   }
   nlohmann::json reply = {{"model_name", m_options.model_name},
                           {"model_version", "1"},

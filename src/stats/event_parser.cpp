@@ -8,7 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "vision/core/contracts.hpp"
-#include "vision/stats/timestamp.hpp"
+#include "vision/core/timestamp.hpp"
 
 namespace vision::stats {
 

@@ -3,8 +3,8 @@
 #include <pthread.h>
 
 #include "vision/core/log.hpp"
+#include "vision/core/timestamp.hpp"
 #include "vision/stats/stats_metrics.hpp"
-#include "vision/stats/timestamp.hpp"
 
 namespace vision::stats {
 

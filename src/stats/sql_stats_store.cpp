@@ -4,6 +4,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "vision/core/percentile.hpp"
+
 namespace vision::stats {
 
 SqlBuilder& SqlBuilder::sql(std::string_view text) {
@@ -107,10 +109,10 @@ Expected<Overview> SqlStatsStore::overview(const EventFilter& filter) {
   if (!ok) return std::unexpected(ok.error());
   if (o.events == 0) return o;
 
-  // Nearest rank: 1-based rank ceil(p * n / 100), read with an ordered OFFSET so both
-  // databases compute exactly the same value.
-  for (auto [percent, out] : {std::pair{50, &o.p50_latency_ms}, std::pair{95, &o.p95_latency_ms}}) {
-    const std::int64_t rank = std::max<std::int64_t>(1, (percent * o.events + 99) / 100);
+  // vision::nearest_rank picks the row, read with an ordered OFFSET, so both databases give
+  // exactly what vision::percentile gives for the same latencies.
+  for (auto [q, out] : {std::pair{0.5, &o.p50_latency_ms}, std::pair{0.95, &o.p95_latency_ms}}) {
+    const auto rank = static_cast<std::int64_t>(nearest_rank(static_cast<std::size_t>(o.events), q));
     auto query = builder()
                      .sql("SELECT latency_ms FROM stats_events")
                      .where(filter)

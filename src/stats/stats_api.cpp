@@ -10,10 +10,10 @@
 
 #include "event_parser.hpp"
 #include "vision/core/log.hpp"
+#include "vision/core/timestamp.hpp"
 #include "vision/stats/event_writer.hpp"
 #include "vision/stats/stats_metrics.hpp"
 #include "vision/stats/stats_store.hpp"
-#include "vision/stats/timestamp.hpp"
 
 namespace vision::stats {
 

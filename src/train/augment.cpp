@@ -5,14 +5,13 @@
 
 #include <opencv2/imgproc.hpp>
 
+#include "vision/data/yolo_labels.hpp"
 #include "vision/image/image_files.hpp"
 #include "vision/image/letterbox.hpp"
 
 namespace vision::train {
 
 namespace {
-
-constexpr int k_pad_value = 114;
 
 // Explicit draws, so a seed gives the same augmentation on every standard library.
 double uniform(std::mt19937_64& rng, double lo, double hi) {
@@ -63,19 +62,17 @@ Expected<Sample> load_sample(const DatasetItem& item, int img_size) {
   } else {
     sample.image = std::move(*image);
   }
-  const auto w = static_cast<float>(sample.image.cols);
-  const auto h = static_cast<float>(sample.image.rows);
   sample.boxes.reserve(item.boxes.size());
   for (const auto& b : item.boxes) {
-    sample.boxes.push_back({b.class_id, (b.cx - b.w / 2) * w, (b.cy - b.h / 2) * h,
-                            (b.cx + b.w / 2) * w, (b.cy + b.h / 2) * h});
+    const auto [x1, y1, x2, y2] = yolo_box_to_xyxy(b, sample.image.cols, sample.image.rows);
+    sample.boxes.push_back({b.class_id, x1, y1, x2, y2});
   }
   return sample;
 }
 
 Sample letterbox_sample(const Sample& s, int img_size) {
   Sample out;
-  const auto t = letterbox(s.image, {img_size, img_size, k_pad_value, false}, out.image);
+  const auto t = letterbox(s.image, {img_size, img_size, k_letterbox_pad_value, false}, out.image);
   out.boxes.reserve(s.boxes.size());
   for (const auto& b : s.boxes) {
     out.boxes.push_back({b.class_id, b.x1 * t.scale + t.pad_left, b.y1 * t.scale + t.pad_top,
@@ -91,7 +88,7 @@ Sample mosaic4(const std::array<const Sample*, 4>& parts, int img_size, std::mt1
   const int yc = static_cast<int>(uniform(rng, s / 2.0, 1.5 * s));
   const int xc = static_cast<int>(uniform(rng, s / 2.0, 1.5 * s));
   Sample out;
-  out.image = cv::Mat(canvas, canvas, parts[0]->image.type(), cv::Scalar::all(k_pad_value));
+  out.image = cv::Mat(canvas, canvas, parts[0]->image.type(), cv::Scalar::all(k_letterbox_pad_value));
   for (std::size_t i = 0; i < parts.size(); ++i) {
     const Sample& part = *parts[i];
     const int w = part.image.cols;
@@ -141,7 +138,7 @@ Sample random_affine(const Sample& s, const AugmentOptions& o, int border, std::
   const cv::Matx23d m(gain, 0, off_x, 0, gain, off_y);
   Sample out;
   cv::warpAffine(s.image, out.image, m, cv::Size(out_w, out_h), cv::INTER_LINEAR,
-                 cv::BORDER_CONSTANT, cv::Scalar::all(k_pad_value));
+                 cv::BORDER_CONSTANT, cv::Scalar::all(k_letterbox_pad_value));
   const auto map = [](float v, double g, double off) { return static_cast<float>(g * v + off); };
   for (const auto& b : s.boxes) {
     const float ax = map(b.x1, gain, off_x), bx = map(b.x2, gain, off_x);

@@ -39,7 +39,7 @@ struct AugmentOptions {
 // An unreadable image is an error naming the file.
 Expected<Sample> load_sample(const DatasetItem& item, int img_size);
 
-// img_size × img_size, padded with 114 and centred; never enlarges the image.
+// img_size × img_size, padded with k_letterbox_pad_value and centred; never enlarges the image.
 Sample letterbox_sample(const Sample& s, int img_size);
 
 // Four images around a random centre of a 2s×2s canvas (s = img_size), boxes clipped to it.

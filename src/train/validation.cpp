@@ -13,7 +13,7 @@ Expected<ValidationSet> ValidationSet::load(const std::vector<DatasetItem>& item
   set.m_img_size = img_size;
   const auto image_bytes = 3ULL * static_cast<std::uint64_t>(img_size) * static_cast<std::uint64_t>(img_size);
   const bool cache = image_bytes * items.size() <= cache_bytes;
-  set.m_letterbox = {img_size, img_size, 114, true};
+  set.m_letterbox = {img_size, img_size, k_letterbox_pad_value, true};
   for (const auto& item : items) {
     auto image = read_image(item.image);
     if (!image) return std::unexpected(image.error());

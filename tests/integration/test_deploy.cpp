@@ -13,9 +13,9 @@
 #include <opencv2/imgproc.hpp>
 #include <opencv2/videoio.hpp>
 
-#include "helpers/ports.hpp"
 #include "helpers/test_support.hpp"
 #include "vision/data/synthetic_shapes.hpp"
+#include "vision/net/free_port.hpp"
 #include "vision/net/http_client.hpp"
 #include "vision/stats/stats_store.hpp"
 
@@ -122,8 +122,8 @@ TEST(DeployEdge, LocalOnAVideoWithMaxFrames) {
 TEST(DeployEdge, StatsServiceStartedMidRunGetsEveryEventExactlyOnce) {
   TempDir dir;
   write_images(dir / "frames", 30);
-  const int api_port = vision::test::free_tcp_port();
-  const int ui_port = vision::test::free_tcp_port();
+  const int api_port = vision::net::free_loopback_port();
+  const int ui_port = vision::net::free_loopback_port();
   // 30 frames at 15 fps: about two seconds, the service comes up after the first half second.
   BackgroundProcess edge(VISION_BINARY, {"deploy", "edge", "--workdir", (dir / "wd").string(), "--model", k_model,
                                          "--set", "deploy.edge.images_dir=" + (dir / "frames").string(),
@@ -203,8 +203,8 @@ TEST(DeployRemote, EdgeStreamsToTheServerWhichShutsDownCleanly) {
 TEST(DeployEdge, EventsOfAnEdgeKilledWhileTheServiceWasDownArriveExactlyOnce) {
   TempDir dir;
   write_images(dir / "frames", 40);
-  const int api_port = vision::test::free_tcp_port();
-  const int ui_port = vision::test::free_tcp_port();
+  const int api_port = vision::net::free_loopback_port();
+  const int ui_port = vision::net::free_loopback_port();
   const std::vector<std::string> edge_args = {
       "deploy", "edge", "--workdir", (dir / "wd").string(), "--model", k_model, "--set",
       "deploy.edge.images_dir=" + (dir / "frames").string(), "--set", "deploy.edge.fps_limit=20", "--set",

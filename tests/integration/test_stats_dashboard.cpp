@@ -10,8 +10,8 @@
 #include <nlohmann/json.hpp>
 
 #include "helpers/test_support.hpp"
+#include "vision/core/timestamp.hpp"
 #include "vision/stats/stats_service.hpp"
-#include "vision/stats/timestamp.hpp"
 
 namespace fs = std::filesystem;
 using namespace vision;
@@ -24,14 +24,14 @@ constexpr const char* k_chromium = "/usr/bin/chromium";
 
 // 180 events over the last 50 minutes from three sources.
 std::vector<stats::NewEvent> seeded_events() {
-  const std::int64_t now = stats::now_utc_micros();
+  const std::int64_t now = vision::now_utc_micros();
   const char* sources[] = {"edge-lobby", "edge-parking", "remote-gate"};
   const char* classes[] = {"person", "car", "bicycle", "dog", "truck"};
   std::vector<stats::NewEvent> events;
   for (int i = 0; i < 180; ++i) {
     stats::NewEvent e;
     e.source_id = sources[i % 3 == 2 ? 2 : (i % 5 == 0 ? 1 : 0)];
-    e.ts_utc = stats::format_utc_micros(now - (50LL * 60 - i * 16) * 1'000'000);
+    e.ts_utc = vision::format_utc_micros(now - (50LL * 60 - i * 16) * 1'000'000);
     nlohmann::json counts = nlohmann::json::object();
     std::int64_t total = 0;
     for (int c = 0; c < 5; ++c) {

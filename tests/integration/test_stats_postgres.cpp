@@ -10,9 +10,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "helpers/ports.hpp"
 #include "helpers/test_support.hpp"
 #include "store_conformance.hpp"
+#include "vision/net/free_port.hpp"
 #include "vision/net/http_client.hpp"
 #include "vision/stats/event_writer.hpp"
 #include "vision/stats/stats_metrics.hpp"
@@ -39,7 +39,7 @@ class PostgresServer {
       return "no PostgreSQL server binaries under /usr/lib/postgresql (package postgresql)";
     }
     m_bin = bin;
-    m_port = vision::test::free_tcp_port();
+    m_port = vision::net::free_loopback_port();
     m_dir = std::make_unique<TempDir>();
     std::vector<std::string> prefix;
     if (getuid() == 0) {
@@ -223,7 +223,7 @@ TEST(PostgresStore, AReconnectedStoreKeepsTheData) {
 }
 
 TEST(PostgresStore, AnUnreachableServerIsAnIoErrorWithoutThePassword) {
-  const int port = vision::test::free_tcp_port();
+  const int port = vision::net::free_loopback_port();
   auto store = stats::open_store({.storage = "postgres",
                                   .postgres_url = "postgresql://vision:hunter2@127.0.0.1:" +
                                                   std::to_string(port) + "/x?connect_timeout=2"});

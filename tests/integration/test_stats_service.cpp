@@ -19,9 +19,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "helpers/ports.hpp"
 #include "helpers/slow_client.hpp"
 #include "helpers/test_support.hpp"
+#include "vision/net/free_port.hpp"
 #include "vision/net/http_client.hpp"
 #include "vision/net/http_types.hpp"
 #include "vision/stats/event_writer.hpp"
@@ -30,7 +30,6 @@
 namespace fs = std::filesystem;
 using namespace vision;
 using json = nlohmann::json;
-using vision::test::free_tcp_port;
 using vision::test::run_vision;
 using vision::test::TempDir;
 
@@ -274,8 +273,8 @@ TEST(StatsService, RefusesANonLoopbackHostWithoutAnApiKey) {
 namespace {
 
 struct Ports {
-  int api = free_tcp_port();
-  int ui = free_tcp_port();
+  int api = vision::net::free_loopback_port();
+  int ui = vision::net::free_loopback_port();
 };
 
 std::vector<std::string> stats_args(const std::string& command, const TempDir& dir,

@@ -50,8 +50,7 @@ TEST(UltralyticsModel, FindsTheShapesOfGeneratedImages) {
     predictions += static_cast<int>(result->detections.size());
     std::vector<bool> matched(result->detections.size(), false);
     for (const auto& box : sample.boxes) {
-      const std::array<float, 4> truth = {(box.cx - box.w / 2) * 320, (box.cy - box.h / 2) * 320,
-                                          (box.cx + box.w / 2) * 320, (box.cy + box.h / 2) * 320};
+      const auto truth = vision::yolo_box_to_xyxy(box, 320, 320);
       if (truth[3] > 240) continue;  // cut by the crop
       ++truths;
       for (size_t i = 0; i < result->detections.size(); ++i) {

@@ -33,7 +33,7 @@ struct LabelRecord {
 
 struct StatsEvent {
   std::string source_id;
-  std::string ts_utc;  // ISO-8601
+  std::string ts_utc;  // ISO-8601 date-time (vision/core/timestamp.hpp)
   std::int64_t total_detections = 0;
   std::map<std::string, std::int64_t> counts_by_class;
   double latency_ms = 0.0;
@@ -62,7 +62,10 @@ std::optional<std::string> check(const Detection& d, const std::string& prefix =
 std::optional<std::string> check(const LabelRecord& r);
 std::optional<std::string> check(const StatsEvent& e);
 
-nlohmann::json to_json(const Detection& d);
+// A detection nested in a reply with its own envelope (the remote server's /api/v1/frame and
+// KServe replies, predict --json) leaves schema_version out, as SPEC 9 shows those replies.
+enum class SchemaVersionField { include, omit };
+nlohmann::json to_json(const Detection& d, SchemaVersionField schema_version = SchemaVersionField::include);
 nlohmann::json to_json(const LabelRecord& r);
 nlohmann::json to_json(const StatsEvent& e);
 
@@ -70,9 +73,6 @@ nlohmann::json to_json(const StatsEvent& e);
 Expected<Detection> detection_from_json(const nlohmann::json& j, const std::string& prefix = "");
 Expected<LabelRecord> label_record_from_json(const nlohmann::json& j);
 Expected<StatsEvent> stats_event_from_json(const nlohmann::json& j);
-
-// True for ISO-8601 date-times such as 2026-11-26T08:10:00Z, …00.123456Z or …00+02:00.
-bool is_iso8601_utc(const std::string& text);
 
 // Builds the per-frame StatsEvent from detections (ts_utc = now).
 StatsEvent make_stats_event(const std::string& source_id, const std::vector<Detection>& detections,

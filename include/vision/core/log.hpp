@@ -18,9 +18,6 @@ enum class LogLevel { debug = 0, info = 1, warn = 2, error = 3 };
 std::optional<LogLevel> parse_log_level(std::string_view text);
 const char* log_level_name(LogLevel level);
 
-// ISO-8601 UTC with microseconds, e.g. 2026-11-26T08:10:00.123456Z.
-std::string utc_timestamp_now();
-
 class Logger {
  public:
   Logger() = default;

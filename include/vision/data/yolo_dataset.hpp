@@ -41,6 +41,19 @@ struct DatasetOptions {
   LabelStrictness strictness = LabelStrictness::lenient;
 };
 
+// What Vision writes into dataset.yaml besides `path` (the folder it is in, made absolute) and
+// `nc`: the splits, relative to that folder (image folders or .txt lists), and the class names.
+struct DatasetYaml {
+  std::string train;
+  std::string val;
+  std::vector<std::string> names;
+  std::string comment;  // a first "# …" line, e.g. the program that wrote it; none when empty
+};
+
+// Writes <dir>/dataset.yaml (yaml-cpp quotes what needs quoting: paths and names with spaces,
+// '#' or ':' read back as written) through a temporary file and a rename.
+Expected<void> write_dataset_yaml(const std::filesystem::path& dir, const DatasetYaml& yaml);
+
 // Fails when a split has images but not one label file (Ultralytics' "No labels found"): an
 // image without a label file is a background, and a split of only those is a wrong folder.
 Expected<YoloDataset> load_yolo_dataset(const DatasetOptions& options);

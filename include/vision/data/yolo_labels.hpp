@@ -2,7 +2,9 @@
 // reported as "<file>:<line>: <problem>" and either skipped (lenient) or fatal (strict).
 #pragma once
 
+#include <array>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -20,6 +22,12 @@ struct YoloLabels {
   std::vector<std::string> problems;  // skipped lines, "<file>:<line>: <problem>"
   bool file_found = true;             // read_yolo_labels: false when there is no label file
 };
+
+// A box as pixel corners [x1, y1, x2, y2] of a width × height image, and back. The way in clips
+// the corners to the image and gives nullopt when less than 1/1000 of a pixel is left on a side;
+// the way out does not clip. Width = height = 1 gives normalised corners.
+std::optional<YoloBox> yolo_box_from_xyxy(int class_id, const std::array<float, 4>& xyxy, int width, int height);
+std::array<float, 4> yolo_box_to_xyxy(const YoloBox& box, int width, int height);
 
 enum class LabelStrictness { lenient, strict };
 

@@ -1,5 +1,5 @@
 // Letterbox: resize with the aspect ratio kept and pad to the model size (Ultralytics'
-// LetterBox, pad value 114), and the inverse mapping of boxes back to the original image.
+// LetterBox), and the inverse mapping of boxes back to the original image.
 #pragma once
 
 #include <array>
@@ -16,10 +16,14 @@ struct LetterboxTransform {
   int source_height = 0;
 };
 
+// The grey the padding is filled with, Ultralytics' value: a model trained on letterboxes of this
+// grey sees the same grey when it is exported, validated and run.
+inline constexpr int k_letterbox_pad_value = 114;
+
 struct LetterboxOptions {
   int target_width = 640;
   int target_height = 640;
-  int pad_value = 114;
+  int pad_value = k_letterbox_pad_value;
   bool scale_up = true;  // false: never enlarge small images
 };
 

@@ -19,7 +19,7 @@ struct HttpServerOptions {
   // number of concurrent clients you expect.
   int threads = 16;
   // Bodies above this are answered 413 from the Content-Length header, before being read.
-  std::size_t payload_max_bytes = 8u << 20;
+  std::size_t payload_max_bytes = k_default_payload_max_bytes;
   int keep_alive_max_requests = 10000;
   int keep_alive_timeout_sec = 5;
   int read_timeout_sec = 5;

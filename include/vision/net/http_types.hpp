@@ -2,6 +2,7 @@
 // so no module outside src/net ever sees cpp-httplib.
 #pragma once
 
+#include <cstddef>
 #include <functional>
 #include <map>
 #include <string>
@@ -14,6 +15,10 @@
 #include "vision/core/error.hpp"
 
 namespace vision::net {
+
+// The largest request body a server takes unless told otherwise; bigger ones get 413. The one
+// default of HttpServerOptions::payload_max_bytes and of the statistics API's max_body_bytes.
+inline constexpr std::size_t k_default_payload_max_bytes = 8u << 20;
 
 struct HttpRequest {
   std::string method = "GET";                      // upper case

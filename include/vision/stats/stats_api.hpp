@@ -33,7 +33,7 @@ struct StatsApiOptions {
   std::string read_api_key;         // required (X-API-Key) on the read routes and /metrics when not empty
   bool ack_after_commit = true;     // ack = "commit": 200 only once the events are committed
   double rate_limit_per_sec = 0.0;  // per source; 0 = off
-  std::size_t max_body_bytes = 8u << 20;
+  std::size_t max_body_bytes = net::k_default_payload_max_bytes;
   int max_events_per_page = 1000;
 };
 

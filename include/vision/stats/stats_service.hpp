@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "vision/core/error.hpp"
+#include "vision/net/http_types.hpp"
 #include "vision/stats/stats_store.hpp"
 
 namespace vision::stats {
@@ -36,7 +37,7 @@ struct StatsServiceOptions {
   bool dashboard = true;            // serve the dashboard on ui_port
   int api_threads = 64;             // HTTP workers; an open keep-alive connection holds one
   int ui_threads = 16;
-  std::size_t max_body_bytes = 8u << 20;  // 413 above this
+  std::size_t max_body_bytes = net::k_default_payload_max_bytes;  // 413 above this
   std::size_t max_queue_events = 200000;  // pushes wait, then get 503, when this many are queued
 };
 

@@ -44,7 +44,7 @@ struct Overview {
   std::int64_t detections = 0;
   std::int64_t sources = 0;
   double avg_latency_ms = 0.0;
-  // Nearest-rank percentiles: the value at 1-based rank ceil(p/100 * events) in latency order.
+  // Nearest-rank percentiles, as vision::percentile (vision/core/percentile.hpp) reads them.
   double p50_latency_ms = 0.0;
   double p95_latency_ms = 0.0;
   double max_latency_ms = 0.0;

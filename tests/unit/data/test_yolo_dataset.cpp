@@ -1,3 +1,5 @@
+// YOLO data sets: dataset.yaml (read and written), folders and list files, label lookup, the
+// synthetic shapes set, and every error naming its file.
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
@@ -153,6 +155,56 @@ TEST(SyntheticShapes, DatasetLoadsAsAYoloDataset) {
   EXPECT_EQ(dataset->train.size(), 6U);
   EXPECT_EQ(dataset->val.size(), 3U);
   for (const auto& item : dataset->train) EXPECT_FALSE(item.boxes.empty());
+}
+
+// dataset.yaml as Vision writes it reads back through the loader whatever the folder and the
+// class names hold. The yaml is read from a copy elsewhere, so the test sees `path` itself
+// (a misread path would fall back to the copy's folder, which holds no images).
+TEST(DatasetYaml, RoundTripsThroughTheLoaderWithAwkwardPathsAndNames) {
+  TempDir dir;
+  const fs::path root = dir / "my data #1: final, 'v2'";
+  image_at(root / "images/train/a b.jpg");
+  image_at(root / "images/val/c.jpg");
+  write_text(root / "labels/train/a b.txt", "1 0.5 0.5 0.2 0.2\n");
+  write_text(root / "labels/val/c.txt", "0 0.5 0.5 0.2 0.2\n");
+  const std::vector<std::string> names = {"a: b", "# not a comment", "quote\"d", "yes", "12", "ünïcode"};
+  ASSERT_TRUE(vision::write_dataset_yaml(root, {.train = "images/train", .val = "images/val", .names = names,
+                                                .comment = "Written by a test."}));
+  const std::string text = vision::test::read_text(root / "dataset.yaml");
+  EXPECT_TRUE(text.starts_with("# Written by a test.\n")) << text;
+  // Written through a temporary and a rename: nothing but the yaml is left beside the folders.
+  EXPECT_EQ(std::distance(fs::directory_iterator(root), fs::directory_iterator()), 3);
+
+  fs::create_directories(dir / "elsewhere");
+  fs::copy_file(root / "dataset.yaml", dir / "elsewhere/dataset.yaml");
+  auto dataset = vision::load_yolo_dataset({dir / "elsewhere/dataset.yaml", {}, vision::LabelStrictness::strict});
+  ASSERT_TRUE(dataset) << dataset.error().message << "\n" << text;
+  EXPECT_EQ(dataset->root, fs::absolute(root).lexically_normal());
+  EXPECT_EQ(dataset->names, names);
+  ASSERT_EQ(dataset->train.size(), 1U);
+  ASSERT_EQ(dataset->val.size(), 1U);
+  EXPECT_EQ(dataset->train[0].boxes.at(0).class_id, 1);
+}
+
+TEST(DatasetYaml, AFolderThatIsNotThereIsAnIoErrorNamingTheFile) {
+  TempDir dir;
+  const auto written = vision::write_dataset_yaml(dir / "missing", {.train = "t", .val = "v", .names = {"a"}});
+  ASSERT_FALSE(written);
+  EXPECT_EQ(written.error().code, vision::ErrorCode::io);
+  EXPECT_NE(written.error().message.find("dataset.yaml"), std::string::npos) << written.error().message;
+}
+
+TEST(SyntheticShapes, DatasetInAFolderWithSpacesHashAndColonLoads) {
+  TempDir dir;
+  const fs::path root = dir / "shapes #2: copy";
+  ASSERT_TRUE(vision::write_shape_dataset({root, 2, 1, 64, 1}));
+  fs::create_directories(dir / "elsewhere");
+  fs::copy_file(root / "dataset.yaml", dir / "elsewhere/dataset.yaml");
+  auto dataset = vision::load_yolo_dataset({dir / "elsewhere/dataset.yaml", {}, vision::LabelStrictness::strict});
+  ASSERT_TRUE(dataset) << dataset.error().message;
+  EXPECT_EQ(dataset->root, fs::absolute(root).lexically_normal());
+  EXPECT_EQ(dataset->names, vision::k_shape_class_names);
+  EXPECT_EQ(dataset->train.size(), 2U);
 }
 
 // Ultralytics' "No labels found": a split of images without one label file is an error naming

@@ -1,3 +1,5 @@
+// YOLO label files (parsing, problems named by file and line, writing) and the one conversion
+// between YOLO boxes and pixel corners.
 #include <gtest/gtest.h>
 
 #include "helpers/test_support.hpp"
@@ -74,4 +76,36 @@ TEST(YoloLabels, NoBoxesWritesAnEmptyFileAndMissingFileMeansNoBoxes) {
   auto missing = vision::read_yolo_labels(dir / "missing.txt", 2, LabelStrictness::strict);
   ASSERT_TRUE(missing);
   EXPECT_TRUE(missing->boxes.empty());
+}
+
+TEST(YoloBoxConversion, PixelCornersAndBackAgree) {
+  // A 40 × 40 box at (20, 10) in a 200 × 100 image: cx = 40/200, cy = 30/100, w = 40/200, h = 40/100.
+  const auto box = vision::yolo_box_from_xyxy(3, {20, 10, 60, 50}, 200, 100);
+  ASSERT_TRUE(box);
+  EXPECT_EQ(box->class_id, 3);
+  EXPECT_FLOAT_EQ(box->cx, 0.2F);
+  EXPECT_FLOAT_EQ(box->cy, 0.3F);
+  EXPECT_FLOAT_EQ(box->w, 0.2F);
+  EXPECT_FLOAT_EQ(box->h, 0.4F);
+  const auto back = vision::yolo_box_to_xyxy(*box, 200, 100);
+  for (size_t i = 0; i < 4; ++i) EXPECT_NEAR(back[i], (std::array<float, 4>{20, 10, 60, 50})[i], 1e-4F) << i;
+  // Width = height = 1: normalised corners, as the autolabel merge compares them.
+  const auto unit = vision::yolo_box_to_xyxy(*box, 1, 1);
+  EXPECT_FLOAT_EQ(unit[0], 0.1F);
+  EXPECT_FLOAT_EQ(unit[3], 0.5F);
+}
+
+TEST(YoloBoxConversion, CornersAreClippedToTheImageAndEmptyBoxesDropped) {
+  const auto clipped = vision::yolo_box_from_xyxy(0, {-20, -10, 100, 50}, 200, 100);
+  ASSERT_TRUE(clipped);
+  EXPECT_FLOAT_EQ(clipped->cx, 0.25F);  // x 0..100
+  EXPECT_FLOAT_EQ(clipped->w, 0.5F);
+  EXPECT_FLOAT_EQ(clipped->cy, 0.25F);  // y 0..50
+  EXPECT_FLOAT_EQ(clipped->h, 0.5F);
+  EXPECT_FALSE(vision::yolo_box_from_xyxy(0, {250, 10, 300, 50}, 200, 100));  // wholly outside
+  EXPECT_FALSE(vision::yolo_box_from_xyxy(0, {10, 10, 10, 50}, 200, 100));    // no width
+  EXPECT_FALSE(vision::yolo_box_from_xyxy(0, {10, 50, 60, 50.0005F}, 200, 100));
+  // The way out does not clip: a label reaching past the border stays as it is.
+  const auto past = vision::yolo_box_to_xyxy({1, 0.95F, 0.5F, 0.2F, 0.2F}, 100, 100);
+  EXPECT_NEAR(past[2], 105.0F, 1e-4F);
 }

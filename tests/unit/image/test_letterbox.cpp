@@ -1,3 +1,4 @@
+// Letterbox: where an image lands in the model input, the padding grey, and boxes mapped back.
 #include <gtest/gtest.h>
 
 #include <opencv2/imgcodecs.hpp>
@@ -12,7 +13,9 @@ namespace fs = std::filesystem;
 TEST(Letterbox, WideImageIsPaddedTopAndBottom) {
   const cv::Mat image(64, 128, CV_8UC3, cv::Scalar(10, 20, 30));
   cv::Mat out;
-  const auto t = vision::letterbox(image, {64, 64, 114, true}, out);
+  // The default pad is Ultralytics' grey, the one every caller uses.
+  static_assert(vision::k_letterbox_pad_value == 114);
+  const auto t = vision::letterbox(image, {.target_width = 64, .target_height = 64}, out);
   EXPECT_FLOAT_EQ(t.scale, 0.5F);
   EXPECT_FLOAT_EQ(t.pad_left, 0.0F);
   EXPECT_FLOAT_EQ(t.pad_top, 16.0F);

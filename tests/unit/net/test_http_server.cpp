@@ -16,9 +16,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "helpers/ports.hpp"
 #include "helpers/slow_client.hpp"
 #include "helpers/test_support.hpp"
+#include "vision/net/free_port.hpp"
 #include "vision/net/http_client.hpp"
 #include "vision/net/http_server.hpp"
 
@@ -111,8 +111,23 @@ TEST(HttpServer, StopEndsServingAndCanBeRepeated) {
   EXPECT_FALSE(client.get("/"));
 }
 
+// The port the demo and the black-box tests hand to child processes: the kernel's ephemeral
+// pick, free to bind on the loopback address right after.
+TEST(FreeLoopbackPort, IsAnEphemeralPortAServerCanBind) {
+  const int port = free_loopback_port();
+  ASSERT_GE(port, 1024);
+  HttpServer server({.host = "127.0.0.1", .port = port, .threads = 2}, HttpRouter{});
+  ASSERT_TRUE(server.start());
+  EXPECT_EQ(server.port(), port);
+}
+
+TEST(HttpServer, TakesTheSharedDefaultBodyLimit) {
+  EXPECT_EQ(HttpServerOptions{}.payload_max_bytes, k_default_payload_max_bytes);
+  EXPECT_EQ(k_default_payload_max_bytes, std::size_t{8} << 20);
+}
+
 TEST(HttpClient, ARefusedConnectionIsAnIoErrorNamingTheUrl) {
-  const int port = vision::test::free_tcp_port();
+  const int port = free_loopback_port();
   HttpClient client({.base_url = "http://127.0.0.1:" + std::to_string(port), .timeout_sec = 1.0});
   auto response = client.post_json("/api/v1/push", "{}");
   ASSERT_FALSE(response);

@@ -76,6 +76,10 @@ TEST(InferenceServer, FrameRouteAnswersWithDetections) {
   for (const auto& [name, count] : reply["counts_by_class"].items()) counted += count.get<int>();
   EXPECT_EQ(counted, reply["total_detections"].get<int>());
   ASSERT_TRUE(vision::detection_from_json(reply["detections"][0]));
+  // SPEC 9: detections:[{class_id, class_name, score, bbox_xyxy}], nothing more.
+  std::vector<std::string> keys;
+  for (const auto& [key, value] : reply["detections"][0].items()) keys.push_back(key);
+  EXPECT_EQ(keys, (std::vector<std::string>{"bbox_xyxy", "class_id", "class_name", "score"}));
   auto annotated = vision::base64_decode(reply["annotated_jpeg_base64"].get<std::string>());
   ASSERT_TRUE(annotated);
   EXPECT_FALSE(cv::imdecode(*annotated, cv::IMREAD_COLOR).empty());

@@ -9,7 +9,8 @@
 #include <nlohmann/json.hpp>
 
 #include "helpers/test_support.hpp"
-#include "vision/stats/timestamp.hpp"
+#include "vision/core/percentile.hpp"
+#include "vision/core/timestamp.hpp"
 
 namespace vision::test {
 
@@ -18,7 +19,7 @@ using stats::NewEvent;
 using stats::StatsStore;
 
 std::vector<NewEvent> sample_events(int count) {
-  const std::int64_t base = *stats::parse_utc_micros("2025-03-01T10:00:00Z");
+  const std::int64_t base = *vision::parse_utc_micros("2025-03-01T10:00:00Z");
   const char* sources[] = {"edge-001", "edge-002", "remote-001"};
   std::vector<NewEvent> events;
   for (int i = 0; i < count; ++i) {
@@ -26,7 +27,7 @@ std::vector<NewEvent> sample_events(int count) {
     e.source_id = sources[(i * 7) % 3];
     // Spread over 3 hours, deliberately not in arrival order.
     const std::int64_t offset_s = (static_cast<std::int64_t>(i) * 7919) % (3 * 3600);
-    e.ts_utc = stats::format_utc_micros(base + offset_s * 1'000'000 + (i % 1000) * 37);
+    e.ts_utc = vision::format_utc_micros(base + offset_s * 1'000'000 + (i % 1000) * 37);
     const int person = i % 4, car = (i / 3) % 3, dog = i % 11 == 0 ? 1 : 0;
     nlohmann::json counts = nlohmann::json::object();
     if (person) counts["person"] = person;
@@ -36,7 +37,7 @@ std::vector<NewEvent> sample_events(int count) {
     e.counts_by_class = counts.dump();
     e.total_detections = person + car + dog;
     e.latency_ms = 5.0 + (i % 17) * 1.25 + (i % 50 == 0 ? 400.0 : 0.0);
-    e.ts_received_utc = stats::format_utc_micros(base + 4 * 3600 * 1'000'000LL + i);
+    e.ts_received_utc = vision::format_utc_micros(base + 4 * 3600 * 1'000'000LL + i);
     events.push_back(std::move(e));
   }
   return events;
@@ -68,13 +69,11 @@ Want expect(const std::vector<NewEvent>& all, const EventFilter& f) {
     x.sources.insert(e.source_id);
   }
   if (latencies.empty()) return x;
-  std::sort(latencies.begin(), latencies.end());
   x.avg = std::accumulate(latencies.begin(), latencies.end(), 0.0) /
           static_cast<double>(latencies.size());
-  const auto rank = [&](int p) { return static_cast<size_t>((p * x.events + 99) / 100) - 1; };
-  x.p50 = latencies[rank(50)];
-  x.p95 = latencies[rank(95)];
-  x.max = latencies.back();
+  x.p50 = percentile(latencies, 0.5);
+  x.p95 = percentile(latencies, 0.95);
+  x.max = std::ranges::max(latencies);
   return x;
 }
 
@@ -173,6 +172,46 @@ TEST_P(StoreConformance, OverviewMatchesAComputationInCpp) {
   }
 }
 
+// The edge cases where two definitions of "nearest rank" part: the store's p50 and p95 are
+// vision::percentile's for the same latencies (one source per case, read with a source filter).
+TEST_P(StoreConformance, PercentilesAreVisionPercentile) {
+  OPEN_STORE_OR_SKIP(f);
+  std::vector<double> twenty, hundred;
+  for (int i = 1; i <= 20; ++i) twenty.push_back(i * 1.5);
+  for (int i = 100; i >= 1; --i) hundred.push_back(i * 0.25);
+  const std::map<std::string, std::vector<double>> cases = {
+      {"two", {20.0, 10.0}},     // the median of {10, 20} is 10
+      {"one", {7.5}},            // one value is every percentile
+      {"four", {4, 3, 2, 1}},    // 0.5 · 4 is whole
+      {"twenty", twenty},        // 0.5 · 20 and 0.95 · 20 are whole
+      {"hundred", hundred},      // both whole again, values inserted in falling order
+      {"ties", {5, 5, 1, 5}}};
+  std::vector<NewEvent> events;
+  std::int64_t micros = *vision::parse_utc_micros("2025-03-01T10:00:00Z");
+  for (const auto& [source, latencies] : cases) {
+    for (const double latency : latencies) {
+      NewEvent e;
+      e.source_id = source;
+      e.ts_utc = vision::format_utc_micros(micros += 1'000'000);
+      e.counts_by_class = "{}";
+      e.latency_ms = latency;
+      e.ts_received_utc = e.ts_utc;
+      events.push_back(std::move(e));
+    }
+  }
+  ASSERT_TRUE(store.insert(events));
+  for (const auto& [source, latencies] : cases) {
+    SCOPED_TRACE(source);
+    const auto o = store.overview({.source_id = source});
+    ASSERT_TRUE(o) << o.error().message;
+    EXPECT_EQ(o->events, static_cast<std::int64_t>(latencies.size()));
+    EXPECT_DOUBLE_EQ(o->p50_latency_ms, percentile(latencies, 0.5));
+    EXPECT_DOUBLE_EQ(o->p95_latency_ms, percentile(latencies, 0.95));
+  }
+  EXPECT_DOUBLE_EQ(store.overview({.source_id = "two"})->p50_latency_ms, 10.0);
+  EXPECT_DOUBLE_EQ(store.overview({.source_id = "twenty"})->p95_latency_ms, 19 * 1.5);
+}
+
 TEST_P(StoreConformance, EventsPageNewestFirstWithACursor) {
   OPEN_STORE_OR_SKIP(f);
   const auto events = sample_events(250);
@@ -260,7 +299,7 @@ TEST_P(StoreConformance, TimeSeriesBucketsByUtcTime) {
   for (int width : {60, 300, 3600}) {
     std::map<std::int64_t, std::pair<std::int64_t, std::int64_t>> want;
     for (const auto& e : events) {
-      const std::int64_t t = *stats::parse_utc_micros(e.ts_utc) / 1'000'000 / width * width;
+      const std::int64_t t = *vision::parse_utc_micros(e.ts_utc) / 1'000'000 / width * width;
       ++want[t].first;
       want[t].second += e.total_detections;
     }

@@ -6,7 +6,7 @@
 
 #include "event_parser.hpp"
 #include "vision/core/contracts.hpp"
-#include "vision/stats/timestamp.hpp"
+#include "vision/core/timestamp.hpp"
 
 using namespace vision;
 using json = nlohmann::json;
@@ -26,7 +26,7 @@ Expected<stats::NewEvent> reference(const std::string& body) {
   }
   auto event = stats_event_from_json(tree);
   if (!event) return std::unexpected(event.error());
-  auto ts = stats::canonical_utc(event->ts_utc);
+  auto ts = vision::canonical_utc(event->ts_utc);
   if (!ts) return fail(ErrorCode::invalid_data, "ts_utc: " + ts.error().message);
   return stats::NewEvent{event->source_id,        *ts,
                          event->total_detections, json(event->counts_by_class).dump(),

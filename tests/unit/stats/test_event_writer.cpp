@@ -8,9 +8,9 @@
 
 #include "helpers/test_support.hpp"
 #include "store_conformance.hpp"
+#include "vision/core/timestamp.hpp"
 #include "vision/stats/event_writer.hpp"
 #include "vision/stats/stats_metrics.hpp"
-#include "vision/stats/timestamp.hpp"
 
 using namespace vision;
 using namespace std::chrono_literals;
@@ -184,12 +184,12 @@ TEST(EventWriter, RetriesAFailedCommitUntilItSucceeds) {
 TEST(EventWriter, RetentionDeletesEventsOlderThanTheSetting) {
   TempDir dir;
   auto store = open_sqlite(dir);
-  const std::int64_t now = stats::now_utc_micros();
+  const std::int64_t now = vision::now_utc_micros();
   std::vector<stats::NewEvent> events = sample_events(4);
-  events[0].ts_utc = stats::format_utc_micros(now - 40LL * 86'400'000'000LL);
-  events[1].ts_utc = stats::format_utc_micros(now - 31LL * 86'400'000'000LL);
-  events[2].ts_utc = stats::format_utc_micros(now - 29LL * 86'400'000'000LL);
-  events[3].ts_utc = stats::format_utc_micros(now);
+  events[0].ts_utc = vision::format_utc_micros(now - 40LL * 86'400'000'000LL);
+  events[1].ts_utc = vision::format_utc_micros(now - 31LL * 86'400'000'000LL);
+  events[2].ts_utc = vision::format_utc_micros(now - 29LL * 86'400'000'000LL);
+  events[3].ts_utc = vision::format_utc_micros(now);
   ASSERT_TRUE(store->insert(events));
   stats::EventWriter keep_all(*store, {.retention_days = 0});
   EXPECT_EQ(*keep_all.apply_retention(now), 0);

@@ -11,10 +11,10 @@
 
 #include "helpers/test_support.hpp"
 #include "store_conformance.hpp"
+#include "vision/core/timestamp.hpp"
 #include "vision/stats/event_writer.hpp"
 #include "vision/stats/stats_api.hpp"
 #include "vision/stats/stats_metrics.hpp"
-#include "vision/stats/timestamp.hpp"
 
 namespace fs = std::filesystem;
 using namespace vision;
@@ -250,7 +250,7 @@ TEST(SqliteStore, ReadEndpointsMatchIndependentSql) {
   std::int64_t sum = 0;
   for (const auto& p : series["points"]) {
     const std::string from = p["ts_utc"];
-    const std::string to = stats::format_utc_micros((p["t"].get<std::int64_t>() + 300) * 1'000'000);
+    const std::string to = vision::format_utc_micros((p["t"].get<std::int64_t>() + 300) * 1'000'000);
     EXPECT_EQ(p["events"].get<std::int64_t>(),
               std::stoll(db.scalar("SELECT COUNT(*) FROM stats_events WHERE ts_utc >= '" + from +
                                    "' AND ts_utc < '" + to + "'")))

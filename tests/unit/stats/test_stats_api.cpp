@@ -10,10 +10,10 @@
 
 #include "helpers/test_support.hpp"
 #include "vision/core/contracts.hpp"
+#include "vision/core/timestamp.hpp"
 #include "vision/stats/event_writer.hpp"
 #include "vision/stats/stats_api.hpp"
 #include "vision/stats/stats_metrics.hpp"
-#include "vision/stats/timestamp.hpp"
 
 using namespace vision;
 using net::HttpRequest;
@@ -108,7 +108,7 @@ TEST_F(StatsApiTest, TheSeedExampleWithItsKeyIsAcceptedAndStored) {
   EXPECT_EQ(e.total_detections, 3);
   EXPECT_EQ(e.counts_by_class, R"({"car":1,"person":2})") << "compact JSON";
   EXPECT_DOUBLE_EQ(e.latency_ms, 42.5);
-  EXPECT_TRUE(stats::parse_utc_micros(e.ts_received_utc)) << e.ts_received_utc;
+  EXPECT_TRUE(vision::parse_utc_micros(e.ts_received_utc)) << e.ts_received_utc;
   EXPECT_EQ(metrics.push_requests(stats::PushEndpoint::single, 200), 1U);
 }
 

@@ -7,10 +7,10 @@
 
 #include <nlohmann/json.hpp>
 
-#include "helpers/ports.hpp"
 #include "helpers/test_support.hpp"
 #include "vision/stats_client/http_stats_transport.hpp"
 #include "vision/stats_client/stats_sender.hpp"
+#include "vision/net/free_port.hpp"
 #include "vision/net/http_server.hpp"
 
 using vision::test::TempDir;
@@ -111,7 +111,7 @@ TEST(StatsSender, FallsBackToSingleEventsWithoutABatchEndpoint) {
 }
 
 TEST(StatsSender, KeepsEventsWhileTheServiceIsDownAndSendsThemWhenItReturns) {
-  const int port = vision::test::free_tcp_port();
+  const int port = vision::net::free_loopback_port();
   TempDir dir;
   vision::StatsSender sender({"http://127.0.0.1:" + std::to_string(port) + "/api/v1/push", dir / "s.jsonl", 500, 0.05, 0.2, 5.0},
                              vision::make_http_stats_transport("", 1.0));
@@ -143,7 +143,7 @@ TEST(StatsSender, RejectedEventsAreCountedWithoutSinkingTheirNeighbours) {
 }
 
 TEST(StatsSender, StopGivesUpAfterTheDrainTimeoutAndReportsPending) {
-  const int port = vision::test::free_tcp_port();
+  const int port = vision::net::free_loopback_port();
   TempDir dir;
   vision::StatsSender sender({"http://127.0.0.1:" + std::to_string(port) + "/api/v1/push", dir / "s.jsonl", 500, 0.05, 0.1, 0.3},
                              vision::make_http_stats_transport("", 0.5));
@@ -182,7 +182,7 @@ TEST(StatsSender, InvalidUtf8IsReplacedNotThrown) {
 // What one sender could not deliver (the service was down) is delivered by the next sender of
 // the same spool, before its own events and once each; every event carries an event_id.
 TEST(StatsSender, TheNextSenderOfASpoolDeliversItsBacklogFirstAndOnce) {
-  const int port = vision::test::free_tcp_port();
+  const int port = vision::net::free_loopback_port();
   TempDir dir;
   vision::StatsSenderOptions options{"http://127.0.0.1:" + std::to_string(port) + "/api/v1/push", dir / "s.jsonl", 500, 0.05, 0.1, 0.3};
   options.spool_dir = dir / "spool";

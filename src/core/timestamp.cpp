@@ -1,9 +1,11 @@
-#include "vision/stats/timestamp.hpp"
+// ISO-8601 parsing and the canonical UTC form, with the civil-date arithmetic done by hand (it
+// runs on every pushed statistics event).
+#include "vision/core/timestamp.hpp"
 
 #include <chrono>
 #include <cstdio>
 
-namespace vision::stats {
+namespace vision {
 
 namespace {
 
@@ -71,9 +73,9 @@ Error bad_time(std::string_view text, const char* why) {
                "not an ISO-8601 time (" + std::string(why) + "): \"" + std::string(text) + "\""};
 }
 
-}  // namespace
+enum class TimeOfDay { optional, required };
 
-Expected<std::int64_t> parse_utc_micros(std::string_view text) {
+Expected<std::int64_t> parse(std::string_view text, TimeOfDay time_of_day) {
   Cursor c(text);
   int year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0;
   if (!c.digits(4, year) || !c.eat('-') || !c.digits(2, month) || !c.eat('-') ||
@@ -86,6 +88,9 @@ Expected<std::int64_t> parse_utc_micros(std::string_view text) {
   }
   std::int64_t micros_of_day = 0;
   std::int64_t offset_seconds = 0;
+  if (c.done() && time_of_day == TimeOfDay::required) {
+    return std::unexpected(bad_time(text, "expected a time after the date"));
+  }
   if (!c.done()) {
     if (!c.eat('T') && !c.eat(' '))
       return std::unexpected(bad_time(text, "expected T between date and time"));
@@ -126,6 +131,12 @@ Expected<std::int64_t> parse_utc_micros(std::string_view text) {
   return days * 86'400'000'000LL + micros_of_day - offset_seconds * 1'000'000LL;
 }
 
+}  // namespace
+
+Expected<std::int64_t> parse_utc_micros(std::string_view text) { return parse(text, TimeOfDay::optional); }
+
+bool is_iso8601_utc(std::string_view text) { return parse(text, TimeOfDay::required).has_value(); }
+
 std::string format_utc_micros(std::int64_t micros) {
   std::int64_t days = micros / 86'400'000'000LL;
   std::int64_t rest = micros % 86'400'000'000LL;
@@ -157,4 +168,6 @@ std::int64_t now_utc_micros() {
       .count();
 }
 
-}  // namespace vision::stats
+std::string utc_timestamp_now() { return format_utc_micros(now_utc_micros()); }
+
+}  // namespace vision
