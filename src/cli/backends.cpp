@@ -4,10 +4,12 @@
 #include <thread>
 
 #include "common.hpp"
+#include "vision/autolabel/llm_autolabel.hpp"
 #include "vision/autolabel/model_autolabel.hpp"
 #include "vision/core/interrupt.hpp"
 #include "vision/core/log.hpp"
 #include "vision/core/progress.hpp"
+#include "vision/core/secrets.hpp"
 #include "vision/edge/edge_runner.hpp"
 #include "vision/eval/validate.hpp"
 #include "vision/edge/http_transport.hpp"
@@ -43,6 +45,43 @@ Expected<void> autolabel_with_model(Run& run) {
                  .boxes_per_class = report->detections_per_class,
                  .seconds = run.elapsed_ms() / 1000,
                  .outputs = options.labeled_dir});
+  return {};
+}
+
+Expected<void> autolabel_with_llm(Run& run) {
+  const Config& c = run.config();
+  auto on_conflict = parse_on_conflict(c.string("autolabel.on_conflict"));
+  if (!on_conflict) return std::unexpected(on_conflict.error());
+  LlmAutolabelOptions options;
+  options.unlabeled_dir = c.path("data.unlabeled_dir");
+  options.labeled_dir = c.path("data.labeled_dir");
+  options.on_conflict = *on_conflict;
+  options.visualize = c.boolean("autolabel.visualize");
+  options.val_fraction = c.number("autolabel.val_fraction");
+  options.max_images = c.integer("autolabel.llm.max_images");
+  options.client = llm_client_options(c, "autolabel.llm", c.number("autolabel.confidence"));
+  run.artifacts()["model"] = options.client.model;
+  run.artifacts()["base_url"] = redact_url_secrets(options.client.base_url);
+  auto report = run_llm_autolabel(options);
+  if (!report) return std::unexpected(report.error());
+  run.artifacts().update(to_json(*report, options.labeled_dir));
+  print_summary({.command = "autolabel",
+                 .images = report->labels.images,
+                 .unreadable = report->labels.failures,
+                 .boxes_per_class = report->labels.detections_per_class,
+                 .seconds = run.elapsed_ms() / 1000,
+                 .outputs = options.labeled_dir,
+                 .figures = std::to_string(report->llm.requests) + " LLM requests, " +
+                            std::to_string(report->llm.retries) + " retries"});
+  // Every image sent failed: the endpoint, the key or the model is wrong, not one image.
+  if (report->llm.answered == 0 && report->llm.failed > 0) {
+    std::string reasons;
+    for (const auto& [reason, n] : report->llm.failures_by_reason) {
+      reasons += (reasons.empty() ? "" : ", ") + reason + " " + std::to_string(n);
+    }
+    return fail(ErrorCode::runtime, "no image was labeled, every request failed (" + reasons + "): " +
+                                        report->labels.failed.front());
+  }
   return {};
 }
 
@@ -223,6 +262,7 @@ Expected<void> deploy_remote(Run& run, bool insecure) {
 
 void register_backends() {
   autolabelers().add("model", autolabel_with_model);
+  autolabelers().add("llm", autolabel_with_llm);
   evaluators().add("yolo", validate_model);
   edge_modes().add("local", deploy_edge);
   edge_modes().add("stream", deploy_edge);
