@@ -9,14 +9,16 @@ namespace fs = std::filesystem;
 namespace vision {
 
 Expected<LlmAutolabelReport> run_llm_autolabel(const LlmAutolabelOptions& options) {
-  auto client = llm::LlmClient::open(options.client);
+  llm::LlmClientOptions client_options = options.client;
+  client_options.class_names = options.job.class_names;
+  auto client = llm::LlmClient::open(client_options);
   if (!client) return std::unexpected(client.error());
   const nlohmann::json model_fields = {{"model", options.client.model},
                                        {"base_url", redact_url_secrets(options.client.base_url)}};
 
-  AutolabelJob job{options.unlabeled_dir, options.labeled_dir, options.client.class_names, options.on_conflict,
-                   options.visualize,     options.val_fraction, 1,                          options.max_images,
-                   k_llm_provenance};
+  AutolabelJob job = options.job;
+  job.batch_size = 1;  // one image per request
+  job.provenance = k_llm_provenance;
   const BatchLabeler label = [&](const std::vector<ImageToLabel>& batch)
       -> Expected<std::vector<std::expected<ImageLabels, LabelFailure>>> {
     std::vector<std::expected<ImageLabels, LabelFailure>> results;

@@ -6,14 +6,13 @@ namespace vision {
 
 Expected<AutolabelReport> run_model_autolabel(const ModelAutolabelOptions& options) {
   DetectorOptions detector_options = options.detector;
-  detector_options.class_names = options.class_names;
-  detector_options.max_batch = options.batch_size;
+  detector_options.class_names = options.job.class_names;
+  detector_options.max_batch = options.job.batch_size;
   auto detector = Detector::open(detector_options);
   if (!detector) return std::unexpected(detector.error());
 
-  AutolabelJob job{options.unlabeled_dir, options.labeled_dir, options.class_names, options.on_conflict,
-                   options.visualize,     options.val_fraction, options.batch_size,  0,
-                   "model:" + fs::absolute(options.detector.model_path).string()};
+  AutolabelJob job = options.job;
+  job.provenance = "model:" + fs::absolute(options.detector.model_path).string();
   const BatchLabeler label = [&](const std::vector<ImageToLabel>& batch)
       -> Expected<std::vector<std::expected<ImageLabels, LabelFailure>>> {
     std::vector<cv::Mat> images;

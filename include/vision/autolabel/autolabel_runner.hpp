@@ -22,6 +22,7 @@
 
 namespace vision {
 
+// What every mode shares: where the images come from and go, and how the data set is written.
 struct AutolabelJob {
   std::filesystem::path unlabeled_dir;
   std::filesystem::path labeled_dir;
@@ -29,9 +30,9 @@ struct AutolabelJob {
   OnConflict on_conflict = OnConflict::skip;
   bool visualize = true;
   double val_fraction = 0.2;
-  int batch_size = 1;
+  int batch_size = 1;           // images per labeler call
   std::int64_t max_images = 0;  // images handed to the labeler; 0 = all
-  std::string provenance;       // LabelRecord.source
+  std::string provenance;       // LabelRecord.source; the mode sets it
 };
 
 struct ImageToLabel {

@@ -5,28 +5,19 @@
 // counted with its reason and skipped; the run goes on.
 #pragma once
 
-#include <cstdint>
 #include <filesystem>
-#include <string>
-#include <vector>
 
 #include <nlohmann/json_fwd.hpp>
 
 #include "vision/autolabel/autolabel_runner.hpp"
-#include "vision/autolabel/labeled_dataset.hpp"
 #include "vision/core/error.hpp"
 #include "vision/llm/llm_client.hpp"
 
 namespace vision {
 
 struct LlmAutolabelOptions {
-  std::filesystem::path unlabeled_dir;
-  std::filesystem::path labeled_dir;
-  OnConflict on_conflict = OnConflict::skip;
-  bool visualize = true;
-  double val_fraction = 0.2;
-  std::int64_t max_images = 0;  // images sent; 0 = all
-  llm::LlmClientOptions client;  // endpoint, classes, confidence, pacing, retries
+  AutolabelJob job;              // its class_names are the ones the LLM is asked for
+  llm::LlmClientOptions client;  // endpoint, confidence, pacing, retries
 };
 
 struct LlmAutolabelReport {

@@ -3,25 +3,14 @@
 // become a trainable YOLO data set (see labeled_dataset.hpp).
 #pragma once
 
-#include <filesystem>
-#include <string>
-#include <vector>
-
 #include "vision/autolabel/autolabel_runner.hpp"
-#include "vision/autolabel/labeled_dataset.hpp"
 #include "vision/core/error.hpp"
 #include "vision/infer/detector.hpp"
 
 namespace vision {
 
 struct ModelAutolabelOptions {
-  std::filesystem::path unlabeled_dir;
-  std::filesystem::path labeled_dir;
-  std::vector<std::string> class_names;  // class_map.names
-  OnConflict on_conflict = OnConflict::skip;
-  bool visualize = true;
-  int batch_size = 2;
-  double val_fraction = 0.2;
+  AutolabelJob job;          // batch_size images go through the model at once
   DetectorOptions detector;  // model path, confidence, threads
 };
 
