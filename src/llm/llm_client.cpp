@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <ctime>
 #include <mutex>
@@ -293,8 +294,10 @@ LlmExpected<LlmAnswer> LlmClient::detect(const cv::Mat& image, std::span<const s
     LlmError& error = answer.error();
     if (!retryable || attempt >= impl.options.max_retries) return std::unexpected(impl.count_failure(std::move(error)));
     if (retry_after && *retry_after > k_max_retry_after_sec) {
-      error.error.message += " (the server asks to retry after " + std::to_string(static_cast<long>(*retry_after)) +
-                             " s, more than " + std::to_string(static_cast<int>(k_max_retry_after_sec)) + " s)";
+      char pause[64];
+      std::snprintf(pause, sizeof pause, " (the server asks to retry after %.0f s, more than %.0f s)", std::min(*retry_after, 1e9),
+                    k_max_retry_after_sec);
+      error.error.message += pause;
       return std::unexpected(impl.count_failure(std::move(error)));
     }
     const double wait = retry_after ? *retry_after : impl.backoff(attempt);
