@@ -140,6 +140,11 @@ Expected<void> LabeledDatasetWriter::write(const LabeledImage& labeled) {
   record_json["height"] = height;
   record_json["source_image"] = labeled.source.string();
   record_json["labeled_utc"] = utc_timestamp_now();
+  if (labeled.record_fields.is_object()) {
+    for (const auto& [key, value] : labeled.record_fields.items()) {
+      if (!record_json.contains(key)) record_json[key] = value;
+    }
+  }
   const fs::path record_file = record_path(labeled.relative);
   fs::create_directories(record_file.parent_path(), ec);
   if (auto ok = write_file_atomic(record_file, record_json.dump(2) + "\n"); !ok) return ok;

@@ -4,10 +4,12 @@
 #include <thread>
 
 #include "common.hpp"
+#include "vision/autolabel/llm_autolabel.hpp"
 #include "vision/autolabel/model_autolabel.hpp"
 #include "vision/core/interrupt.hpp"
 #include "vision/core/log.hpp"
 #include "vision/core/progress.hpp"
+#include "vision/core/secrets.hpp"
 #include "vision/edge/edge_runner.hpp"
 #include "vision/edge/local_processor.hpp"
 #include "vision/edge/stream_processor.hpp"
@@ -20,30 +22,70 @@ namespace vision::cli {
 
 namespace {
 
-Expected<void> autolabel_with_model(Run& run) {
-  const Config& c = run.config();
+// The settings every autolabel mode reads.
+Expected<AutolabelJob> autolabel_job(const Config& c) {
   auto on_conflict = parse_on_conflict(c.string("autolabel.on_conflict"));
   if (!on_conflict) return std::unexpected(on_conflict.error());
-  ModelAutolabelOptions options;
-  options.unlabeled_dir = c.path("data.unlabeled_dir");
-  options.labeled_dir = c.path("data.labeled_dir");
-  options.class_names = c.class_names();
-  options.on_conflict = *on_conflict;
-  options.visualize = c.boolean("autolabel.visualize");
-  options.batch_size = static_cast<int>(c.integer("autolabel.batch_size"));
-  options.val_fraction = c.number("autolabel.val_fraction");
+  AutolabelJob job;
+  job.unlabeled_dir = c.path("data.unlabeled_dir");
+  job.labeled_dir = c.path("data.labeled_dir");
+  job.class_names = c.class_names();
+  job.on_conflict = *on_conflict;
+  job.visualize = c.boolean("autolabel.visualize");
+  job.batch_size = static_cast<int>(c.integer("autolabel.batch_size"));
+  job.val_fraction = c.number("autolabel.val_fraction");
+  return job;
+}
+
+void print_autolabel_summary(const Run& run, const AutolabelReport& report, const std::filesystem::path& labeled_dir,
+                             std::string figures = {}) {
+  print_summary({.command = "autolabel",
+                 .images = report.images,
+                 .unreadable = report.failures,
+                 .boxes_per_class = report.detections_per_class,
+                 .seconds = run.elapsed_ms() / 1000,
+                 .outputs = labeled_dir,
+                 .figures = std::move(figures)});
+}
+
+Expected<void> autolabel_with_model(Run& run) {
+  const Config& c = run.config();
+  auto job = autolabel_job(c);
+  if (!job) return std::unexpected(job.error());
+  ModelAutolabelOptions options{*job, {}};
   options.detector.model_path = c.path("autolabel.model.onnx_model");
   options.detector.confidence = static_cast<float>(c.number("autolabel.confidence"));
   run.artifacts()["model"] = options.detector.model_path.string();
   auto report = run_model_autolabel(options);
   if (!report) return std::unexpected(report.error());
-  run.artifacts().update(to_json(*report, options.labeled_dir));
-  print_summary({.command = "autolabel",
-                 .images = report->images,
-                 .unreadable = report->failures,
-                 .boxes_per_class = report->detections_per_class,
-                 .seconds = run.elapsed_ms() / 1000,
-                 .outputs = options.labeled_dir});
+  run.artifacts().update(to_json(*report, job->labeled_dir));
+  print_autolabel_summary(run, *report, job->labeled_dir);
+  return {};
+}
+
+Expected<void> autolabel_with_llm(Run& run) {
+  const Config& c = run.config();
+  auto job = autolabel_job(c);
+  if (!job) return std::unexpected(job.error());
+  job->max_images = c.integer("autolabel.llm.max_images");
+  const LlmAutolabelOptions options{*job, llm_client_options(c, "autolabel.llm", c.number("autolabel.confidence"))};
+  run.artifacts()["model"] = options.client.model;
+  run.artifacts()["base_url"] = redact_url_secrets(options.client.base_url);
+  auto report = run_llm_autolabel(options);
+  if (!report) return std::unexpected(report.error());
+  run.artifacts().update(to_json(*report, job->labeled_dir));
+  print_autolabel_summary(run, report->labels, job->labeled_dir,
+                          std::to_string(report->llm.requests) + " LLM requests, " +
+                              std::to_string(report->llm.retries) + " retries");
+  // Every image sent failed: the endpoint, the key or the model is wrong, not one image.
+  if (report->llm.answered == 0 && report->llm.failed > 0) {
+    std::string reasons;
+    for (const auto& [reason, n] : report->llm.failures_by_reason) {
+      reasons += (reasons.empty() ? "" : ", ") + reason + " " + std::to_string(n);
+    }
+    return fail(ErrorCode::runtime, "no image was labeled, every request failed (" + reasons + "): " +
+                                        report->labels.failed.front());
+  }
   return {};
 }
 
@@ -241,6 +283,7 @@ Expected<void> deploy_remote(Run& run, bool insecure) {
 
 void register_backends() {
   autolabelers().add("model", autolabel_with_model);
+  autolabelers().add("llm", autolabel_with_llm);
   evaluators().add("yolo", validate_model);
   edge_modes().add("local", deploy_edge);
   edge_modes().add("stream", deploy_edge);

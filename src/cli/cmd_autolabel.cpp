@@ -7,7 +7,7 @@ namespace {
 
 struct AutolabelOptions {
   CommonOptions common;
-  std::optional<std::string> mode, confidence, on_conflict, model;
+  std::optional<std::string> mode, confidence, on_conflict, model, max_images;
 };
 
 int run_autolabel(AutolabelOptions options) {
@@ -15,12 +15,18 @@ int run_autolabel(AutolabelOptions options) {
   set_if(options.common, "autolabel.confidence", options.confidence);
   set_if(options.common, "autolabel.on_conflict", options.on_conflict);
   set_if(options.common, "autolabel.model.onnx_model", options.model);
+  set_if(options.common, "autolabel.llm.max_images", options.max_images);
   return run_command(
       options.common, "autolabel",
       [](const Config& c) { return RunSpec{"autolabel", "autolabel_mode", c.string("autolabel.mode")}; },
       [](const Config& c) -> Expected<void> {
         if (auto ok = require_path(c.path("data.unlabeled_dir"), "data.unlabeled_dir", true); !ok) return ok;
-        if (c.string("autolabel.mode") != "model") return {};
+        if (c.string("autolabel.mode") == "llm") {
+          // A missing key stops the run before any image is read or sent.
+          auto key = llm::llm_api_key(c.string("autolabel.llm.api_key_env"), "autolabel.llm.api_key_env");
+          if (!key) return std::unexpected(key.error());
+          return {};
+        }
         return require_path(c.path("autolabel.model.onnx_model"), "autolabel.model.onnx_model", false);
       },
       [](Run& run) -> Expected<void> {
@@ -41,6 +47,7 @@ void add_autolabel_command(CLI::App& app, Action& action) {
   command->add_option("--conf", options->confidence, "autolabel.confidence");
   command->add_option("--on-conflict", options->on_conflict, "autolabel.on_conflict (skip|overwrite|merge)");
   command->add_option("--model", options->model, "autolabel.model.onnx_model");
+  command->add_option("--max-images", options->max_images, "autolabel.llm.max_images (0 = all)");
   command->callback([&action, options] { action = [options] { return run_autolabel(*options); }; });
 }
 

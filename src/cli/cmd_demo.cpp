@@ -6,11 +6,14 @@
 // On a terminal the demo ends by serving the dashboard of its statistics until Ctrl+C
 // (--no-serve skips that, --serve asks for it elsewhere). With --model (any YOLOv8-style
 // detection ONNX for the four shape classes) the demo skips training and uses that model.
+// With VISION_LLM_BASE_URL set (an OpenAI-compatible endpoint; VISION_LLM_MODEL names the model)
+// autolabel runs a second time with a vision LLM.
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -90,6 +93,28 @@ void serve_dashboard_until_interrupted(int ui_port) {
   while (!interrupt::requested()) interrupt::sleep_for(std::chrono::minutes(1));
 }
 
+// The optional LLM step: a few images, so that a paid API costs cents. 0 when it is not asked for.
+template <class With>
+int llm_autolabel_step(const Config& config, const With& with, const fs::path& unlabeled, const fs::path& labeled) {
+  const char* base_url = std::getenv("VISION_LLM_BASE_URL");
+  if (base_url == nullptr || *base_url == '\0') return 0;
+  const char* model = std::getenv("VISION_LLM_MODEL");
+  std::vector<std::string> args = {"autolabel", "--mode", "llm", "--on-conflict", "overwrite", "--max-images", "4",
+                                   "--set", "autolabel.llm.base_url=" + std::string(base_url),
+                                   "--set", "data.unlabeled_dir=" + unlabeled.string(),
+                                   "--set", "data.labeled_dir=" + labeled.string()};
+  if (model != nullptr && *model != '\0') {
+    args.insert(args.end(), {"--set", "autolabel.llm.model=" + std::string(model)});
+  } else if (config.string("autolabel.llm.model").empty()) {
+    args.insert(args.end(), {"--set", "autolabel.llm.model=gpt-4o-mini"});
+  }
+  // No key in the environment: a local server that needs none.
+  const std::string key_env = config.string("autolabel.llm.api_key_env");
+  const char* key = key_env.empty() ? nullptr : std::getenv(key_env.c_str());
+  if (key == nullptr || *key == '\0') args.insert(args.end(), {"--set", "autolabel.llm.api_key_env="});
+  return step(with(args));
+}
+
 int run_demo(const DemoOptions& options) {
   auto config = load_config(options.common, {"app", "workspace"});
   if (!config) return 2;
@@ -140,6 +165,7 @@ int run_demo(const DemoOptions& options) {
   count(step(with({"autolabel", "--model", model.string(), "--on-conflict", "overwrite", "--set",
                    "data.unlabeled_dir=" + (unlabeled / "images/train").string(), "--set",
                    "data.labeled_dir=" + labeled.string()})));
+  count(llm_autolabel_step(*config, with, unlabeled / "images/train", root / "datasets/demo-llm-labeled"));
 
   const int api_port = net::free_loopback_port();
   const int ui_port = net::free_loopback_port();

@@ -34,6 +34,25 @@ fs::path choose_config_file(const CommonOptions& options) {
   return {};
 }
 
+llm::LlmClientOptions llm_client_options(const Config& c, const std::string& section, double confidence) {
+  llm::LlmClientOptions options;
+  options.base_url = c.string(section + ".base_url");
+  options.model = c.string(section + ".model");
+  options.api_key_env = c.string(section + ".api_key_env");
+  options.prompt = c.string(section + ".prompt");
+  options.timeout_sec = c.number(section + ".timeout_sec");
+  options.max_retries = static_cast<int>(c.integer(section + ".max_retries"));
+  options.retry_backoff_sec = c.number(section + ".retry_backoff_sec");
+  options.qps_limit = c.number(section + ".qps_limit");
+  options.max_image_side = static_cast<int>(c.integer(section + ".max_image_side"));
+  options.bbox_2d_on_1000_grid = c.string(section + ".bbox_2d_scale") == "1000";
+  for (auto& [alias, name] : c.string_map(section + ".class_aliases")) options.class_aliases[alias] = std::move(name);
+  options.class_names = c.class_names();
+  options.confidence = static_cast<float>(confidence);
+  options.config_section = section;
+  return options;
+}
+
 int report_error(const Error& error) {
   std::fprintf(stderr, "vision: %s error: %s\n", error_code_name(error.code), error.message.c_str());
   return exit_code(error.code);

@@ -16,6 +16,7 @@
 #include "vision/core/registry.hpp"
 #include "vision/core/run.hpp"
 #include "vision/eval/detection_metrics.hpp"
+#include "vision/llm/llm_client.hpp"
 
 namespace vision::cli {
 
@@ -72,6 +73,10 @@ int report_error(const Error& error);
 // Fails with ErrorCode::not_found unless `path` names an existing, readable file (or folder
 // when `folder` is true). `what` says which setting it came from.
 Expected<void> require_path(const std::filesystem::path& path, const std::string& what, bool folder);
+
+// The LLM client's options from an [autolabel.llm] or [deploy.edge.llm] `section` (the two
+// are kept symmetric), with the classes from class_map.names and the run's `confidence`.
+llm::LlmClientOptions llm_client_options(const Config& config, const std::string& section, double confidence);
 
 // This vision binary's path, for commands that start another vision process.
 std::filesystem::path vision_executable();

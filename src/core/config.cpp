@@ -64,9 +64,13 @@ toml::table* find_table(toml::table& table, const std::vector<std::string>& part
   return current;
 }
 
-bool is_free_table(std::string_view key) {
-  return std::ranges::find(config_free_tables(), key) != config_free_tables().end();
+const FreeTable* find_free_table(std::string_view key) {
+  const auto& tables = config_free_tables();
+  const auto it = std::ranges::find(tables, key, &FreeTable::key);
+  return it == tables.end() ? nullptr : &*it;
 }
+
+bool is_free_table(std::string_view key) { return find_free_table(key) != nullptr; }
 
 bool is_secret(std::string_view leaf) {
   return std::ranges::find(config_secret_names(), leaf) != config_secret_names().end();
@@ -100,6 +104,24 @@ std::string node_text(const toml::node& node) {
   }
   if (node.is_table()) return "{…}";
   return "?";
+}
+
+// The value a free table holds, in words: "name = id" or "alias = \"class name\"".
+std::string free_table_form(const FreeTable& table) {
+  return table.values == FreeTableValues::integers ? "name = id" : "alias = \"class name\"";
+}
+
+// Errors for the entries of a free table whose values have the wrong type.
+std::vector<std::string> free_table_errors(const FreeTable& free, const toml::table& table) {
+  std::vector<std::string> errors;
+  for (const auto& [name, value] : table) {
+    const bool ok = free.values == FreeTableValues::integers ? value.is_integer() : value.is_string();
+    if (!ok) {
+      errors.push_back(free.key + "." + std::string(name.str()) + " = " + node_text(value) + ": expected " +
+                       (free.values == FreeTableValues::integers ? "an integer" : "a string"));
+    }
+  }
+  return errors;
 }
 
 std::string type_word(const toml::node& node) {
@@ -151,24 +173,18 @@ void merge_table(const toml::table& user, toml::table& into, const toml::table& 
                  std::set<std::string, std::less<>>& user_keys, std::vector<std::string>& errors) {
   for (const auto& [raw_key, value] : user) {
     const std::string key = prefix + std::string(raw_key.str());
-    if (is_free_table(key)) {
+    if (const FreeTable* free = find_free_table(key)) {
       const auto* table = value.as_table();
       if (!table) {
-        errors.push_back(key + " = " + node_text(value) + ": expected a table of name = id");
+        errors.push_back(key + " = " + node_text(value) + ": expected a table of " + free_table_form(*free));
         continue;
       }
-      bool ok = true;
-      for (const auto& [name, id] : *table) {
-        if (!id.is_integer()) {
-          errors.push_back(key + "." + std::string(name.str()) + " = " + node_text(id) +
-                           ": expected an integer");
-          ok = false;
-        }
-      }
-      if (ok) {
+      auto wrong = free_table_errors(*free, *table);
+      if (wrong.empty()) {
         into.insert_or_assign(raw_key, *table);
         user_keys.insert(key);
       }
+      errors.insert(errors.end(), wrong.begin(), wrong.end());
       continue;
     }
     const toml::node* expected = reference.get(raw_key);
@@ -250,14 +266,19 @@ std::optional<std::string> apply_set(toml::table& table, const std::string& assi
   const std::string key = assignment.substr(0, eq);
   const std::string text = assignment.substr(eq + 1);
   const auto parts = split_key(key);
-  // class_map.id_map.<name>=<id>
+  // class_map.id_map.<name>=<id>, autolabel.llm.class_aliases.<alias>=<class name>
   for (const auto& free : config_free_tables()) {
-    if (key.starts_with(free + ".") && key.size() > free.size() + 1) {
-      std::int64_t id = 0;
-      if (!parse_int(text, id)) return key + " = \"" + text + "\": expected an integer (--set)";
-      auto* owner = find_table(table, split_key(free), split_key(free).size());
-      owner->insert_or_assign(key.substr(free.size() + 1), id);
-      user_keys.insert(free);
+    if (key.starts_with(free.key + ".") && key.size() > free.key.size() + 1) {
+      auto* owner = find_table(table, split_key(free.key), split_key(free.key).size());
+      const std::string entry = key.substr(free.key.size() + 1);
+      if (free.values == FreeTableValues::strings) {
+        owner->insert_or_assign(entry, text);
+      } else {
+        std::int64_t id = 0;
+        if (!parse_int(text, id)) return key + " = \"" + text + "\": expected an integer (--set)";
+        owner->insert_or_assign(entry, id);
+      }
+      user_keys.insert(free.key);
       return std::nullopt;
     }
   }
@@ -266,17 +287,19 @@ std::optional<std::string> apply_set(toml::table& table, const std::string& assi
   if (expected->is_table() && !is_free_table(key)) {
     return "--set " + key + ": is a section, not a key; set one of its keys";
   }
-  if (is_free_table(key)) {
+  if (const FreeTable* free = find_free_table(key)) {
+    const std::string wanted = key + " = " + text + ": expected an inline table {" + free_table_form(*free) + "} (--set)";
     try {
       auto parsed = toml::parse("v = " + text);
       const auto* value = parsed["v"].as_table();
-      if (!value) return key + " = " + text + ": expected an inline table {name = id} (--set)";
+      if (!value) return wanted;
+      if (auto wrong = free_table_errors(*free, *value); !wrong.empty()) return wrong.front() + " (--set)";
       auto* owner = find_table(table, parts, parts.size() - 1);
       owner->insert_or_assign(parts.back(), *value);
       user_keys.insert(key);
       return std::nullopt;
     } catch (const toml::parse_error&) {
-      return key + " = " + text + ": expected an inline table {name = id} (--set)";
+      return wanted;
     }
   }
   const toml::table box = typed_set_value(text, expected->is_string());
@@ -501,6 +524,14 @@ std::vector<std::pair<std::string, std::int64_t>> Config::int_map(std::string_vi
   for (const auto& [name, id] : *table) {
     out.emplace_back(std::string(name.str()), id.value_or(std::int64_t{-1}));
   }
+  return out;
+}
+
+std::vector<std::pair<std::string, std::string>> Config::string_map(std::string_view key) const {
+  const auto* table = require_node(m_impl->table, key).as_table();
+  if (!table) wrong_type(key, "a table");
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& [name, value] : *table) out.emplace_back(std::string(name.str()), value.value_or(std::string()));
   return out;
 }
 

@@ -1,6 +1,7 @@
 #include "config_schema.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <regex>
 #include <set>
@@ -107,6 +108,9 @@ max_retries = 2
 retry_backoff_sec = 1.5
 qps_limit = 1.0
 max_images = 0
+max_image_side = 0
+bbox_2d_scale = "pixels"
+class_aliases = {}
 
 [deploy.edge]
 source_id = "edge-001"
@@ -138,6 +142,9 @@ timeout_sec = 60.0
 max_retries = 2
 retry_backoff_sec = 1.5
 qps_limit = 1.0
+max_image_side = 0
+bbox_2d_scale = "pixels"
+class_aliases = {}
 
 [deploy.remote]
 source_id = "remote-001"
@@ -193,9 +200,11 @@ const std::vector<std::string>& config_secret_names() {
   return names;
 }
 
-const std::vector<std::string>& config_free_tables() {
-  static const std::vector<std::string> keys = {"class_map.id_map"};
-  return keys;
+const std::vector<FreeTable>& config_free_tables() {
+  static const std::vector<FreeTable> tables = {{"class_map.id_map", FreeTableValues::integers},
+                                                {"autolabel.llm.class_aliases", FreeTableValues::strings},
+                                                {"deploy.edge.llm.class_aliases", FreeTableValues::strings}};
+  return tables;
 }
 
 namespace {
@@ -309,6 +318,25 @@ ConfigRule http_url_when(std::string key, std::string when_key, std::string when
           }};
 }
 
+// Every alias must name a class of class_map.names (compared as the reply parser does:
+// trimmed, any letter case).
+ConfigRule aliases_name_classes(std::string key) {
+  return {key, [key](const Config& c) -> std::optional<std::string> {
+            const auto lower = [](std::string text) {
+              std::ranges::transform(text, text.begin(), [](unsigned char ch) { return std::tolower(ch); });
+              return text;
+            };
+            std::set<std::string> names;
+            for (const auto& name : c.strings("class_map.names")) names.insert(lower(name));
+            for (const auto& [alias, name] : c.string_map(key)) {
+              if (!names.contains(lower(name))) {
+                return "{" + quoted(alias) + " = " + quoted(name) + "}: " + quoted(name) + " is not in class_map.names";
+              }
+            }
+            return std::nullopt;
+          }};
+}
+
 std::vector<ConfigRule> llm_rules(const std::string& section, const std::string& mode_key) {
   return {
       http_url_when(section + ".base_url", mode_key, "llm"),
@@ -317,6 +345,9 @@ std::vector<ConfigRule> llm_rules(const std::string& section, const std::string&
       non_negative_int(section + ".max_retries"),
       non_negative_number(section + ".retry_backoff_sec"),
       non_negative_number(section + ".qps_limit"),
+      non_negative_int(section + ".max_image_side"),
+      one_of(section + ".bbox_2d_scale", {"pixels", "1000"}),
+      aliases_name_classes(section + ".class_aliases"),
   };
 }
 

@@ -19,8 +19,14 @@ std::string_view config_defaults_toml();
 const std::vector<std::string>& config_path_keys();
 // Leaf key names whose values are secrets ("***" in printed configs).
 const std::vector<std::string>& config_secret_names();
-// Dotted keys of tables whose keys the user chooses (values are integers).
-const std::vector<std::string>& config_free_tables();
+// Tables whose keys the user chooses: class_map.id_map (name = id), the LLM class aliases
+// (alias = class name).
+enum class FreeTableValues { integers, strings };
+struct FreeTable {
+  std::string key;  // dotted
+  FreeTableValues values;
+};
+const std::vector<FreeTable>& config_free_tables();
 
 struct ConfigRule {
   std::string key;  // the key the rule is about; validate() scopes by prefix of this

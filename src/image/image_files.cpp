@@ -123,15 +123,20 @@ Expected<cv::Mat> decode_image(std::span<const unsigned char> bytes, const std::
   return image;
 }
 
-Expected<cv::Mat> read_image(const fs::path& path) {
+Expected<std::vector<unsigned char>> read_image_bytes(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     std::error_code ec;
     if (!fs::exists(path, ec)) return fail(ErrorCode::not_found, path.string() + ": image not found");
     return fail(ErrorCode::io, path.string() + ": cannot read image");
   }
-  const std::vector<unsigned char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  return decode_image(bytes, path.string());
+  return std::vector<unsigned char>((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+Expected<cv::Mat> read_image(const fs::path& path) {
+  auto bytes = read_image_bytes(path);
+  if (!bytes) return std::unexpected(bytes.error());
+  return decode_image(*bytes, path.string());
 }
 
 void quiet_image_library_logs() {

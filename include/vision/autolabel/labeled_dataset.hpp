@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include <nlohmann/json_fwd.hpp>
+#include <nlohmann/json.hpp>
 #include <opencv2/core.hpp>
 
 #include "vision/core/contracts.hpp"
@@ -30,6 +30,8 @@ struct LabeledImage {
   cv::Mat image;
   std::vector<Detection> detections;
   std::string provenance;  // LabelRecord.source, e.g. "model:/models/m.onnx"
+  // More fields for the record (an LLM's raw reply, for audit); never replaces the record's own.
+  nlohmann::json record_fields = nlohmann::json::object();
 };
 
 struct LabeledDatasetCounts {

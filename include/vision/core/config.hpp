@@ -49,6 +49,7 @@ class Config {
   std::filesystem::path path(std::string_view key) const;
   std::vector<std::string> strings(std::string_view key) const;
   std::vector<std::pair<std::string, std::int64_t>> int_map(std::string_view key) const;
+  std::vector<std::pair<std::string, std::string>> string_map(std::string_view key) const;
 
   // Convenience for the workspace.
   std::filesystem::path root() const { return path("workspace.root"); }
@@ -75,7 +76,7 @@ class Config {
 Expected<void> validate(const Config& config, std::span<const std::string> scopes = {});
 
 // Every key of the schema, dotted, in schema order (free tables such as class_map.id_map
-// count as one key).
+// or autolabel.llm.class_aliases count as one key).
 std::vector<std::string> config_keys();
 
 // The keys whose values are secrets ("deploy.statistics.api_key", …): redacted as "***" in

@@ -22,6 +22,9 @@ std::vector<std::filesystem::path> list_images(const std::filesystem::path& dir,
 // Reads a colour image; a missing, unreadable or corrupt file is ErrorCode::invalid_data
 // naming the file.
 Expected<cv::Mat> read_image(const std::filesystem::path& path);
+// The file's bytes, undecoded (read_image = this + decode_image); for a caller that also
+// needs the encoded form, e.g. to send it on as it is.
+Expected<std::vector<unsigned char>> read_image_bytes(const std::filesystem::path& path);
 
 // What a decoder accepts from bytes it did not choose (a client's frame).
 struct ImageLimits {

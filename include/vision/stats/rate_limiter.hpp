@@ -10,11 +10,13 @@
 #include <string>
 #include <unordered_map>
 
+#include "vision/core/token_bucket.hpp"
+
 namespace vision::stats {
 
 class RateLimiter {
  public:
-  using Clock = std::chrono::steady_clock;
+  using Clock = TokenBucket::Clock;
 
   // 0 disables limiting.
   explicit RateLimiter(double rate_per_sec);
@@ -26,17 +28,12 @@ class RateLimiter {
                    Clock::time_point now = Clock::now());
 
  private:
-  struct Bucket {
-    double tokens = 0.0;
-    Clock::time_point updated;
-  };
-  void refill(Bucket& bucket, Clock::time_point now) const;
   void forget_idle(Clock::time_point now);
 
   double m_rate;
   double m_burst;
   std::mutex m_mutex;
-  std::unordered_map<std::string, Bucket> m_buckets;
+  std::unordered_map<std::string, TokenBucket> m_buckets;
 };
 
 }  // namespace vision::stats

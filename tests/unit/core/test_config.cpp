@@ -254,6 +254,47 @@ TEST(ConfigSet, IdMapEntries) {
   ASSERT_EQ(id_map.size(), 2U);
 }
 
+TEST(ConfigSet, ClassAliasesFromFileSetAndInlineTable) {
+  TempDir dir;
+  auto config = load_text(dir,
+                          "[class_map]\nnames = [\"car\", \"traffic light\"]\n"
+                          "[autolabel.llm.class_aliases]\nautomobile = \"car\"\n\"stop light\" = \"traffic light\"\n",
+                          {"autolabel.llm.class_aliases.sedan=car", "deploy.edge.llm.class_aliases={lorry = \"car\"}"});
+  ASSERT_TRUE(config) << error_of(config);
+  const auto aliases = config->string_map("autolabel.llm.class_aliases");
+  ASSERT_EQ(aliases.size(), 3U);
+  EXPECT_EQ(aliases[0], (std::pair<std::string, std::string>{"automobile", "car"}));
+  EXPECT_EQ(aliases[1], (std::pair<std::string, std::string>{"sedan", "car"}));
+  EXPECT_EQ(aliases[2], (std::pair<std::string, std::string>{"stop light", "traffic light"}));
+  EXPECT_EQ(config->string_map("deploy.edge.llm.class_aliases").at(0).first, "lorry");
+  EXPECT_TRUE(config->user_set("autolabel.llm.class_aliases"));
+  const std::vector<std::string> llm_scopes = {"autolabel.llm", "deploy.edge.llm"};
+  EXPECT_TRUE(vision::validate(*config, llm_scopes));
+  // The resolved file keeps them.
+  auto again = load_text(dir, config->to_toml(false), {}, "again/config.toml");
+  ASSERT_TRUE(again) << error_of(again);
+  EXPECT_EQ(again->string_map("autolabel.llm.class_aliases"), aliases);
+}
+
+TEST(ConfigSet, ClassAliasValuesMustBeStrings) {
+  TempDir dir;
+  auto in_file = load_text(dir, "[autolabel.llm.class_aliases]\nauto = 3\n");
+  ASSERT_FALSE(in_file);
+  EXPECT_NE(in_file.error().message.find("autolabel.llm.class_aliases.auto = 3: expected a string"), std::string::npos)
+      << in_file.error().message;
+  auto not_a_table = load_text(dir, "[autolabel.llm]\nclass_aliases = \"car\"\n");
+  ASSERT_FALSE(not_a_table);
+  EXPECT_NE(not_a_table.error().message.find("expected a table of alias = \"class name\""), std::string::npos)
+      << not_a_table.error().message;
+  auto inline_set = load_text(dir, "", {"autolabel.llm.class_aliases={auto = 1}"});
+  ASSERT_FALSE(inline_set);
+  EXPECT_NE(inline_set.error().message.find("expected a string (--set)"), std::string::npos) << inline_set.error().message;
+  auto id_map = load_text(dir, "", {"class_map.id_map={a = \"x\"}"});
+  ASSERT_FALSE(id_map);
+  EXPECT_NE(id_map.error().message.find("class_map.id_map.a = \"x\": expected an integer (--set)"), std::string::npos)
+      << id_map.error().message;
+}
+
 TEST(Config, IdMapIsFilledFromNames) {
   TempDir dir;
   auto config = load_text(dir, "[class_map]\nnames = [\"cat\", \"dog\"]\n");
