@@ -211,6 +211,7 @@ Expected<void> write_yolo_onnx(train::YoloDetectorImpl& model, const OnnxExportO
 }
 
 struct CheckpointModel::Impl {
+  std::filesystem::path file;
   CheckpointSummary summary;
   train::YoloDetector model{nullptr};
 };
@@ -220,6 +221,7 @@ Expected<CheckpointModel> CheckpointModel::open(const std::filesystem::path& che
     auto loaded = train::load_checkpoint(checkpoint);
     if (!loaded) return std::unexpected(loaded.error());
     auto impl = std::make_unique<Impl>();
+    impl->file = checkpoint;
     impl->summary = {loaded->meta.names, loaded->meta.img_size, loaded->meta.model.scale, loaded->meta.epoch,
                      loaded->meta.run_id};
     impl->model = loaded->model;
@@ -242,7 +244,7 @@ Expected<void> CheckpointModel::write_onnx(const OnnxExportOptions& options) {
 }
 
 Expected<std::vector<float>> CheckpointModel::infer(const float* nchw, int batch) {
-  return without_torch_exceptions("the checkpoint's own inference", [&]() -> Expected<std::vector<float>> {
+  return without_torch_exceptions("running " + m_impl->file.string(), [&]() -> Expected<std::vector<float>> {
     torch::NoGradGuard no_grad;
     const auto size = m_impl->summary.img_size;
     const auto input = torch::from_blob(const_cast<float*>(nchw), {batch, 3, size, size}, torch::kFloat);

@@ -114,6 +114,8 @@ Expected<void> write_results_csv(const std::filesystem::path& path, const std::v
   return write_file_atomic(path, text);
 }
 
+// One training: run() sets up the data, model, optimiser and EMA, then fit() runs the epochs;
+// the report collects what the CLI prints and writes to artifacts.json.
 class Trainer {
  public:
   Trainer(const YoloTrainOptions& options, const EpochCallback& on_epoch) : m_options(options), m_on_epoch(on_epoch) {}
@@ -513,6 +515,8 @@ class Trainer {
   YoloTrainReport m_report;
 };
 
+// `vision val --model best.pt`: the checkpoint on the val split through the trainer's own
+// validation, so its figures compare with the epochs'.
 Expected<DetectionMetrics> evaluate_checkpoint(const CheckpointValOptions& options) {
   auto device = resolve_device(options.device);
   if (!device) return std::unexpected(device.error());

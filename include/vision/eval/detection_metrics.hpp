@@ -75,6 +75,7 @@ class DetectionEvaluator {
                                      std::vector<double>& pr_curve);
   static ConfidenceCurves confidence_curves(const RankedCurves& ranked);
   static std::size_t best_f1_index(const std::vector<ConfidenceCurves>& curves);
+
   std::vector<std::string> m_names;
   std::vector<Scored> m_predictions;
   std::vector<std::int64_t> m_instances;
