@@ -4,6 +4,7 @@
 // in the same run.
 //   bench_train_step [--size 320] [--batch 16] [--threads 2] [--steps 8] [--scale n] [--boxes 16]
 #include <ATen/Parallel.h>
+#include <torch/torch.h>
 
 #include <chrono>
 #include <cstdio>
@@ -12,7 +13,7 @@
 #include <CLI/CLI.hpp>
 
 #include "detection_loss.hpp"
-#include "yolo_layers.hpp"
+#include "vision/train/yolo_layers.hpp"
 
 int main(int argc, char** argv) {
   int size = 320, batch = 16, threads = 2, steps = 8, boxes = 16;
@@ -28,7 +29,7 @@ int main(int argc, char** argv) {
   const char scale = scale_name[0];
   at::set_num_threads(threads);
   torch::manual_seed(0);
-  vision::train::YoloDetector model(vision::YoloModelOptions{4, scale, 16});
+  vision::train::YoloDetector model(vision::YoloModelOptions{4, scale, vision::k_yolo_reg_max});
   model->train();
   torch::optim::AdamW optimizer(model->parameters(), torch::optim::AdamWOptions(1e-3));
   const auto images = torch::rand({batch, 3, size, size});
@@ -41,7 +42,7 @@ int main(int argc, char** argv) {
   for (int step = 0; step < steps + 2; ++step) {
     const auto start = std::chrono::steady_clock::now();
     optimizer.zero_grad();
-    auto loss = vision::train::detection_loss(model->forward(images), targets, 4, 16, {8, 16, 32}, {});
+    auto loss = vision::train::detection_loss(model->forward(images), targets, 4, model->options.reg_max, {8, 16, 32}, {});
     loss.total.backward();
     optimizer.step();
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -1,3 +1,5 @@
+// The detection metrics: matching per image as predictions arrive, then per class the ranked
+// curves, AP over the IoU thresholds, and P / R at the confidence of the best mean F1.
 #include "vision/eval/detection_metrics.hpp"
 
 #include <algorithm>
@@ -12,11 +14,12 @@ namespace vision {
 
 namespace {
 
-constexpr int k_thresholds = 10;  // IoU 0.50, 0.55, …, 0.95
+constexpr std::size_t k_thresholds = 10;           // IoU 0.50, 0.55, …, 0.95
+constexpr std::size_t k_confidence_points = 1000;  // the grid of the P, R and F1 curves
 constexpr float k_confusion_conf = 0.25F;
 constexpr float k_confusion_iou = 0.45F;
 
-float iou_threshold(int t) { return 0.5F + 0.05F * static_cast<float>(t); }
+float iou_threshold(std::size_t t) { return 0.5F + 0.05F * static_cast<float>(t); }
 
 // Linear interpolation of y(x) at `at`, x ascending, clamped at the ends (numpy.interp).
 double interp(double at, const std::vector<double>& x, const std::vector<double>& y) {
@@ -139,11 +142,11 @@ void DetectionEvaluator::add(const std::vector<GroundTruthBox>& truth, const std
     for (size_t p = 0; p < predictions.size(); ++p) iou[g][p] = box_iou(truth[g].xyxy, predictions[p].bbox_xyxy);
   }
   std::vector<std::array<bool, 10>> tp(predictions.size(), std::array<bool, 10>{});
-  for (int t = 0; t < k_thresholds; ++t) {
+  for (std::size_t t = 0; t < k_thresholds; ++t) {
     const auto pairs = greedy_pairs(iou, predictions.size(), [&](size_t g, size_t p) {
       return truth[g].class_id == predictions[p].class_id && iou[g][p] >= iou_threshold(t);
     });
-    for (const auto& pair : pairs) tp[pair.prediction][static_cast<size_t>(t)] = true;
+    for (const auto& pair : pairs) tp[pair.prediction][t] = true;
   }
   for (size_t p = 0; p < predictions.size(); ++p) m_predictions.push_back({predictions[p].score, predictions[p].class_id, tp[p]});
 
@@ -165,103 +168,133 @@ void DetectionEvaluator::add(const std::vector<GroundTruthBox>& truth, const std
   }
 }
 
+struct DetectionEvaluator::RankedCurves {
+  std::vector<double> scores;
+  std::vector<std::array<double, k_thresholds>> recall, precision;
+};
+
+struct DetectionEvaluator::ConfidenceCurves {
+  std::vector<double> precision, recall;  // k_confidence_points each
+};
+
+std::vector<std::size_t> DetectionEvaluator::order_by_score() const {
+  std::vector<std::size_t> order(m_predictions.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+    return m_predictions[a].score > m_predictions[b].score;
+  });
+  return order;
+}
+
+// Ultralytics' running tp / fp counts over the class's predictions at every IoU threshold.
+DetectionEvaluator::RankedCurves DetectionEvaluator::ranked_curves(std::size_t class_id,
+                                                                   const std::vector<std::size_t>& order,
+                                                                   std::int64_t instances) const {
+  RankedCurves ranked;
+  std::array<double, k_thresholds> tpc{}, fpc{};
+  for (std::size_t index : order) {
+    const auto& p = m_predictions[index];
+    if (p.class_id != static_cast<int>(class_id)) continue;
+    ranked.scores.push_back(p.score);
+    std::array<double, k_thresholds> r{}, pr{};
+    for (std::size_t t = 0; t < k_thresholds; ++t) {
+      (p.true_positive[t] ? tpc : fpc)[t] += 1;
+      r[t] = tpc[t] / (static_cast<double>(instances) + 1e-16);
+      pr[t] = tpc[t] / (tpc[t] + fpc[t]);
+    }
+    ranked.recall.push_back(r);
+    ranked.precision.push_back(pr);
+  }
+  return ranked;
+}
+
+// AP at each IoU threshold: AP50, the mean over 0.50:0.95, and the PR curve at IoU 0.5.
+void DetectionEvaluator::read_average_precision(const RankedCurves& ranked, ClassMetrics& metrics,
+                                                std::vector<double>& pr_curve) {
+  double ap_sum = 0;
+  for (std::size_t t = 0; t < k_thresholds; ++t) {
+    std::vector<double> rt, pt;
+    for (std::size_t i = 0; i < ranked.recall.size(); ++i) {
+      rt.push_back(ranked.recall[i][t]);
+      pt.push_back(ranked.precision[i][t]);
+    }
+    const double ap = average_precision(rt, pt);
+    if (t == 0) {
+      metrics.ap50 = ap;
+      pr_curve = pr_curve_points(rt, pt);
+    }
+    ap_sum += ap;
+  }
+  metrics.ap50_95 = ap_sum / k_thresholds;
+}
+
+// P and R at IoU 0.5 as functions of confidence (scores descending → negated for interp):
+// numpy.interp(-conf, -scores, values, left=0) for recall; precision uses left=1.
+DetectionEvaluator::ConfidenceCurves DetectionEvaluator::confidence_curves(const RankedCurves& ranked) {
+  std::vector<double> neg_scores, r50, p50;
+  for (std::size_t i = 0; i < ranked.scores.size(); ++i) {
+    neg_scores.push_back(-ranked.scores[i]);
+    r50.push_back(ranked.recall[i][0]);
+    p50.push_back(ranked.precision[i][0]);
+  }
+  ConfidenceCurves curves{std::vector<double>(k_confidence_points), std::vector<double>(k_confidence_points)};
+  if (neg_scores.empty()) return curves;
+  for (std::size_t i = 0; i < k_confidence_points; ++i) {
+    const double at = -(static_cast<double>(i) / (k_confidence_points - 1));
+    curves.recall[i] = at < neg_scores.front() ? 0.0 : interp(at, neg_scores, r50);
+    curves.precision[i] = at < neg_scores.front() ? 1.0 : interp(at, neg_scores, p50);
+  }
+  return curves;
+}
+
+// The confidence where the mean F1 over the classes, smoothed, is highest.
+std::size_t DetectionEvaluator::best_f1_index(const std::vector<ConfidenceCurves>& curves) {
+  std::vector<double> mean_f1(k_confidence_points, 0.0);
+  for (const auto& c : curves) {
+    for (std::size_t i = 0; i < k_confidence_points; ++i) {
+      const double p = c.precision[i], r = c.recall[i];
+      mean_f1[i] += 2 * p * r / (p + r + 1e-16) / static_cast<double>(curves.size());
+    }
+  }
+  const auto smoothed = smooth(mean_f1, 0.1);
+  return static_cast<std::size_t>(std::max_element(smoothed.begin(), smoothed.end()) - smoothed.begin());
+}
+
 DetectionMetrics DetectionEvaluator::compute() const {
   DetectionMetrics metrics;
   metrics.images = m_images;
   metrics.confusion = m_confusion;
-  const size_t nc = m_names.size();
+  const std::size_t nc = m_names.size();
   metrics.pr_curve.resize(nc);
-  std::vector<size_t> order(m_predictions.size());
-  std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return m_predictions[a].score > m_predictions[b].score; });
-
-  constexpr int k_points = 1000;  // confidence grid for the P, R and F1 curves
-  std::vector<std::vector<double>> p_curve, r_curve;
-  std::vector<size_t> evaluated;  // classes with ground truth
-  for (size_t c = 0; c < nc; ++c) {
+  const auto order = order_by_score();
+  std::vector<std::size_t> evaluated;    // classes with ground truth
+  std::vector<ConfidenceCurves> curves;  // of the evaluated classes
+  for (std::size_t c = 0; c < nc; ++c) {
     ClassMetrics cm;
     cm.name = m_names[c];
     cm.instances = m_instances[c];
     cm.images = m_images_with_class[c];
     metrics.instances += cm.instances;
-    if (cm.instances == 0) {
-      metrics.per_class.push_back(cm);
-      continue;
+    if (cm.instances > 0) {
+      const auto ranked = ranked_curves(c, order, cm.instances);
+      read_average_precision(ranked, cm, metrics.pr_curve[c]);
+      curves.push_back(confidence_curves(ranked));
+      evaluated.push_back(c);
     }
-    evaluated.push_back(c);
-    std::vector<double> scores;
-    std::vector<std::array<double, 10>> recall, precision;
-    std::array<double, 10> tpc{}, fpc{};
-    for (size_t index : order) {
-      const auto& p = m_predictions[index];
-      if (p.class_id != static_cast<int>(c)) continue;
-      scores.push_back(p.score);
-      std::array<double, 10> r{}, pr{};
-      for (int t = 0; t < k_thresholds; ++t) {
-        (p.true_positive[static_cast<size_t>(t)] ? tpc : fpc)[static_cast<size_t>(t)] += 1;
-        r[static_cast<size_t>(t)] = tpc[static_cast<size_t>(t)] / (static_cast<double>(cm.instances) + 1e-16);
-        pr[static_cast<size_t>(t)] = tpc[static_cast<size_t>(t)] / (tpc[static_cast<size_t>(t)] + fpc[static_cast<size_t>(t)]);
-      }
-      recall.push_back(r);
-      precision.push_back(pr);
-    }
-    double ap_sum = 0;
-    for (int t = 0; t < k_thresholds; ++t) {
-      std::vector<double> rt, pt;
-      for (size_t i = 0; i < recall.size(); ++i) {
-        rt.push_back(recall[i][static_cast<size_t>(t)]);
-        pt.push_back(precision[i][static_cast<size_t>(t)]);
-      }
-      const double ap = average_precision(rt, pt);
-      if (t == 0) {
-        cm.ap50 = ap;
-        metrics.pr_curve[c] = pr_curve_points(rt, pt);
-      }
-      ap_sum += ap;
-    }
-    cm.ap50_95 = ap_sum / k_thresholds;
-    // P and R at IoU 0.5 as functions of confidence (scores descending → reversed for interp).
-    std::vector<double> neg_scores, r50, p50;
-    for (size_t i = 0; i < scores.size(); ++i) {
-      neg_scores.push_back(-scores[i]);
-      r50.push_back(recall[i][0]);
-      p50.push_back(precision[i][0]);
-    }
-    std::vector<double> pc(k_points), rc(k_points);
-    for (int i = 0; i < k_points; ++i) {
-      const double conf = static_cast<double>(i) / (k_points - 1);
-      if (scores.empty()) {
-        pc[static_cast<size_t>(i)] = 0;
-        rc[static_cast<size_t>(i)] = 0;
-        continue;
-      }
-      // numpy.interp(-conf, -scores, values, left=0) for recall; precision uses left=1.
-      const double at = -conf;
-      rc[static_cast<size_t>(i)] = at < neg_scores.front() ? 0.0 : interp(at, neg_scores, r50);
-      pc[static_cast<size_t>(i)] = at < neg_scores.front() ? 1.0 : interp(at, neg_scores, p50);
-    }
-    p_curve.push_back(pc);
-    r_curve.push_back(rc);
     metrics.per_class.push_back(cm);
   }
   if (evaluated.empty()) return metrics;
-  std::vector<double> mean_f1(k_points, 0.0);
-  for (size_t k = 0; k < evaluated.size(); ++k) {
-    for (int i = 0; i < k_points; ++i) {
-      const double p = p_curve[k][static_cast<size_t>(i)], r = r_curve[k][static_cast<size_t>(i)];
-      mean_f1[static_cast<size_t>(i)] += 2 * p * r / (p + r + 1e-16) / static_cast<double>(evaluated.size());
-    }
-  }
-  const auto smoothed = smooth(mean_f1, 0.1);
-  const size_t best = static_cast<size_t>(std::max_element(smoothed.begin(), smoothed.end()) - smoothed.begin());
-  for (size_t k = 0; k < evaluated.size(); ++k) {
+  // Every class's P and R are read at the one confidence; the means are over evaluated classes.
+  const std::size_t best = best_f1_index(curves);
+  const auto n = static_cast<double>(evaluated.size());
+  for (std::size_t k = 0; k < evaluated.size(); ++k) {
     auto& cm = metrics.per_class[evaluated[k]];
-    cm.precision = p_curve[k][best];
-    cm.recall = r_curve[k][best];
-    metrics.precision += cm.precision / static_cast<double>(evaluated.size());
-    metrics.recall += cm.recall / static_cast<double>(evaluated.size());
-    metrics.map50 += cm.ap50 / static_cast<double>(evaluated.size());
-    metrics.map50_95 += cm.ap50_95 / static_cast<double>(evaluated.size());
+    cm.precision = curves[k].precision[best];
+    cm.recall = curves[k].recall[best];
+    metrics.precision += cm.precision / n;
+    metrics.recall += cm.recall / n;
+    metrics.map50 += cm.ap50 / n;
+    metrics.map50_95 += cm.ap50_95 / n;
   }
   metrics.fitness = 0.1 * metrics.map50 + 0.9 * metrics.map50_95;
   return metrics;

@@ -1,6 +1,9 @@
+// `vision val` on an ONNX model: the val split through the inference engine into the evaluator,
+// and the metrics table that val and train print.
 #include "vision/eval/validate.hpp"
 
 #include <cstdio>
+#include <exception>
 
 #include "vision/core/interrupt.hpp"
 #include "vision/data/yolo_labels.hpp"
@@ -24,7 +27,9 @@ std::vector<GroundTruthBox> ground_truth_pixels(const DatasetItem& item, int wid
   return truth;
 }
 
-Expected<DetectionMetrics> validate_onnx(const ValidateOptions& options,
+namespace {
+
+Expected<DetectionMetrics> evaluate_onnx(const ValidateOptions& options,
                                          const std::function<void(std::int64_t, std::int64_t)>& progress) {
   auto dataset = load_yolo_dataset(options.dataset);
   if (!dataset) return std::unexpected(dataset.error());
@@ -64,6 +69,21 @@ Expected<DetectionMetrics> validate_onnx(const ValidateOptions& options,
   }
   if (auto ok = flush(); !ok) return std::unexpected(ok.error());
   return evaluator.compute();
+}
+
+}  // namespace
+
+Expected<DetectionMetrics> validate_onnx(const ValidateOptions& options,
+                                         const std::function<void(std::int64_t, std::int64_t)>& progress) {
+  // Every library below converts its own exceptions; what is left (the standard library's, an
+  // OpenCV or std::filesystem one that slipped through) names itself in what().
+  try {
+    return evaluate_onnx(options, progress);
+  } catch (const VisionError& e) {
+    return std::unexpected(e.error());
+  } catch (const std::exception& e) {
+    return fail(ErrorCode::runtime, "validation of " + options.detector.model_path.string() + " failed: " + e.what());
+  }
 }
 
 std::string format_metrics_table(const DetectionMetrics& m) {

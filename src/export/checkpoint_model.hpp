@@ -1,6 +1,7 @@
 // A trained checkpoint as the exporter sees it: its class names and size, its ONNX graph, and
 // its LibTorch outputs for the parity check. LibTorch stays behind the pointer (the bridge,
-// torch_bridge.cpp, implements it), so the export pipeline itself compiles without it.
+// torch_bridge.cpp, implements it), so the export pipeline itself compiles without it; its
+// exceptions come back as errors.
 #pragma once
 
 #include <cstdint>
@@ -32,7 +33,7 @@ class CheckpointModel {
   const CheckpointSummary& summary() const;
   Expected<void> write_onnx(const OnnxExportOptions& options);
   // The decoded output [N, 4 + nc, A] for `batch` NCHW images at the checkpoint's size.
-  std::vector<float> infer(const float* nchw, int batch);
+  Expected<std::vector<float>> infer(const float* nchw, int batch);
 
  private:
   struct Impl;

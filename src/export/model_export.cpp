@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "checkpoint_model.hpp"
+#include "export_error.hpp"
 #include "vision/core/log.hpp"
 #include "vision/core/percentile.hpp"
 #include "vision/core/run.hpp"
@@ -61,11 +62,12 @@ Expected<ParityReport> compare_with_checkpoint(onnx_export::CheckpointModel& mod
   auto onnx_output = (*detector)->run_raw_output(blob->data(), static_cast<int>(images.size()));
   if (!onnx_output) return std::unexpected(onnx_output.error());
   const auto torch_output = model.infer(blob->data(), static_cast<int>(images.size()));
+  if (!torch_output) return std::unexpected(torch_output.error());
   if (onnx_output->shape.size() != 3) {
     return fail(ErrorCode::runtime, "export check failed: " + onnx.string() + " gives an output of rank " +
                                         std::to_string(onnx_output->shape.size()) + ", not [N, 4 + classes, anchors]");
   }
-  auto report = compare_outputs(onnx_output->values, torch_output, static_cast<std::size_t>(onnx_output->shape[1]),
+  auto report = compare_outputs(onnx_output->values, *torch_output, static_cast<std::size_t>(onnx_output->shape[1]),
                                 static_cast<std::size_t>(onnx_output->shape[2]));
   if (!report) return fail(ErrorCode::runtime, "export check failed: " + onnx.string() + ": " + report.error().message);
   return report;
@@ -159,23 +161,7 @@ Expected<void> write_manifest(const ModelExportOptions& o, const onnx_export::Ch
   return write_file_atomic(r.manifest, manifest.dump(2) + "\n");
 }
 
-}  // namespace
-
-std::string class_map_sha256(const std::vector<std::string>& names) {
-  const std::string text = nlohmann::json(names).dump();
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  EVP_Digest(text.data(), text.size(), digest, &length, EVP_sha256(), nullptr);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string hex;
-  for (unsigned int i = 0; i < length; ++i) {
-    hex += kHex[digest[i] >> 4];
-    hex += kHex[digest[i] & 15];
-  }
-  return hex;
-}
-
-Expected<ModelExportReport> export_model(const ModelExportOptions& o) {
+Expected<ModelExportReport> run_export(const ModelExportOptions& o) {
   auto model = onnx_export::CheckpointModel::open(o.checkpoint);
   if (!model) return std::unexpected(model.error());
   const auto& summary = model->summary();
@@ -236,11 +222,39 @@ Expected<ModelExportReport> export_model(const ModelExportOptions& o) {
   return report;
 }
 
+}  // namespace
+
+std::string class_map_sha256(const std::vector<std::string>& names) {
+  const std::string text = nlohmann::json(names).dump();
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  EVP_Digest(text.data(), text.size(), digest, &length, EVP_sha256(), nullptr);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string hex;
+  for (unsigned int i = 0; i < length; ++i) {
+    hex += kHex[digest[i] >> 4];
+    hex += kHex[digest[i] & 15];
+  }
+  return hex;
+}
+
+Expected<ModelExportReport> export_model(const ModelExportOptions& o) {
+  try {
+    return run_export(o);
+  } catch (...) {
+    return std::unexpected(export_error("export of " + o.checkpoint.string()));
+  }
+}
+
 Expected<ParityReport> check_export_parity(const std::filesystem::path& checkpoint, const std::filesystem::path& onnx,
                                            const std::vector<std::filesystem::path>& images) {
-  auto model = onnx_export::CheckpointModel::open(checkpoint);
-  if (!model) return std::unexpected(model.error());
-  return compare_with_checkpoint(*model, onnx, images);
+  try {
+    auto model = onnx_export::CheckpointModel::open(checkpoint);
+    if (!model) return std::unexpected(model.error());
+    return compare_with_checkpoint(*model, onnx, images);
+  } catch (...) {
+    return std::unexpected(export_error("export check of " + onnx.string()));
+  }
 }
 
 nlohmann::json to_json(const ModelExportReport& r) {

@@ -8,6 +8,7 @@
 #include <onnx/onnx_pb.h>
 #include <onnxruntime_cxx_api.h>
 
+#include "export_error.hpp"
 #include "quantize_graph.hpp"
 #include "quantize_passes.hpp"
 
@@ -111,10 +112,8 @@ QuantizeReport run_quantization(const QuantizeOptions& options) {
 Expected<QuantizeReport> quantize_onnx(const QuantizeOptions& options) {
   try {
     return run_quantization(options);
-  } catch (const VisionError& e) {
-    return std::unexpected(e.error());
-  } catch (const std::exception& e) {
-    return fail(ErrorCode::runtime, options.input.string() + ": quantization failed: " + e.what());
+  } catch (...) {
+    return std::unexpected(export_error(options.input.string() + ": quantization"));
   }
 }
 

@@ -1,11 +1,16 @@
+// The LibTorch side of the export: emits a YoloDetector's graph node by node, and opens a
+// checkpoint for the export pipeline (CheckpointModel), keeping LibTorch's exceptions inside.
 #include "torch_bridge.hpp"
+
+#include <torch/torch.h>
 
 #include <cmath>
 
-#include "checkpoint.hpp"
 #include "checkpoint_model.hpp"
-
+#include "export_error.hpp"
 #include "onnx_graph.hpp"
+#include "vision/train/checkpoint.hpp"
+#include "vision/train/yolo_layers.hpp"
 
 namespace vision::onnx_export {
 
@@ -17,6 +22,16 @@ std::vector<float> values_of(const torch::Tensor& t) {
 }
 
 std::vector<std::int64_t> dims_of(const torch::Tensor& t) { return std::vector<std::int64_t>(t.sizes().begin(), t.sizes().end()); }
+
+// LibTorch's exceptions end at the bridge: `step` says what failed.
+template <class Body>
+auto without_torch_exceptions(const std::string& step, Body&& body) -> decltype(body()) {
+  try {
+    return body();
+  } catch (const c10::Error& e) {
+    return fail(ErrorCode::runtime, step + " failed in LibTorch: " + e.what_without_backtrace());
+  }
+}
 
 class Emitter {
  public:
@@ -196,19 +211,24 @@ Expected<void> write_yolo_onnx(train::YoloDetectorImpl& model, const OnnxExportO
 }
 
 struct CheckpointModel::Impl {
+  std::filesystem::path file;
   CheckpointSummary summary;
   train::YoloDetector model{nullptr};
 };
 
 Expected<CheckpointModel> CheckpointModel::open(const std::filesystem::path& checkpoint) {
-  auto loaded = train::load_checkpoint(checkpoint);
-  if (!loaded) return std::unexpected(loaded.error());
-  auto impl = std::make_unique<Impl>();
-  impl->summary = {loaded->meta.names, loaded->meta.img_size, loaded->meta.model.scale, loaded->meta.epoch, loaded->meta.run_id};
-  impl->model = loaded->model;
-  impl->model->to(torch::kCPU);
-  impl->model->eval();
-  return CheckpointModel(std::move(impl));
+  return without_torch_exceptions("opening " + checkpoint.string(), [&]() -> Expected<CheckpointModel> {
+    auto loaded = train::load_checkpoint(checkpoint);
+    if (!loaded) return std::unexpected(loaded.error());
+    auto impl = std::make_unique<Impl>();
+    impl->file = checkpoint;
+    impl->summary = {loaded->meta.names, loaded->meta.img_size, loaded->meta.model.scale, loaded->meta.epoch,
+                     loaded->meta.run_id};
+    impl->model = loaded->model;
+    impl->model->to(torch::kCPU);
+    impl->model->eval();
+    return CheckpointModel(std::move(impl));
+  });
 }
 
 CheckpointModel::CheckpointModel(std::unique_ptr<Impl> impl) : m_impl(std::move(impl)) {}
@@ -218,14 +238,19 @@ CheckpointModel::~CheckpointModel() = default;
 
 const CheckpointSummary& CheckpointModel::summary() const { return m_impl->summary; }
 
-Expected<void> CheckpointModel::write_onnx(const OnnxExportOptions& options) { return write_yolo_onnx(*m_impl->model, options); }
+Expected<void> CheckpointModel::write_onnx(const OnnxExportOptions& options) {
+  return without_torch_exceptions("writing " + options.output.string(),
+                                  [&] { return write_yolo_onnx(*m_impl->model, options); });
+}
 
-std::vector<float> CheckpointModel::infer(const float* nchw, int batch) {
-  torch::NoGradGuard no_grad;
-  const auto size = m_impl->summary.img_size;
-  const auto input = torch::from_blob(const_cast<float*>(nchw), {batch, 3, size, size}, torch::kFloat);
-  const auto output = m_impl->model->head->decode(m_impl->model->forward(input)).contiguous();
-  return std::vector<float>(output.data_ptr<float>(), output.data_ptr<float>() + output.numel());
+Expected<std::vector<float>> CheckpointModel::infer(const float* nchw, int batch) {
+  return without_torch_exceptions("running " + m_impl->file.string(), [&]() -> Expected<std::vector<float>> {
+    torch::NoGradGuard no_grad;
+    const auto size = m_impl->summary.img_size;
+    const auto input = torch::from_blob(const_cast<float*>(nchw), {batch, 3, size, size}, torch::kFloat);
+    const auto output = m_impl->model->head->decode(m_impl->model->forward(input)).contiguous();
+    return std::vector<float>(output.data_ptr<float>(), output.data_ptr<float>() + output.numel());
+  });
 }
 
 }  // namespace vision::onnx_export
@@ -247,10 +272,17 @@ std::string ultralytics_names_text(const std::vector<std::string>& names) {
 
 Expected<void> export_untrained_yolo(const YoloModelOptions& model_options, const OnnxExportOptions& options, std::uint64_t seed) {
   if (auto scale = yolo_scale(model_options.scale); !scale) return std::unexpected(scale.error());
-  torch::manual_seed(seed);
-  train::YoloDetector model(model_options);
-  model->eval();
-  return onnx_export::write_yolo_onnx(*model, options);
+  const std::string step = "writing " + options.output.string();
+  try {
+    return onnx_export::without_torch_exceptions(step, [&] {
+      torch::manual_seed(seed);
+      train::YoloDetector model(model_options);
+      model->eval();
+      return onnx_export::write_yolo_onnx(*model, options);
+    });
+  } catch (...) {
+    return std::unexpected(export_error(step));
+  }
 }
 
 }  // namespace vision

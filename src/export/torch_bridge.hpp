@@ -3,7 +3,10 @@
 #pragma once
 
 #include "vision/export/onnx_export.hpp"
-#include "yolo_layers.hpp"
+
+namespace vision::train {
+struct YoloDetectorImpl;
+}  // namespace vision::train
 
 namespace vision::onnx_export {
 

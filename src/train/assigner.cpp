@@ -1,4 +1,8 @@
+// The task-aligned assigner: alignment metric, top-k candidates inside each box, one box per
+// anchor, soft class targets.
 #include "assigner.hpp"
+
+#include <torch/torch.h>
 
 #include "box_losses.hpp"
 

@@ -4,7 +4,7 @@
 // class targets scaled by their normalised alignment. Private to src/train.
 #pragma once
 
-#include <torch/torch.h>
+#include <torch/types.h>
 
 namespace vision::train {
 

@@ -1,4 +1,7 @@
+// CIoU, the DFL and the box ↔ distance conversions of the YOLOv8 loss.
 #include "box_losses.hpp"
+
+#include <torch/torch.h>
 
 #include <numbers>
 

@@ -3,7 +3,7 @@
 // boxes and the per-side distances the head predicts. Private to src/train.
 #pragma once
 
-#include <torch/torch.h>
+#include <torch/types.h>
 
 namespace vision::train {
 

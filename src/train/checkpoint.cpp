@@ -1,4 +1,7 @@
-#include "checkpoint.hpp"
+// best.pt / last.pt: writing through a temporary file, reading back with the meta record checked.
+#include "vision/train/checkpoint.hpp"
+
+#include <torch/torch.h>
 
 #include <system_error>
 

@@ -1,7 +1,10 @@
+// The YOLOv8 detection loss: decode the head's maps, assign, then BCE, CIoU and DFL.
 #include "detection_loss.hpp"
 
+#include <torch/torch.h>
+
 #include "box_losses.hpp"
-#include "yolo_layers.hpp"
+#include "vision/train/yolo_layers.hpp"
 
 namespace vision::train {
 

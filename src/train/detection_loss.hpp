@@ -4,7 +4,7 @@
 // dfl 1.5. Private to src/train.
 #pragma once
 
-#include <torch/torch.h>
+#include <torch/types.h>
 
 #include <vector>
 

@@ -1,4 +1,7 @@
+// The EMA of the model's weights and BatchNorm statistics, with Ultralytics' ramped decay.
 #include "model_ema.hpp"
+
+#include <torch/torch.h>
 
 #include <cmath>
 

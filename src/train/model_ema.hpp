@@ -4,11 +4,9 @@
 // Private to src/train.
 #pragma once
 
-#include <torch/torch.h>
-
 #include <cstdint>
 
-#include "yolo_layers.hpp"
+#include "vision/train/yolo_layers.hpp"
 
 namespace vision::train {
 

@@ -1,4 +1,7 @@
-#include "onnx_weights.hpp"
+// Reads the Conv weights of a YOLOv8 ONNX export in node order and loads them layer by layer.
+#include "vision/train/onnx_weights.hpp"
+
+#include <torch/torch.h>
 
 #include <algorithm>
 #include <bit>
@@ -10,7 +13,7 @@
 
 #include <onnx/onnx_pb.h>
 
-#include "yolo_layers.hpp"
+#include "vision/train/yolo_layers.hpp"
 
 namespace vision::train {
 

@@ -1,4 +1,7 @@
+// Ultralytics' optimiser choice, parameter groups, warm-up and learning-rate schedule.
 #include "optimizer.hpp"
+
+#include <torch/torch.h>
 
 #include <algorithm>
 #include <cmath>

@@ -5,8 +5,11 @@
 // the first iterations. Private to src/train.
 #pragma once
 
-#include <torch/torch.h>
+#include <torch/nn/module.h>
+#include <torch/optim/optimizer.h>
 
+#include <array>
+#include <cstdint>
 #include <memory>
 #include <string>
 

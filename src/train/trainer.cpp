@@ -5,18 +5,21 @@
 #include "vision/train/trainer.hpp"
 
 #include <ATen/Parallel.h>
+#include <torch/torch.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
+#include <optional>
 #include <thread>
 
+#include <opencv2/core.hpp>
+
 #include "batch_loader.hpp"
-#include "checkpoint.hpp"
 #include "detection_loss.hpp"
 #include "model_ema.hpp"
-#include "onnx_weights.hpp"
 #include "optimizer.hpp"
 #include "validation.hpp"
 #include "vision/core/interrupt.hpp"
@@ -25,6 +28,8 @@
 #include "vision/core/run.hpp"
 #include "vision/eval/plots.hpp"
 #include "vision/eval/validate.hpp"
+#include "vision/train/checkpoint.hpp"
+#include "vision/train/onnx_weights.hpp"
 
 namespace vision {
 
@@ -109,45 +114,53 @@ Expected<void> write_results_csv(const std::filesystem::path& path, const std::v
   return write_file_atomic(path, text);
 }
 
+// One training: run() sets up the data, model, optimiser and EMA, then fit() runs the epochs;
+// the report collects what the CLI prints and writes to artifacts.json.
 class Trainer {
  public:
-  Trainer(const YoloTrainOptions& options, const EpochCallback& on_epoch) : m_o(options), m_on_epoch(on_epoch) {}
+  Trainer(const YoloTrainOptions& options, const EpochCallback& on_epoch) : m_options(options), m_on_epoch(on_epoch) {}
 
   Expected<YoloTrainReport> run() {
-    auto device = resolve_device(m_o.device);
+    auto device = resolve_device(m_options.device);
     if (!device) return std::unexpected(device.error());
     m_device = *device;
     const int cores = static_cast<int>(std::max(1U, std::thread::hardware_concurrency()));
-    const int torch_threads = m_o.threads > 0 ? m_o.threads : cores;
+    const int torch_threads = m_options.threads > 0 ? m_options.threads : cores;
     at::set_num_threads(torch_threads);
     // Loader threads only help on cores LibTorch leaves free: on a busy core they stall its
     // OpenMP regions (measured on 2 cores, mosaic at 320 px: 9.0 images/s without workers, 7.7
     // with 2). Without a free core the batches are built between steps on this thread.
-    m_workers = std::min(m_o.workers, std::max(0, cores - torch_threads));
-    torch::manual_seed(m_o.seed);
-    at::globalContext().setDeterministicAlgorithms(m_o.deterministic, /*warn_only=*/true);
+    m_workers = std::min(m_options.workers, std::max(0, cores - torch_threads));
+    torch::manual_seed(m_options.seed);
+    at::globalContext().setDeterministicAlgorithms(m_options.deterministic, /*warn_only=*/true);
 
-    auto dataset = load_yolo_dataset(m_o.dataset);
+    auto dataset = load_yolo_dataset(m_options.dataset);
     if (!dataset) return std::unexpected(dataset.error());
     m_names = dataset->names;
-    if (dataset->train.empty()) return fail(ErrorCode::invalid_data, "the train split of " + m_o.dataset.dir.string() + " has no images");
+    if (dataset->train.empty()) {
+      return fail(ErrorCode::invalid_data, "the train split of " + m_options.dataset.dir.string() + " has no images");
+    }
 
     if (auto ok = build_model(); !ok) return std::unexpected(ok.error());
     train::LoaderOptions loader_options;
-    loader_options.img_size = m_o.img_size;
-    loader_options.batch_size = m_o.batch_size;
+    loader_options.img_size = m_options.img_size;
+    loader_options.batch_size = m_options.batch_size;
     loader_options.workers = m_workers;
-    loader_options.seed = m_o.seed;
-    loader_options.augment_options = {m_o.img_size, m_o.mosaic, m_o.hsv_h, m_o.hsv_s, m_o.hsv_v, m_o.translate, m_o.scale_gain, m_o.fliplr};
+    loader_options.seed = m_options.seed;
+    loader_options.augment_options = {m_options.img_size, m_options.mosaic,    m_options.hsv_h,      m_options.hsv_s,
+                                      m_options.hsv_v,    m_options.translate, m_options.scale_gain, m_options.fliplr};
     const auto train_size = static_cast<std::int64_t>(dataset->train.size());
     train::BatchLoader loader(std::move(dataset->train), loader_options);
     m_batches = loader.batches_per_epoch();
 
-    train::OptimizerOptions optimizer_options{m_o.optimizer, m_o.lr0, m_o.lrf, m_o.momentum, m_o.weight_decay,
-                                              m_o.warmup_epochs, m_o.warmup_bias_lr, 0.8, m_o.cos_lr, m_o.nbs,
+    train::OptimizerOptions optimizer_options{m_options.optimizer,     m_options.lr0,
+                                              m_options.lrf,           m_options.momentum,
+                                              m_options.weight_decay,  m_options.warmup_epochs,
+                                              m_options.warmup_bias_lr, 0.8,
+                                              m_options.cos_lr,        m_options.nbs,
                                               static_cast<int>(m_names.size())};
-    const auto choice = train::choose_optimizer(optimizer_options, train_size, m_o.batch_size, m_o.epochs);
-    train::TrainSchedule schedule(*m_model, optimizer_options, choice, m_o.batch_size, m_o.epochs, m_batches);
+    const auto choice = train::choose_optimizer(optimizer_options, train_size, m_options.batch_size, m_options.epochs);
+    train::TrainSchedule schedule(*m_model, optimizer_options, choice, m_options.batch_size, m_options.epochs, m_batches);
     m_report.loader_workers = m_workers;
     m_report.optimizer = {{"name", choice.name},           {"lr0", choice.lr0},
                           {"momentum", choice.momentum},   {"weight_decay", choice.weight_decay},
@@ -159,11 +172,11 @@ class Trainer {
               m_report.optimizer);
     m_ema = std::make_unique<train::ModelEma>(*m_model);
 
-    if (m_o.dry_run) return dry_run(loader, schedule);
-    if (!m_o.resume_from.empty()) {
+    if (m_options.dry_run) return dry_run(loader, schedule);
+    if (!m_options.resume_from.empty()) {
       if (auto ok = resume(schedule); !ok) return std::unexpected(ok.error());
     }
-    auto val = train::ValidationSet::load(dataset->val, m_o.img_size);
+    auto val = train::ValidationSet::load(dataset->val, m_options.img_size);
     if (!val) return std::unexpected(val.error());
     if (!val->cached()) {
       log::info("train.val_cache", "the letterboxed val split exceeds " +
@@ -183,19 +196,20 @@ class Trainer {
 
  private:
   Expected<void> build_model() {
-    YoloModelOptions model_options{static_cast<int>(m_names.size()), m_o.scale, 16};
-    if (!m_o.resume_from.empty()) {
-      auto checkpoint = train::load_checkpoint(m_o.resume_from);
+    YoloModelOptions model_options{static_cast<int>(m_names.size()), m_options.scale, k_yolo_reg_max};
+    if (!m_options.resume_from.empty()) {
+      auto checkpoint = train::load_checkpoint(m_options.resume_from);
       if (!checkpoint) return std::unexpected(checkpoint.error());
       if (checkpoint->meta.names != m_names) {
-        return fail(ErrorCode::config, "cannot resume from " + m_o.resume_from.string() + ": it was trained on other classes");
+        return fail(ErrorCode::config,
+                    "cannot resume from " + m_options.resume_from.string() + ": it was trained on other classes");
       }
       model_options = checkpoint->meta.model;
       m_resume = std::move(*checkpoint);
     }
     m_model = train::YoloDetector(model_options);
     for (const auto& p : m_model->parameters()) m_report.parameters += p.numel();
-    if (!m_o.weights.empty() && m_o.resume_from.empty()) {
+    if (!m_options.weights.empty() && m_options.resume_from.empty()) {
       if (auto ok = load_weights(); !ok) return ok;
     }
     m_model->to(m_device);
@@ -203,32 +217,35 @@ class Trainer {
   }
 
   Expected<void> load_weights() {
-    const auto extension = m_o.weights.extension().string();
+    const auto extension = m_options.weights.extension().string();
     if (extension == ".onnx") {
-      auto imported = train::import_onnx_weights(*m_model, m_o.weights);
+      auto imported = train::import_onnx_weights(*m_model, m_options.weights);
       if (!imported) return std::unexpected(imported.error());
-      m_report.weights = {{"path", m_o.weights.string()}, {"convs_loaded", imported->convs_loaded},
+      m_report.weights = {{"path", m_options.weights.string()}, {"convs_loaded", imported->convs_loaded},
                           {"convs_skipped", imported->convs_skipped}, {"head_classes_reset", imported->head_classes_reset}};
-      log::info("train.weights", "imported " + std::to_string(imported->convs_loaded) + " conv layers from " + m_o.weights.string(),
+      log::info("train.weights",
+                "imported " + std::to_string(imported->convs_loaded) + " conv layers from " + m_options.weights.string(),
                 m_report.weights);
       return {};
     }
-    auto checkpoint = train::load_checkpoint(m_o.weights);
+    auto checkpoint = train::load_checkpoint(m_options.weights);
     if (!checkpoint) return std::unexpected(checkpoint.error());
-    if (checkpoint->meta.model.scale != m_o.scale) {
-      return fail(ErrorCode::config, "train.yolo.weights = " + m_o.weights.string() + ": a scale " +
+    if (checkpoint->meta.model.scale != m_options.scale) {
+      return fail(ErrorCode::config, "train.yolo.weights = " + m_options.weights.string() + ": a scale " +
                                          std::string(1, checkpoint->meta.model.scale) + " checkpoint cannot start a scale " +
-                                         std::string(1, m_o.scale) + " model (train.yolo.model_scale)");
+                                         std::string(1, m_options.scale) + " model (train.yolo.model_scale)");
     }
     const auto [copied, skipped] = train::copy_matching(*m_model, *checkpoint->model);
-    m_report.weights = {{"path", m_o.weights.string()}, {"tensors_loaded", copied}, {"tensors_skipped", skipped},
+    m_report.weights = {{"path", m_options.weights.string()}, {"tensors_loaded", copied}, {"tensors_skipped", skipped},
                         {"head_classes_reset", checkpoint->meta.model.num_classes != static_cast<int>(m_names.size())}};
-    log::info("train.weights", "started from " + m_o.weights.string(), m_report.weights);
+    log::info("train.weights", "started from " + m_options.weights.string(), m_report.weights);
     return {};
   }
 
   Expected<void> resume(train::TrainSchedule& schedule) {
-    if (auto ok = train::load_training_state(m_o.resume_from, {m_model.get(), &schedule.optimizer()}); !ok) return ok;
+    if (auto ok = train::load_training_state(m_options.resume_from, {m_model.get(), &schedule.optimizer()}); !ok) {
+      return ok;
+    }
     const auto& meta = m_resume->meta;
     m_resume->model->to(m_device);
     m_ema = std::make_unique<train::ModelEma>(*m_resume->model, 0.9999, 2000, meta.ema_updates);
@@ -237,20 +254,26 @@ class Trainer {
     m_best_fitness = meta.best_fitness;
     m_report.best_epoch = meta.best_epoch;
     for (const auto& row : meta.history) m_report.epochs.push_back(epoch_from_json(row));
-    if (m_start_epoch >= m_o.epochs) {
-      return fail(ErrorCode::config, "cannot resume from " + m_o.resume_from.string() + ": it already finished " +
-                                         std::to_string(m_start_epoch) + " of train.epochs = " + std::to_string(m_o.epochs));
+    if (m_start_epoch >= m_options.epochs) {
+      return fail(ErrorCode::config, "cannot resume from " + m_options.resume_from.string() + ": it already finished " +
+                                         std::to_string(m_start_epoch) +
+                                         " of train.epochs = " + std::to_string(m_options.epochs));
     }
     // The new run carries the earlier best.pt: when no resumed epoch beats it, it stays the best.
-    const auto earlier_best = m_o.resume_from.parent_path() / "best.pt";
+    const auto earlier_best = m_options.resume_from.parent_path() / "best.pt";
     std::error_code ec;
     if (meta.best_epoch > 0 && std::filesystem::is_regular_file(earlier_best, ec)) {
-      std::filesystem::create_directories(m_o.models_dir);
-      std::filesystem::copy_file(earlier_best, m_o.models_dir / "best.pt", std::filesystem::copy_options::overwrite_existing, ec);
-      if (ec) return fail(ErrorCode::io, "cannot copy " + earlier_best.string() + " to " + m_o.models_dir.string() + ": " + ec.message());
+      std::filesystem::create_directories(m_options.models_dir);
+      std::filesystem::copy_file(earlier_best, m_options.models_dir / "best.pt",
+                                 std::filesystem::copy_options::overwrite_existing, ec);
+      if (ec) {
+        return fail(ErrorCode::io,
+                    "cannot copy " + earlier_best.string() + " to " + m_options.models_dir.string() + ": " + ec.message());
+      }
     }
-    m_report.weights = {{"resumed_from", m_o.resume_from.string()}, {"start_epoch", m_start_epoch + 1}};
-    log::info("train.resume", "resuming " + m_o.resume_from.string() + " at epoch " + std::to_string(m_start_epoch + 1),
+    m_report.weights = {{"resumed_from", m_options.resume_from.string()}, {"start_epoch", m_start_epoch + 1}};
+    log::info("train.resume",
+              "resuming " + m_options.resume_from.string() + " at epoch " + std::to_string(m_start_epoch + 1),
               m_report.weights);
     return {};
   }
@@ -259,36 +282,32 @@ class Trainer {
     train::CheckpointMeta m;
     m.model = m_model->options;
     m.names = m_names;
-    m.img_size = m_o.img_size;
+    m.img_size = m_options.img_size;
     m.epoch = epochs_done;
-    m.epochs = m_o.epochs;
+    m.epochs = m_options.epochs;
     m.best_fitness = m_best_fitness;
     m.best_epoch = m_report.best_epoch;
     m.ema_updates = m_ema->updates();
-    m.run_id = m_o.run_id;
+    m.run_id = m_options.run_id;
     for (const auto& e : m_report.epochs) m.history.push_back(epoch_json(e));
     m.extra = {{"optimizer", m_report.optimizer}};
     return m;
   }
 
-  train::YoloDetectorImpl& inference_model() { return m_o.ema ? *m_ema->model() : *m_model; }
+  train::YoloDetectorImpl& inference_model() { return m_options.ema ? *m_ema->model() : *m_model; }
 
   Expected<YoloTrainReport> dry_run(train::BatchLoader& loader, train::TrainSchedule& schedule) {
-    loader.start_epoch(0, m_o.close_mosaic < m_o.epochs);
+    loader.start_epoch(0, m_options.close_mosaic < m_options.epochs);
     auto batch = loader.next();
     if (!batch) return std::unexpected(batch.error());
     m_model->train();
-    const auto raw = m_model->forward((*batch)->images.to(m_device));
-    auto loss = train::detection_loss(raw, targets_on_device((*batch)->targets), static_cast<int>(m_names.size()), 16,
-                                      m_model->head->strides, {}, {m_o.box, m_o.cls, m_o.dfl});
+    auto loss = batch_loss(**batch);
     schedule.optimizer().zero_grad();
     loss.total.backward();
     log::info("train.dry_run", "one batch: box " + format_number(loss.box) + " cls " + format_number(loss.cls) + " dfl " +
                                    format_number(loss.dfl),
               {{"box_loss", loss.box}, {"cls_loss", loss.cls}, {"dfl_loss", loss.dfl}});
-    std::filesystem::create_directories(m_o.models_dir);
-    m_report.best_pt = m_o.models_dir / "best.pt";
-    m_report.last_pt = m_o.models_dir / "last.pt";
+    name_checkpoints();
     if (auto ok = train::save_checkpoint(m_report.best_pt, inference_model(), meta(0)); !ok) return std::unexpected(ok.error());
     if (auto ok = train::save_checkpoint(m_report.last_pt, inference_model(), meta(0), train::TrainingState{m_model.get(), &schedule.optimizer()});
         !ok) {
@@ -297,115 +316,153 @@ class Trainer {
     return std::move(m_report);
   }
 
+  // Creates the models folder and names best.pt and last.pt in it.
+  void name_checkpoints() {
+    std::filesystem::create_directories(m_options.models_dir);
+    m_report.best_pt = m_options.models_dir / "best.pt";
+    m_report.last_pt = m_options.models_dir / "last.pt";
+  }
+
   train::BatchTargets targets_on_device(const train::BatchTargets& t) const {
     return {t.image_index.to(m_device), t.classes.to(m_device), t.boxes.to(m_device)};
   }
 
+  // Forward and loss of one batch; the loss reads reg_max from the model it trains.
+  train::LossResult batch_loss(const train::Batch& batch) {
+    const auto raw = m_model->forward(batch.images.to(m_device));
+    return train::detection_loss(raw, targets_on_device(batch.targets), static_cast<int>(m_names.size()),
+                                 m_model->options.reg_max, m_model->head->strides, {},
+                                 {m_options.box, m_options.cls, m_options.dfl});
+  }
+
+  // The epochs from m_start_epoch on, each trained, validated and saved, until the last one, an
+  // early stop or an interrupt (which returns at once); then the best metrics and the plots.
   Expected<void> fit(train::BatchLoader& loader, train::TrainSchedule& schedule, const train::ValidationSet& val) {
-    std::filesystem::create_directories(m_o.models_dir);
-    std::filesystem::create_directories(m_o.run_dir);
-    m_report.best_pt = m_o.models_dir / "best.pt";
-    m_report.last_pt = m_o.models_dir / "last.pt";
-    m_report.results_csv = m_o.run_dir / "results.csv";
-    const int nc = static_cast<int>(m_names.size());
-    std::int64_t last_step = -1;
-    double total_images = 0, total_train_seconds = 0;
-    auto& optimizer = schedule.optimizer();
-    optimizer.zero_grad();
-
-    for (int epoch = m_start_epoch; epoch < m_o.epochs; ++epoch) {
-      const bool mosaic = epoch < m_o.epochs - m_o.close_mosaic;
-      loader.start_epoch(epoch, mosaic);
-      m_model->train();
-      const auto started = Clock::now();
-      Progress progress("epoch " + std::to_string(epoch + 1) + "/" + std::to_string(m_o.epochs), m_batches, "batches");
-      double box = 0, cls = 0, dfl = 0, images = 0;
-      std::int64_t i = 0;
-      while (true) {
-        if (interrupt::requested()) {
-          m_report.interrupted_in_epoch = epoch + 1;
-          return {};
-        }
-        auto batch = loader.next();
-        if (!batch) return std::unexpected(batch.error());
-        if (!*batch) break;
-        const std::int64_t ni = i + m_batches * epoch;
-        const int accumulate = schedule.begin_iteration(ni, epoch);
-        const auto raw = m_model->forward((*batch)->images.to(m_device));
-        auto loss = train::detection_loss(raw, targets_on_device((*batch)->targets), nc, 16, m_model->head->strides, {},
-                                          {m_o.box, m_o.cls, m_o.dfl});
-        loss.total.backward();
-        if (ni - last_step >= accumulate) {
-          if (m_o.grad_clip > 0) torch::nn::utils::clip_grad_norm_(m_model->parameters(), m_o.grad_clip);
-          optimizer.step();
-          optimizer.zero_grad();
-          m_ema->update(*m_model);
-          last_step = ni;
-        }
-        ++i;
-        box += (loss.box - box) / static_cast<double>(i);
-        cls += (loss.cls - cls) / static_cast<double>(i);
-        dfl += (loss.dfl - dfl) / static_cast<double>(i);
-        images += static_cast<double>((*batch)->images.size(0));
-        char note[128];
-        std::snprintf(note, sizeof note, "box %.3f cls %.3f dfl %.3f %.1f img/s", box, cls, dfl, images / seconds_since(started));
-        progress.update(i, note);
-      }
-      progress.finish();
-      EpochResult result;
-      result.epoch = epoch + 1;
-      result.box_loss = box;
-      result.cls_loss = cls;
-      result.dfl_loss = dfl;
-      result.lr = schedule.learning_rates();
-      result.train_seconds = seconds_since(started);
-      result.images_per_second = images / std::max(result.train_seconds, 1e-9);
-      total_images += images;
-      total_train_seconds += result.train_seconds;
-
-      const auto val_started = Clock::now();
-      auto evaluated = val.evaluate(inference_model(), m_names, m_o.batch_size);
-      if (!evaluated) return std::unexpected(evaluated.error());
-      const auto& metrics = *evaluated;
-      result.val_seconds = seconds_since(val_started);
-      result.precision = metrics.precision;
-      result.recall = metrics.recall;
-      result.map50 = metrics.map50;
-      result.map50_95 = metrics.map50_95;
-      result.fitness = metrics.fitness;
-      m_report.epochs.push_back(result);
-      const bool best = m_report.best_epoch == 0 || metrics.fitness > m_best_fitness;
-      if (best) {
-        m_best_fitness = metrics.fitness;
-        m_report.best_epoch = result.epoch;
-        m_report.best = metrics;
-      }
-      m_report.epochs_trained = result.epoch;
-      if (auto ok = train::save_checkpoint(m_report.last_pt, inference_model(), meta(result.epoch),
-                                           train::TrainingState{m_model.get(), &optimizer});
-          !ok) {
-        return ok;
-      }
-      if (best) {
-        if (auto ok = train::save_checkpoint(m_report.best_pt, inference_model(), meta(result.epoch)); !ok) return ok;
-      }
-      if (auto ok = write_results_csv(m_report.results_csv, m_report.epochs); !ok) return ok;
-      report_epoch(result, best);
+    name_checkpoints();
+    std::filesystem::create_directories(m_options.run_dir);
+    m_report.results_csv = m_options.run_dir / "results.csv";
+    schedule.optimizer().zero_grad();
+    for (int epoch = m_start_epoch; epoch < m_options.epochs; ++epoch) {
+      auto trained = train_epoch(loader, schedule, epoch);
+      if (!trained) return std::unexpected(trained.error());
+      if (!*trained) return {};
+      auto& result = **trained;
+      if (auto ok = validate_and_save(result, val, schedule.optimizer()); !ok) return ok;
       if (m_on_epoch) m_on_epoch(result);
-      if (m_o.patience > 0 && result.epoch - m_report.best_epoch >= m_o.patience && result.epoch < m_o.epochs) {
-        m_report.stopped_early = true;
-        log::info("train.early_stop", "no improvement for " + std::to_string(m_o.patience) + (m_o.patience == 1 ? " epoch" : " epochs") + " (train.yolo.patience); best epoch " +
-                                          std::to_string(m_report.best_epoch));
-        break;
-      }
+      if (stops_early(result)) break;
     }
-    m_report.images_per_second = total_images / std::max(total_train_seconds, 1e-9);
+    m_report.images_per_second = m_images_trained / std::max(m_train_seconds, 1e-9);
+    return finish(val);
+  }
+
+  // One pass over the training split: per batch the schedule, forward, loss and backward, and an
+  // optimiser step with gradient clipping and an EMA update every `accumulate` iterations. An
+  // interrupt between two batches gives nullopt, with interrupted_in_epoch set.
+  Expected<std::optional<EpochResult>> train_epoch(train::BatchLoader& loader, train::TrainSchedule& schedule, int epoch) {
+    loader.start_epoch(epoch, epoch < m_options.epochs - m_options.close_mosaic);
+    m_model->train();
+    const auto started = Clock::now();
+    Progress progress("epoch " + std::to_string(epoch + 1) + "/" + std::to_string(m_options.epochs), m_batches, "batches");
+    auto& optimizer = schedule.optimizer();
+    double box = 0, cls = 0, dfl = 0, images = 0;
+    std::int64_t i = 0;
+    while (true) {
+      if (interrupt::requested()) {
+        m_report.interrupted_in_epoch = epoch + 1;
+        return std::nullopt;
+      }
+      auto batch = loader.next();
+      if (!batch) return std::unexpected(batch.error());
+      if (!*batch) break;
+      const std::int64_t iteration = i + m_batches * epoch;
+      const int accumulate = schedule.begin_iteration(iteration, epoch);
+      auto loss = batch_loss(**batch);
+      loss.total.backward();
+      if (iteration - m_last_optimizer_step >= accumulate) {
+        if (m_options.grad_clip > 0) torch::nn::utils::clip_grad_norm_(m_model->parameters(), m_options.grad_clip);
+        optimizer.step();
+        optimizer.zero_grad();
+        m_ema->update(*m_model);
+        m_last_optimizer_step = iteration;
+      }
+      ++i;
+      box += (loss.box - box) / static_cast<double>(i);
+      cls += (loss.cls - cls) / static_cast<double>(i);
+      dfl += (loss.dfl - dfl) / static_cast<double>(i);
+      images += static_cast<double>((*batch)->images.size(0));
+      char note[128];
+      std::snprintf(note, sizeof note, "box %.3f cls %.3f dfl %.3f %.1f img/s", box, cls, dfl, images / seconds_since(started));
+      progress.update(i, note);
+    }
+    progress.finish();
+    EpochResult result;
+    result.epoch = epoch + 1;
+    result.box_loss = box;
+    result.cls_loss = cls;
+    result.dfl_loss = dfl;
+    result.lr = schedule.learning_rates();
+    result.train_seconds = seconds_since(started);
+    result.images_per_second = images / std::max(result.train_seconds, 1e-9);
+    m_images_trained += images;
+    m_train_seconds += result.train_seconds;
+    return result;
+  }
+
+  // Validates the inference weights after an epoch, adds its metrics to `result` and the report,
+  // and writes last.pt, best.pt (when the epoch is the best so far) and results.csv.
+  Expected<void> validate_and_save(EpochResult& result, const train::ValidationSet& val, torch::optim::Optimizer& optimizer) {
+    const auto started = Clock::now();
+    auto evaluated = val.evaluate(inference_model(), m_names, m_options.batch_size);
+    if (!evaluated) return std::unexpected(evaluated.error());
+    const auto& metrics = *evaluated;
+    result.val_seconds = seconds_since(started);
+    result.precision = metrics.precision;
+    result.recall = metrics.recall;
+    result.map50 = metrics.map50;
+    result.map50_95 = metrics.map50_95;
+    result.fitness = metrics.fitness;
+    m_report.epochs.push_back(result);
+    const bool best = m_report.best_epoch == 0 || metrics.fitness > m_best_fitness;
+    if (best) {
+      m_best_fitness = metrics.fitness;
+      m_report.best_epoch = result.epoch;
+      m_report.best = metrics;
+    }
+    m_report.epochs_trained = result.epoch;
+    if (auto ok = train::save_checkpoint(m_report.last_pt, inference_model(), meta(result.epoch),
+                                         train::TrainingState{m_model.get(), &optimizer});
+        !ok) {
+      return ok;
+    }
+    if (best) {
+      if (auto ok = train::save_checkpoint(m_report.best_pt, inference_model(), meta(result.epoch)); !ok) return ok;
+    }
+    if (auto ok = write_results_csv(m_report.results_csv, m_report.epochs); !ok) return ok;
+    report_epoch(result, best);
+    return {};
+  }
+
+  // Early stopping: `patience` epochs without a better fitness end the training before its
+  // last epoch.
+  bool stops_early(const EpochResult& result) {
+    if (m_options.patience <= 0 || result.epoch - m_report.best_epoch < m_options.patience || result.epoch >= m_options.epochs) {
+      return false;
+    }
+    m_report.stopped_early = true;
+    log::info("train.early_stop", "no improvement for " + std::to_string(m_options.patience) +
+                                      (m_options.patience == 1 ? " epoch" : " epochs") + " (train.yolo.patience); best epoch " +
+                                      std::to_string(m_report.best_epoch));
+    return true;
+  }
+
+  // After the last epoch: the best metrics (read from best.pt itself when a resumed run never
+  // beat it), their table on stderr, and the plots.
+  Expected<void> finish(const train::ValidationSet& val) {
     if (m_report.best.per_class.empty()) {
-      // Resumed after the best epoch: its metrics come from best.pt itself.
       auto best = train::load_checkpoint(m_report.best_pt);
       if (best) {
-        (*best).model->to(m_device);
-        auto evaluated = val.evaluate(*best->model, m_names, m_o.batch_size);
+        best->model->to(m_device);
+        auto evaluated = val.evaluate(*best->model, m_names, m_options.batch_size);
         if (!evaluated) return std::unexpected(evaluated.error());
         m_report.best = *evaluated;
       }
@@ -422,9 +479,9 @@ class Trainer {
       const double values[] = {e.box_loss, e.cls_loss, e.dfl_loss, e.precision, e.recall, e.map50, e.map50_95, e.lr[1]};
       for (size_t k = 0; k < series.size(); ++k) series[k].values.push_back(values[k]);
     }
-    const auto results = m_o.run_dir / "results.png";
-    const auto pr = m_o.run_dir / "PR_curve.png";
-    const auto confusion = m_o.run_dir / "confusion_matrix.png";
+    const auto results = m_options.run_dir / "results.png";
+    const auto pr = m_options.run_dir / "PR_curve.png";
+    const auto confusion = m_options.run_dir / "confusion_matrix.png";
     if (auto ok = write_results_plot(results, series); !ok) return ok;
     if (auto ok = write_pr_curve_plot(pr, m_report.best); !ok) return ok;
     if (auto ok = write_confusion_matrix_plot(confusion, m_report.best); !ok) return ok;
@@ -436,12 +493,12 @@ class Trainer {
   void report_epoch(const EpochResult& r, bool best) const {
     char line[256];
     std::snprintf(line, sizeof line, "epoch %d/%d  box %.3f cls %.3f dfl %.3f  P %.3f R %.3f mAP50 %.3f mAP50-95 %.3f  %.1f img/s  %.1f+%.1f s%s",
-                  r.epoch, m_o.epochs, r.box_loss, r.cls_loss, r.dfl_loss, r.precision, r.recall, r.map50, r.map50_95,
+                  r.epoch, m_options.epochs, r.box_loss, r.cls_loss, r.dfl_loss, r.precision, r.recall, r.map50, r.map50_95,
                   r.images_per_second, r.train_seconds, r.val_seconds, best ? "  (best)" : "");
     log::info("train.epoch", line, epoch_json(r));
   }
 
-  YoloTrainOptions m_o;
+  YoloTrainOptions m_options;
   EpochCallback m_on_epoch;
   torch::Device m_device{torch::kCPU};
   std::vector<std::string> m_names;
@@ -452,18 +509,61 @@ class Trainer {
   int m_workers = 0;
   int m_start_epoch = 0;
   double m_best_fitness = 0;
+  std::int64_t m_last_optimizer_step = -1;  // the iteration of the last optimiser step
+  double m_images_trained = 0;                // this run's, for the overall images/s
+  double m_train_seconds = 0;
   YoloTrainReport m_report;
 };
+
+// `vision val --model best.pt`: the checkpoint on the val split through the trainer's own
+// validation, so its figures compare with the epochs'.
+Expected<DetectionMetrics> evaluate_checkpoint(const CheckpointValOptions& options) {
+  auto device = resolve_device(options.device);
+  if (!device) return std::unexpected(device.error());
+  if (options.threads > 0) at::set_num_threads(options.threads);
+  auto checkpoint = train::load_checkpoint(options.checkpoint);
+  if (!checkpoint) return std::unexpected(checkpoint.error());
+  auto dataset_options = options.dataset;
+  if (dataset_options.class_names.empty()) dataset_options.class_names = checkpoint->meta.names;
+  if (dataset_options.class_names != checkpoint->meta.names) {
+    return fail(ErrorCode::config, options.checkpoint.string() + " was trained on other classes than class_map.names");
+  }
+  auto dataset = load_yolo_dataset(dataset_options);
+  if (!dataset) return std::unexpected(dataset.error());
+  const int img_size = options.img_size > 0 ? options.img_size : checkpoint->meta.img_size;
+  auto val = train::ValidationSet::load(dataset->val, img_size);
+  if (!val) return std::unexpected(val.error());
+  checkpoint->model->to(*device);
+  return val->evaluate(*checkpoint->model, dataset->names, options.batch_size);
+}
+
+// The error a facade returns for the exception that ended `step`: a VisionError as it is, any
+// other with the step and the library's own words. Call it only inside a catch block.
+Error facade_error(const std::string& step) {
+  try {
+    throw;
+  } catch (const VisionError& e) {
+    return e.error();
+  } catch (const c10::Error& e) {
+    return {ErrorCode::runtime, step + " failed in LibTorch: " + e.what_without_backtrace()};
+  } catch (const std::filesystem::filesystem_error& e) {
+    return {ErrorCode::io, step + " failed: " + e.what()};
+  } catch (const cv::Exception& e) {
+    return {ErrorCode::runtime, step + " failed in OpenCV: " + e.what()};
+  } catch (const std::exception& e) {
+    return {ErrorCode::runtime, step + " failed: " + e.what()};
+  } catch (...) {
+    return {ErrorCode::runtime, step + " failed: an unknown exception"};
+  }
+}
 
 }  // namespace
 
 Expected<YoloTrainReport> train_yolo(const YoloTrainOptions& options, const EpochCallback& on_epoch) {
   try {
     return Trainer(options, on_epoch).run();
-  } catch (const VisionError& e) {
-    return std::unexpected(e.error());
-  } catch (const c10::Error& e) {
-    return fail(ErrorCode::runtime, std::string("training failed in LibTorch: ") + e.what_without_backtrace());
+  } catch (...) {
+    return std::unexpected(facade_error("training"));
   }
 }
 
@@ -500,25 +600,9 @@ nlohmann::json to_json(const YoloTrainReport& r) {
 
 Expected<DetectionMetrics> validate_checkpoint(const CheckpointValOptions& options) {
   try {
-    auto device = resolve_device(options.device);
-    if (!device) return std::unexpected(device.error());
-    if (options.threads > 0) at::set_num_threads(options.threads);
-    auto checkpoint = train::load_checkpoint(options.checkpoint);
-    if (!checkpoint) return std::unexpected(checkpoint.error());
-    auto dataset_options = options.dataset;
-    if (dataset_options.class_names.empty()) dataset_options.class_names = checkpoint->meta.names;
-    if (dataset_options.class_names != checkpoint->meta.names) {
-      return fail(ErrorCode::config, options.checkpoint.string() + " was trained on other classes than class_map.names");
-    }
-    auto dataset = load_yolo_dataset(dataset_options);
-    if (!dataset) return std::unexpected(dataset.error());
-    const int img_size = options.img_size > 0 ? options.img_size : checkpoint->meta.img_size;
-    auto val = train::ValidationSet::load(dataset->val, img_size);
-    if (!val) return std::unexpected(val.error());
-    checkpoint->model->to(*device);
-    return val->evaluate(*checkpoint->model, dataset->names, options.batch_size);
-  } catch (const c10::Error& e) {
-    return fail(ErrorCode::runtime, std::string("validation failed in LibTorch: ") + e.what_without_backtrace());
+    return evaluate_checkpoint(options);
+  } catch (...) {
+    return std::unexpected(facade_error("validation of " + options.checkpoint.string()));
   }
 }
 

@@ -1,4 +1,7 @@
+// Validation of a LibTorch model: letterbox, forward, decode, NMS, metrics.
 #include "validation.hpp"
+
+#include <torch/torch.h>
 
 #include "vision/eval/validate.hpp"
 #include "vision/image/image_files.hpp"

@@ -4,8 +4,6 @@
 // best.pt and from the exported model compare directly. Private to src/train.
 #pragma once
 
-#include <torch/torch.h>
-
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -13,12 +11,12 @@
 
 #include <opencv2/core.hpp>
 
+#include "batch_loader.hpp"
 #include "vision/core/error.hpp"
 #include "vision/data/yolo_dataset.hpp"
 #include "vision/eval/detection_metrics.hpp"
-#include "batch_loader.hpp"
 #include "vision/image/letterbox.hpp"
-#include "yolo_layers.hpp"
+#include "vision/train/yolo_layers.hpp"
 
 namespace vision::train {
 

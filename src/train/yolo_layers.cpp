@@ -1,4 +1,7 @@
-#include "yolo_layers.hpp"
+// The YOLOv8 modules, the anchor grid and decode, the scales and the parameter count.
+#include "vision/train/yolo_layers.hpp"
+
+#include <torch/torch.h>
 
 #include <algorithm>
 #include <cmath>

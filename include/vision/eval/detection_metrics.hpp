@@ -7,6 +7,7 @@
 #pragma once
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -63,6 +64,18 @@ class DetectionEvaluator {
     int class_id;
     std::array<bool, 10> true_positive;
   };
+  struct RankedCurves;      // one class's cumulative recall and precision, highest score first
+  struct ConfidenceCurves;  // one class's P and R at IoU 0.5 over a grid of confidences
+
+  // The steps of compute(), in order.
+  std::vector<std::size_t> order_by_score() const;
+  RankedCurves ranked_curves(std::size_t class_id, const std::vector<std::size_t>& order,
+                             std::int64_t instances) const;
+  static void read_average_precision(const RankedCurves& ranked, ClassMetrics& metrics,
+                                     std::vector<double>& pr_curve);
+  static ConfidenceCurves confidence_curves(const RankedCurves& ranked);
+  static std::size_t best_f1_index(const std::vector<ConfidenceCurves>& curves);
+
   std::vector<std::string> m_names;
   std::vector<Scored> m_predictions;
   std::vector<std::int64_t> m_instances;

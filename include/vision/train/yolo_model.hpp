@@ -10,10 +10,14 @@
 
 namespace vision {
 
+// DFL bins per box side (Ultralytics' reg_max): the head predicts 4 · k_yolo_reg_max logits per
+// anchor. Its one home: the loss and the decoder read it from the model they work on.
+inline constexpr int k_yolo_reg_max = 16;
+
 struct YoloModelOptions {
   int num_classes = 80;
   char scale = 'n';  // n | s | m
-  int reg_max = 16;
+  int reg_max = k_yolo_reg_max;
 };
 
 struct YoloScale {

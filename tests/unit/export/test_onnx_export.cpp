@@ -6,9 +6,10 @@
 #include <torch/torch.h>
 
 #include "helpers/test_support.hpp"
-#include "onnx_weights.hpp"
 #include "torch_bridge.hpp"
 #include "vision/infer/detector.hpp"
+#include "vision/train/onnx_weights.hpp"
+#include "vision/train/yolo_layers.hpp"
 
 using vision::test::TempDir;
 

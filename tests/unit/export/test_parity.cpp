@@ -10,13 +10,13 @@
 #include <opencv2/imgcodecs.hpp>
 #include <torch/torch.h>
 
-#include "checkpoint.hpp"
 #include "checkpoint_model.hpp"
 #include "helpers/test_support.hpp"
-#include "onnx_weights.hpp"
 #include "vision/data/synthetic_shapes.hpp"
 #include "vision/export/model_export.hpp"
 #include "vision/export/parity.hpp"
+#include "vision/train/checkpoint.hpp"
+#include "vision/train/onnx_weights.hpp"
 
 namespace fs = std::filesystem;
 using vision::test::TempDir;

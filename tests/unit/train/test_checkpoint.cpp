@@ -1,10 +1,13 @@
+// best.pt and last.pt: weights, buffers, meta and optimiser state round-trip; errors name the file.
 #include <gtest/gtest.h>
+
+#include <torch/torch.h>
 
 #include <fstream>
 
-#include "checkpoint.hpp"
 #include "helpers/test_support.hpp"
-#include "yolo_layers.hpp"
+#include "vision/train/checkpoint.hpp"
+#include "vision/train/yolo_layers.hpp"
 
 using namespace vision::train;
 

@@ -1,9 +1,13 @@
+// The YOLOv8 detection loss: the class term alone without targets, and a loss that falls as
+// the model learns one image.
 #include <gtest/gtest.h>
+
+#include <torch/torch.h>
 
 #include <cmath>
 
 #include "detection_loss.hpp"
-#include "yolo_layers.hpp"
+#include "vision/train/yolo_layers.hpp"
 
 using vision::train::BatchTargets;
 using vision::train::detection_loss;

@@ -9,9 +9,9 @@
 #include <torch/torch.h>
 
 #include "helpers/test_support.hpp"
-#include "onnx_weights.hpp"
 #include "vision/data/synthetic_shapes.hpp"
-#include "yolo_layers.hpp"
+#include "vision/train/onnx_weights.hpp"
+#include "vision/train/yolo_layers.hpp"
 
 using vision::YoloModelOptions;
 using vision::test::TempDir;

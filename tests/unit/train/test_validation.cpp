@@ -2,6 +2,8 @@
 // every evaluation when it does not, with the same figures either way.
 #include <gtest/gtest.h>
 
+#include <torch/torch.h>
+
 #include <filesystem>
 
 #include <opencv2/imgcodecs.hpp>

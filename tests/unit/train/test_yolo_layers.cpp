@@ -1,8 +1,9 @@
+// The YOLOv8 modules: parameter counts per scale, the output layout per stride, the DFL decode.
 #include <gtest/gtest.h>
 
 #include <torch/torch.h>
 
-#include "yolo_layers.hpp"
+#include "vision/train/yolo_layers.hpp"
 
 using vision::YoloModelOptions;
 

@@ -1,12 +1,11 @@
 // Checkpoints (best.pt, last.pt): a LibTorch archive holding the averaged (EMA) weights used for
 // inference and export under "model", a JSON text under "meta" (architecture, class names,
 // image size, epoch, best fitness, the per-epoch history), and — in last.pt only — the raw
-// training weights and the optimiser state for `resume`. Private to src/train (the export
-// bridge reads it too).
+// training weights and the optimiser state for `resume`. Public for the export bridge, which
+// opens best.pt.
 #pragma once
 
-#include <torch/torch.h>
-
+#include <cstdint>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -15,7 +14,11 @@
 #include <nlohmann/json.hpp>
 
 #include "vision/core/error.hpp"
-#include "yolo_layers.hpp"
+#include "vision/train/yolo_layers.hpp"
+
+namespace torch::optim {
+class Optimizer;
+}  // namespace torch::optim
 
 namespace vision::train {
 

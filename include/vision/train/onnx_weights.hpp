@@ -1,5 +1,6 @@
 // Starting weights from a YOLOv8 ONNX export (Ultralytics' or our own): the Conv weights are
-// read in node order and loaded into a YoloDetector layer by layer. Private to src/train.
+// read in node order and loaded into a YoloDetector layer by layer. The trainer starts from it;
+// the export tests use it for a model with real weights.
 #pragma once
 
 #include <filesystem>

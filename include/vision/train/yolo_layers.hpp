@@ -1,9 +1,15 @@
 // LibTorch modules of the YOLOv8 architecture, in the pytorch/examples style: `FooImpl`
 // holding children registered under stable names (they become checkpoint keys) plus
-// TORCH_MODULE(Foo). Private to src/train.
+// TORCH_MODULE(Foo). Public for the export bridge, which walks these modules to write ONNX;
+// only LibTorch's nn headers come along, never <torch/torch.h>.
 #pragma once
 
-#include <torch/torch.h>
+#include <torch/nn/module.h>
+#include <torch/nn/modules/batchnorm.h>
+#include <torch/nn/modules/container/modulelist.h>
+#include <torch/nn/modules/conv.h>
+#include <torch/nn/modules/pooling.h>
+#include <torch/nn/pimpl.h>
 
 #include <utility>
 #include <vector>
