@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "common.hpp"
+#include "vision/core/contracts.hpp"
 #include "vision/predict/predict.hpp"
 
 namespace fs = std::filesystem;
@@ -21,10 +22,7 @@ void print_result(const PredictedImage& image, bool json) {
   const ImageDetections& result = image.result;
   if (json) {
     nlohmann::json detections = nlohmann::json::array();
-    for (const auto& d : result.detections) {
-      detections.push_back({{"class_id", d.class_id}, {"class_name", d.class_name},
-                            {"score", d.score}, {"bbox_xyxy", d.bbox_xyxy}});
-    }
+    for (const auto& d : result.detections) detections.push_back(to_json(d, SchemaVersionField::omit));
     // "image": the file's path as found, or a video frame's number.
     const nlohmann::json id =
         image.frame.file.empty() ? nlohmann::json(image.frame.index) : nlohmann::json(image.frame.file.string());

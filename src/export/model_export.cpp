@@ -12,7 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "checkpoint_model.hpp"
-#include "export_error.hpp"
+#include "vision/core/exception_error.hpp"
 #include "vision/core/log.hpp"
 #include "vision/core/percentile.hpp"
 #include "vision/core/run.hpp"
@@ -242,7 +242,7 @@ Expected<ModelExportReport> export_model(const ModelExportOptions& o) {
   try {
     return run_export(o);
   } catch (...) {
-    return std::unexpected(export_error("export of " + o.checkpoint.string()));
+    return std::unexpected(error_from_current_exception("export of " + o.checkpoint.string() + " failed"));
   }
 }
 
@@ -253,7 +253,7 @@ Expected<ParityReport> check_export_parity(const std::filesystem::path& checkpoi
     if (!model) return std::unexpected(model.error());
     return compare_with_checkpoint(*model, onnx, images);
   } catch (...) {
-    return std::unexpected(export_error("export check of " + onnx.string()));
+    return std::unexpected(error_from_current_exception("export check of " + onnx.string() + " failed"));
   }
 }
 

@@ -8,9 +8,9 @@
 #include <onnx/onnx_pb.h>
 #include <onnxruntime_cxx_api.h>
 
-#include "export_error.hpp"
 #include "quantize_graph.hpp"
 #include "quantize_passes.hpp"
+#include "vision/core/exception_error.hpp"
 
 namespace vision {
 
@@ -113,7 +113,7 @@ Expected<QuantizeReport> quantize_onnx(const QuantizeOptions& options) {
   try {
     return run_quantization(options);
   } catch (...) {
-    return std::unexpected(export_error(options.input.string() + ": quantization"));
+    return std::unexpected(error_from_current_exception(options.input.string() + ": quantization failed"));
   }
 }
 

@@ -7,8 +7,8 @@
 #include <cmath>
 
 #include "checkpoint_model.hpp"
-#include "export_error.hpp"
 #include "onnx_graph.hpp"
+#include "vision/core/exception_error.hpp"
 #include "vision/train/checkpoint.hpp"
 #include "vision/train/yolo_layers.hpp"
 
@@ -281,7 +281,7 @@ Expected<void> export_untrained_yolo(const YoloModelOptions& model_options, cons
       return onnx_export::write_yolo_onnx(*model, options);
     });
   } catch (...) {
-    return std::unexpected(export_error(step));
+    return std::unexpected(error_from_current_exception(step + " failed"));
   }
 }
 

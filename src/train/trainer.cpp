@@ -15,13 +15,12 @@
 #include <optional>
 #include <thread>
 
-#include <opencv2/core.hpp>
-
 #include "batch_loader.hpp"
 #include "detection_loss.hpp"
 #include "model_ema.hpp"
 #include "optimizer.hpp"
 #include "validation.hpp"
+#include "vision/core/exception_error.hpp"
 #include "vision/core/interrupt.hpp"
 #include "vision/core/log.hpp"
 #include "vision/core/progress.hpp"
@@ -542,18 +541,10 @@ Expected<DetectionMetrics> evaluate_checkpoint(const CheckpointValOptions& optio
 Error facade_error(const std::string& step) {
   try {
     throw;
-  } catch (const VisionError& e) {
-    return e.error();
   } catch (const c10::Error& e) {
     return {ErrorCode::runtime, step + " failed in LibTorch: " + e.what_without_backtrace()};
-  } catch (const std::filesystem::filesystem_error& e) {
-    return {ErrorCode::io, step + " failed: " + e.what()};
-  } catch (const cv::Exception& e) {
-    return {ErrorCode::runtime, step + " failed in OpenCV: " + e.what()};
-  } catch (const std::exception& e) {
-    return {ErrorCode::runtime, step + " failed: " + e.what()};
   } catch (...) {
-    return {ErrorCode::runtime, step + " failed: an unknown exception"};
+    return error_from_current_exception(step + " failed");
   }
 }
 
