@@ -1,3 +1,4 @@
+// The fake chat-completions server of fake_llm_server.hpp: replays its script of replies.
 #include "helpers/fake_llm_server.hpp"
 
 #include <stdexcept>

@@ -1,3 +1,4 @@
+// Writes the hand-checkable ONNX models of onnx_builder.hpp with the ONNX protobuf classes.
 #include "helpers/onnx_builder.hpp"
 
 #include <fstream>

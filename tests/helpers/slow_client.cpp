@@ -1,3 +1,4 @@
+// The slow-header client of slow_client.hpp, on raw sockets so it can stall mid-request.
 #include "helpers/slow_client.hpp"
 
 #include <arpa/inet.h>

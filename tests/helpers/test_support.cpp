@@ -1,3 +1,4 @@
+// Temporary folders, file helpers and the vision-binary runner shared by the test programs.
 #include "helpers/test_support.hpp"
 
 #include <fcntl.h>

@@ -1,3 +1,5 @@
+// The labeled data set writer: images, labels, records, previews, on_conflict and the
+// dataset files that make the folder trainable.
 #include <gtest/gtest.h>
 
 #include <opencv2/imgcodecs.hpp>

@@ -1,3 +1,5 @@
+// Config loading: defaults, merging a file onto them, --set overrides, and the errors that
+// name the key, the value and a suggestion.
 #include <gtest/gtest.h>
 
 #include <toml++/toml.hpp>

@@ -1,3 +1,5 @@
+// The data contracts (Detection, LabelRecord, StatsEvent): JSON round trips and every bad
+// field named in the error.
 #include <gtest/gtest.h>
 
 #include "vision/core/contracts.hpp"

@@ -1,3 +1,4 @@
+// The JSONL log: whole lines from many threads and processes, contract fields, level filter.
 #include <gtest/gtest.h>
 
 #include <sys/wait.h>

@@ -1,3 +1,4 @@
+// The backend registry and the one table from error codes to exit codes and HTTP statuses.
 #include <gtest/gtest.h>
 
 #include <functional>

@@ -1,3 +1,4 @@
+// Run folders: ids, the files a run writes at start and end, and failures turned into runs.
 #include <gtest/gtest.h>
 
 #include <fcntl.h>

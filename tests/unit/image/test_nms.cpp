@@ -1,3 +1,4 @@
+// Box IoU and non-maximum suppression (class-aware, thresholds, max detections).
 #include <gtest/gtest.h>
 
 #include "vision/image/nms.hpp"

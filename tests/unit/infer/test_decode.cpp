@@ -1,3 +1,4 @@
+// Output decoders: boxes-labels-scores layouts and the candidate cap before NMS.
 #include <gtest/gtest.h>
 
 #include <algorithm>

@@ -1,3 +1,4 @@
+// Reading a model's description: class-name metadata in its forms and the recognised layouts.
 #include <gtest/gtest.h>
 
 #include "vision/infer/model_info.hpp"

@@ -1,3 +1,4 @@
+// The store conformance suite of store_conformance.hpp, run against each storage backend.
 #include "store_conformance.hpp"
 
 #include <algorithm>
