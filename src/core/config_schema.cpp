@@ -5,13 +5,32 @@
 #include <cmath>
 #include <regex>
 #include <set>
+#include <string>
 
 #include "vision/core/config.hpp"
 
 namespace vision {
 
+namespace {
+
+// The LLM client's keys, the same in [autolabel.llm] and [deploy.edge.llm].
+constexpr std::string_view k_llm_client_defaults = R"toml(base_url = ""
+model = ""
+api_key_env = "OPENAI_API_KEY"
+prompt = "Find every object of the allowed classes in this image."
+timeout_sec = 60.0
+max_retries = 2
+retry_backoff_sec = 1.5
+qps_limit = 1.0
+max_image_side = 0
+bbox_2d_scale = "pixels"
+class_aliases = {}
+)toml";
+
+}  // namespace
+
 std::string_view config_defaults_toml() {
-  return R"toml(
+  static const std::string defaults = R"toml(
 [app]
 schema_version = 1
 
@@ -99,18 +118,7 @@ onnx_model = "./work-dir/models/exp001/model-int8.onnx"
 backend = "yolo"
 
 [autolabel.llm]
-base_url = ""
-model = ""
-api_key_env = "OPENAI_API_KEY"
-prompt = "Find every object of the allowed classes in this image."
-timeout_sec = 60.0
-max_retries = 2
-retry_backoff_sec = 1.5
-qps_limit = 1.0
-max_images = 0
-max_image_side = 0
-bbox_2d_scale = "pixels"
-class_aliases = {}
+)toml" + std::string(k_llm_client_defaults) + R"toml(max_images = 0
 
 [deploy.edge]
 source_id = "edge-001"
@@ -134,18 +142,7 @@ stream_timeout_sec = 5.0
 stream_api_key = ""
 
 [deploy.edge.llm]
-base_url = ""
-model = ""
-api_key_env = "OPENAI_API_KEY"
-prompt = "Find every object of the allowed classes in this image."
-timeout_sec = 60.0
-max_retries = 2
-retry_backoff_sec = 1.5
-qps_limit = 1.0
-max_image_side = 0
-bbox_2d_scale = "pixels"
-class_aliases = {}
-
+)toml" + std::string(k_llm_client_defaults) + R"toml(
 [deploy.remote]
 source_id = "remote-001"
 listen_host = "127.0.0.1"
@@ -183,6 +180,7 @@ jsonl = true
 flush_interval_sec = 5.0
 spool_max_mb = 64.0
 )toml";
+  return defaults;
 }
 
 const std::vector<std::string>& config_path_keys() {

@@ -224,5 +224,7 @@ TEST(StatsSender, BatchingResumesAfterOneRefusedBatch) {
   for (int i = 0; i < 100; ++i) sender.enqueue(event());
   EXPECT_TRUE(wait_for([&] { return recorder.events() == 103; }));
   sender.stop();
-  EXPECT_LE(recorder.posts() - posts_before, 10) << "100 more events went in batches, not one by one";
+  // One by one would be 100 posts; the sender takes what has queued up, so a loaded machine
+  // that lets it run between enqueues sees smaller batches, never single events throughout.
+  EXPECT_LE(recorder.posts() - posts_before, 50) << "100 more events went in batches, not one by one";
 }
