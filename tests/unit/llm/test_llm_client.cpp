@@ -1,10 +1,12 @@
 // LlmClient against a fake OpenAI-compatible server on loopback: the request it sends (contract,
 // Bearer key), boxes mapped back to the original pixels, retries on garbage, 500, 429 with
-// Retry-After and a reply slower than the timeout, the qps token bucket, failures that are not
-// retried, the missing-key error before any request, and Retry-After parsing itself.
+// Retry-After and a reply slower than the timeout, the qps token bucket (and asking it for a free
+// slot), failures that are not retried, the missing-key error before any request, and
+// Retry-After parsing itself.
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <thread>
 
 #include <opencv2/imgcodecs.hpp>
 
@@ -238,6 +240,25 @@ TEST(LlmClient, TheTokenBucketSpacesRequests) {
   EXPECT_EQ(counts.throttled_waits, 3);
   EXPECT_GT(counts.throttled_wait_sec, 0.4);
   EXPECT_LT(counts.throttled_wait_sec, 2.0);
+}
+
+TEST(LlmClient, ARequestSlotIsFreeAgainAfterOneBucketPeriod) {
+  FakeLlmServer server;
+  auto options = client_options(server);
+  options.qps_limit = 4.0;
+  auto client = open_client(options);
+  EXPECT_TRUE(client->request_slot_free());
+  EXPECT_TRUE(client->request_slot_free()) << "asking takes nothing";
+  ASSERT_TRUE(client->detect(picture()));
+  EXPECT_FALSE(client->request_slot_free());
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_TRUE(client->request_slot_free());
+  EXPECT_EQ(client->counts().throttled_waits, 0);
+
+  options.qps_limit = 0;
+  auto unlimited = open_client(options);
+  ASSERT_TRUE(unlimited->detect(picture()));
+  EXPECT_TRUE(unlimited->request_slot_free());
 }
 
 TEST(LlmClient, AClientErrorIsNotRetried) {
