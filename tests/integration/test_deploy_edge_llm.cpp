@@ -24,6 +24,7 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 using vision::test::BackgroundProcess;
 using vision::test::FakeLlmServer;
+using vision::test::k_dog_reply;
 using vision::test::ok_reply;
 using vision::test::read_json;
 using vision::test::TempDir;
@@ -33,7 +34,6 @@ namespace {
 
 constexpr const char* k_key_env = "VISION_TEST_EDGE_LLM_KEY";
 constexpr const char* k_key = "sk-edge-integration-5ecret";
-const std::string k_dog = R"({"detections":[{"class_name":"dog","score":0.9,"bbox_xyxy":[40,20,120,100]}]})";
 const std::string k_two = R"(Here: [{"label":"cat","box_2d":[100,100,500,500]},{"label":"dog","bbox":[1,1,50,50]}])";
 
 class DeployEdgeLlm : public testing::Test {
@@ -77,12 +77,12 @@ TEST_F(DeployEdgeLlm, AnsweredFramesBecomeStoredEventsAndFailuresDoNotStopTheRun
   write_images(5);
   // shot0 answered; shot1 429 (Retry-After 1) then answered; shot2 garbage twice: failed;
   // shot3 and shot4 answered by the default.
-  m_server.script({{200, vision::test::chat_completion(k_dog, 900, 40), {}, 0.0},
+  m_server.script({{200, vision::test::chat_completion(k_dog_reply, 900, 40), {}, 0.0},
                    {429, "{}", {{"Retry-After", "1"}}, 0.0},
                    ok_reply(k_two),
                    {200, "garbage", {}, 0.0},
                    {200, "<html>502</html>", {}, 0.0}});
-  m_server.set_default(ok_reply(k_dog));
+  m_server.set_default(ok_reply(k_dog_reply));
   const int api_port = vision::net::free_loopback_port();
   BackgroundProcess stats(VISION_BINARY, {"stats", "serve", "--workdir", (m_dir / "stats").string(), "--api-port",
                                           std::to_string(api_port), "--ui-port",
@@ -158,7 +158,7 @@ TEST_F(DeployEdgeLlm, AVideoIsSampledAtQpsLimitAndTheRestSkipped) {
     ASSERT_TRUE(writer.isOpened());
     for (int i = 0; i < 20; ++i) writer.write(cv::Mat(120, 160, CV_8UC3, cv::Scalar::all(10 * i)));
   }
-  m_server.set_default(ok_reply(k_dog));
+  m_server.set_default(ok_reply(k_dog_reply));
   const auto start = Clock::now();
   // Two seconds of video at 2 requests a second: the frames at 0, 0.5, 1.0 and 1.5 s.
   const auto result = edge({"--source", "video", "--set", "deploy.edge.video_path=" + clip.string(),
@@ -178,7 +178,7 @@ TEST_F(DeployEdgeLlm, AVideoIsSampledAtQpsLimitAndTheRestSkipped) {
 
 TEST_F(DeployEdgeLlm, AnImageFolderUnderALowQpsLimitWaitsAndSkipsNothing) {
   write_images(4);
-  m_server.set_default(ok_reply(k_dog));
+  m_server.set_default(ok_reply(k_dog_reply));
   const auto start = Clock::now();
   const auto result = edge({"--set", "deploy.edge.llm.qps_limit=5", "--set", "deploy.edge.stats_endpoint="});
   const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();

@@ -14,6 +14,7 @@
 #include "vision/edge/llm_processor.hpp"
 
 using vision::test::FakeLlmServer;
+using vision::test::k_dog_reply;
 using vision::test::FakeReply;
 using vision::test::ok_reply;
 using Clock = std::chrono::steady_clock;
@@ -21,7 +22,6 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 constexpr const char* k_key_env = "VISION_TEST_EDGE_LLM_KEY";
-const std::string k_dog = R"({"detections":[{"class_name":"dog","score":0.9,"bbox_xyxy":[40,20,120,100]}]})";
 
 vision::LlmProcessorOptions processor_options(const FakeLlmServer& server, double qps, bool live) {
   setenv(k_key_env, "sk-edge-test", 1);
@@ -72,7 +72,7 @@ class PacedLiveSource final : public vision::FrameSource {
 
 TEST(LlmProcessor, SendsTheFrameAsJpegAndReturnsItsBoxes) {
   FakeLlmServer server;
-  server.script({ok_reply(k_dog)});
+  server.script({ok_reply(k_dog_reply)});
   auto processor = open_processor(processor_options(server, 0, false));
   auto detections = processor->process(frame(0));
   ASSERT_TRUE(detections) << detections.error().message;
@@ -105,7 +105,7 @@ TEST(LlmProcessor, AFailedRequestIsThatFramesErrorWithItsReason) {
 
 TEST(LlmProcessor, A429WithRetryAfterIsWaitedForThenAnswered) {
   FakeLlmServer server;
-  server.script({{429, "{}", {{"Retry-After", "1"}}, 0.0}, ok_reply(k_dog)});
+  server.script({{429, "{}", {{"Retry-After", "1"}}, 0.0}, ok_reply(k_dog_reply)});
   auto processor = open_processor(processor_options(server, 0, false));
   const auto start = Clock::now();
   auto detections = processor->process(frame(0));
@@ -162,7 +162,7 @@ TEST(LlmProcessor, AnImageFolderWaitsForEverySlot) {
 
 TEST(LlmProcessor, ALiveRunNeverWaitsAndCountsWhatItSkipped) {
   FakeLlmServer server;
-  server.set_default(ok_reply(k_dog));
+  server.set_default(ok_reply(k_dog_reply));
   auto processor = open_processor(processor_options(server, 5.0, true));
   PacedLiveSource source(40, std::chrono::milliseconds(20));  // 50 fps for 0.8 s
   const auto start = Clock::now();
