@@ -1,8 +1,9 @@
 // The edge loop: frames from a FrameSource are detected by a FrameProcessor (the local engine,
-// or a remote server in stream mode) and leave as annotated images and StatsEvents. Capture,
-// detection and output are three stages on their own threads joined by bounded queues, so a slow
-// disk or network never stalls capture; frames are dropped (and counted) only when a live source
-// outruns detection, and skipped (and counted) when the processor declines them.
+// a remote server in stream mode, a vision LLM in llm mode) and leave as annotated images and
+// StatsEvents. Capture, detection and output are three stages on their own threads joined by
+// bounded queues, so a slow disk or network never stalls capture; frames are dropped (and
+// counted) only when a live source outruns detection, and skipped (and counted) when the
+// processor declines them.
 #pragma once
 
 #include <cstdint>
