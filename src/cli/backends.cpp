@@ -11,6 +11,7 @@
 #include "vision/core/progress.hpp"
 #include "vision/core/secrets.hpp"
 #include "vision/edge/edge_runner.hpp"
+#include "vision/edge/llm_processor.hpp"
 #include "vision/edge/local_processor.hpp"
 #include "vision/edge/stream_processor.hpp"
 #include "vision/eval/validate.hpp"
@@ -48,6 +49,15 @@ void print_autolabel_summary(const Run& run, const AutolabelReport& report, cons
                  .figures = std::move(figures)});
 }
 
+// "http_401 3, timeout 1": why the LLM requests of a run failed, for its error message.
+std::string failure_reasons(const llm::LlmCounts& counts) {
+  std::string reasons;
+  for (const auto& [reason, n] : counts.failures_by_reason) {
+    reasons += (reasons.empty() ? "" : ", ") + reason + " " + std::to_string(n);
+  }
+  return reasons;
+}
+
 Expected<void> autolabel_with_model(Run& run) {
   const Config& c = run.config();
   auto job = autolabel_job(c);
@@ -79,12 +89,8 @@ Expected<void> autolabel_with_llm(Run& run) {
                               std::to_string(report->llm.retries) + " retries");
   // Every image sent failed: the endpoint, the key or the model is wrong, not one image.
   if (report->llm.answered == 0 && report->llm.failed > 0) {
-    std::string reasons;
-    for (const auto& [reason, n] : report->llm.failures_by_reason) {
-      reasons += (reasons.empty() ? "" : ", ") + reason + " " + std::to_string(n);
-    }
-    return fail(ErrorCode::runtime, "no image was labeled, every request failed (" + reasons + "): " +
-                                        report->labels.failed.front());
+    return fail(ErrorCode::runtime, "no image was labeled, every request failed (" +
+                                        failure_reasons(report->llm) + "): " + report->labels.failed.front());
   }
   return {};
 }
@@ -105,8 +111,17 @@ StatsSender make_sender(const Run& run, const std::string& section) {
   return StatsSender(options, make_http_stats_transport(c.string(section + ".api_key"), c.number(section + ".stats_timeout_sec")));
 }
 
-Expected<std::unique_ptr<FrameProcessor>> edge_processor(Run& run) {
+Expected<std::unique_ptr<FrameProcessor>> edge_processor(Run& run, const FrameSource& source) {
   const Config& c = run.config();
+  if (c.string("deploy.edge.mode") == "llm") {
+    LlmProcessorOptions options{llm_client_options(c, "deploy.edge.llm", c.number("deploy.edge.confidence")), source.live()};
+    options.client.jpeg_quality = static_cast<int>(c.integer("deploy.edge.jpeg_quality"));
+    run.artifacts()["model"] = options.client.model;
+    run.artifacts()["base_url"] = redact_url_secrets(options.client.base_url);
+    auto opened = LlmProcessor::open(std::move(options));
+    if (!opened) return std::unexpected(opened.error());
+    return std::unique_ptr<FrameProcessor>(std::move(*opened));
+  }
   if (c.string("deploy.edge.mode") == "stream") {
     run.artifacts()["stream_endpoint"] = c.string("deploy.edge.stream_endpoint");
     return make_stream_processor({c.string("deploy.edge.stream_endpoint"), c.string("deploy.edge.stream_api_key"),
@@ -140,7 +155,7 @@ std::string edge_source_key(FrameSourceKind kind) {
   return "deploy.edge.source";
 }
 
-// deploy edge, modes local and stream: they differ only in who detects.
+// deploy edge, every mode: they differ only in who detects.
 Expected<void> deploy_edge(Run& run) {
   const Config& c = run.config();
   auto kind = parse_frame_source_kind(c.string("deploy.edge.source"));
@@ -155,7 +170,7 @@ Expected<void> deploy_edge(Run& run) {
   auto source = open_frame_source(source_options);
   if (!source) return std::unexpected(source.error());
   run.artifacts()["source"] = (*source)->describe();
-  auto processor = edge_processor(run);
+  auto processor = edge_processor(run, **source);
   if (!processor) return std::unexpected(processor.error());
 
   StatsSender sender = make_sender(run, "deploy.edge");
@@ -176,8 +191,21 @@ Expected<void> deploy_edge(Run& run) {
   if (options.save_annotated) run.artifacts()["outputs_dir"] = options.outputs_dir.string();
   run.artifacts()["source_failures"] = (*source)->failures();
   run.artifacts()["source_reconnects"] = (*source)->reconnects();
+  const auto* llm_processor = dynamic_cast<const LlmProcessor*>(processor->get());
+  if (llm_processor) run.artifacts()["llm"] = llm::to_json(llm_processor->counts());
   if (!report) return std::unexpected(report.error());
   run.artifacts().update(to_json(*report));
+  std::string figures = report->dropped > 0 ? std::to_string(report->dropped) + " frames dropped" : "";
+  if (llm_processor) {
+    const auto counts = llm_processor->counts();
+    figures += (figures.empty() ? "" : ", ") + std::to_string(counts.requests) + " LLM requests, " +
+               std::to_string(report->skipped) + " frames skipped";
+    // Every frame sent failed: the endpoint, the key or the model is wrong, not one frame.
+    if (report->frames == 0 && report->failed_frames > 0 && !report->interrupted) {
+      return fail(ErrorCode::runtime, "no frame was answered, every request failed (" + failure_reasons(counts) +
+                                          "); the log names each frame's error");
+    }
+  }
   print_summary({.command = "deploy edge",
                  .images = report->frames,
                  .unit = "frames",
@@ -185,7 +213,7 @@ Expected<void> deploy_edge(Run& run) {
                  .boxes_per_class = report->detections_per_class,
                  .seconds = report->elapsed_sec,
                  .outputs = options.outputs_dir,
-                 .figures = report->dropped > 0 ? std::to_string(report->dropped) + " frames dropped" : ""});
+                 .figures = figures});
   return {};
 }
 
@@ -287,6 +315,7 @@ void register_backends() {
   evaluators().add("yolo", validate_model);
   edge_modes().add("local", deploy_edge);
   edge_modes().add("stream", deploy_edge);
+  edge_modes().add("llm", deploy_edge);
 #ifdef VISION_WITH_TRAINING
   register_training_backends();
 #endif

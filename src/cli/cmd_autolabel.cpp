@@ -21,12 +21,8 @@ int run_autolabel(AutolabelOptions options) {
       [](const Config& c) { return RunSpec{"autolabel", "autolabel_mode", c.string("autolabel.mode")}; },
       [](const Config& c) -> Expected<void> {
         if (auto ok = require_path(c.path("data.unlabeled_dir"), "data.unlabeled_dir", true); !ok) return ok;
-        if (c.string("autolabel.mode") == "llm") {
-          // A missing key stops the run before any image is read or sent.
-          auto key = llm::llm_api_key(c.string("autolabel.llm.api_key_env"), "autolabel.llm.api_key_env");
-          if (!key) return std::unexpected(key.error());
-          return {};
-        }
+        // A missing key stops the run before any image is read or sent.
+        if (c.string("autolabel.mode") == "llm") return require_llm_api_key(c, "autolabel.llm");
         return require_path(c.path("autolabel.model.onnx_model"), "autolabel.model.onnx_model", false);
       },
       [](Run& run) -> Expected<void> {

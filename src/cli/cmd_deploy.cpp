@@ -22,6 +22,8 @@ Expected<void> check_edge_inputs(const Config& c) {
   if (c.string("deploy.edge.mode") == "local") {
     if (auto ok = require_path(c.path("deploy.edge.local_model"), "deploy.edge.local_model", false); !ok) return ok;
   }
+  // A missing key stops the run before the source is opened or a frame sent.
+  if (c.string("deploy.edge.mode") == "llm") return require_llm_api_key(c, "deploy.edge.llm");
   return {};
 }
 

@@ -53,6 +53,12 @@ llm::LlmClientOptions llm_client_options(const Config& c, const std::string& sec
   return options;
 }
 
+Expected<void> require_llm_api_key(const Config& c, const std::string& section) {
+  auto key = llm::llm_api_key(c.string(section + ".api_key_env"), section + ".api_key_env");
+  if (!key) return std::unexpected(key.error());
+  return {};
+}
+
 int report_error(const Error& error) {
   std::fprintf(stderr, "vision: %s error: %s\n", error_code_name(error.code), error.message.c_str());
   return exit_code(error.code);

@@ -77,6 +77,9 @@ Expected<void> require_path(const std::filesystem::path& path, const std::string
 // The LLM client's options from an [autolabel.llm] or [deploy.edge.llm] `section` (the two
 // are kept symmetric), with the classes from class_map.names and the run's `confidence`.
 llm::LlmClientOptions llm_client_options(const Config& config, const std::string& section, double confidence);
+// Fails (ErrorCode::config, exit 2) when `section`.api_key_env names an unset or empty variable:
+// checked before a run reads or sends anything.
+Expected<void> require_llm_api_key(const Config& config, const std::string& section);
 
 // This vision binary's path, for commands that start another vision process.
 std::filesystem::path vision_executable();

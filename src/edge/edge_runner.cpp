@@ -78,6 +78,7 @@ CaptureTally capture_frames(FrameSource& source, const EdgeOptions& options, Clo
 
 struct DetectionTally {
   std::int64_t frames = 0;         // detected
+  std::int64_t skipped = 0;        // the processor declined them
   std::int64_t failed_frames = 0;  // the processor failed on them
   std::int64_t detections = 0;
   std::map<std::string, std::int64_t> detections_per_class;
@@ -93,12 +94,17 @@ Expected<std::vector<Detection>> process_frame(FrameProcessor& processor, const 
 }
 
 // Stage 2, on the calling thread: each captured frame through the processor, then on to
-// `detected`. A frame the processor fails on (an error or an exception) is counted and skipped.
+// `detected`. A frame the processor declines, or fails on (an error or an exception), is counted
+// and goes no further.
 DetectionTally detect_frames(FrameProcessor& processor, const EdgeOptions& options, BoundedQueue<Frame>& captured,
                              BoundedQueue<Detected>& detected) {
   DetectionTally tally;
   Progress progress("deploy edge", options.max_frames, "frames");
   while (auto frame = captured.pop()) {
+    if (!processor.accepts(*frame)) {
+      ++tally.skipped;
+      continue;
+    }
     const auto t0 = Clock::now();
     auto detections = process_frame(processor, *frame);
     const double latency = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
@@ -153,6 +159,7 @@ EdgeReport make_report(const CaptureTally& capture, DetectionTally detection, st
   EdgeReport report;
   report.frames = detection.frames;
   report.dropped = capture.dropped;
+  report.skipped = detection.skipped;
   report.failed_frames = detection.failed_frames;
   report.annotated_saved = annotated_saved;
   report.detections = detection.detections;
@@ -205,6 +212,7 @@ Expected<EdgeReport> run_edge(FrameSource& source, FrameProcessor& processor, St
 nlohmann::json to_json(const EdgeReport& r) {
   return {{"frames", r.frames},
           {"dropped_frames", r.dropped},
+          {"skipped_frames", r.skipped},
           {"failed_frames", r.failed_frames},
           {"annotated_saved", r.annotated_saved},
           {"detections", r.detections},

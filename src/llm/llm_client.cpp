@@ -313,6 +313,12 @@ LlmExpected<LlmAnswer> LlmClient::detect(const cv::Mat& image, std::span<const s
   }
 }
 
+bool LlmClient::request_slot_free() noexcept {
+  if (!m_impl->bucket) return true;
+  std::lock_guard lock(m_impl->bucket_mutex);
+  return m_impl->bucket->can_take(1, Clock::now());
+}
+
 LlmCounts LlmClient::counts() const {
   std::lock_guard lock(m_impl->counts_mutex);
   return m_impl->counts;

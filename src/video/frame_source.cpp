@@ -81,6 +81,7 @@ class VideoFileSource final : public FrameSource {
     Frame frame;
     if (!m_capture.read(frame.image) || frame.image.empty()) return std::nullopt;
     frame.index = m_index++;
+    frame.video_time_sec = m_capture.get(cv::CAP_PROP_POS_MSEC) / 1000.0;
     return frame;
   }
   bool live() const override { return false; }

@@ -28,6 +28,9 @@ struct FakeReply {
 std::string chat_completion(const nlohmann::json& content, int prompt_tokens = -1, int completion_tokens = -1);
 FakeReply ok_reply(const nlohmann::json& content);
 
+// The answer most tests need: one dog at (40,20)-(120,100) in pixels of the image sent, score 0.9.
+inline const std::string k_dog_reply = R"({"detections":[{"class_name":"dog","score":0.9,"bbox_xyxy":[40,20,120,100]}]})";
+
 struct ReceivedRequest {
   nlohmann::json body;
   std::string authorization;

@@ -1,8 +1,9 @@
 // The edge loop: frames from a FrameSource are detected by a FrameProcessor (the local engine,
-// or a remote server in stream mode) and leave as annotated images and StatsEvents. Capture,
-// detection and output are three stages on their own threads joined by bounded queues, so a slow
-// disk or network never stalls capture; frames are dropped (and counted) only when a live source
-// outruns detection.
+// a remote server in stream mode, a vision LLM in llm mode) and leave as annotated images and
+// StatsEvents. Capture, detection and output are three stages on their own threads joined by
+// bounded queues, so a slow disk or network never stalls capture; frames are dropped (and
+// counted) only when a live source outruns detection, and skipped (and counted) when the
+// processor declines them.
 #pragma once
 
 #include <cstdint>
@@ -24,6 +25,9 @@ class StatsSender;
 class FrameProcessor {
  public:
   virtual ~FrameProcessor() = default;
+  // False lets the frame pass undetected, counted as skipped: a processor with a request
+  // budget (the LLM's qps_limit) declines frames while it has none, so a live source never waits.
+  virtual bool accepts(const Frame& /*frame*/) noexcept { return true; }
   virtual Expected<std::vector<Detection>> process(const Frame& frame) = 0;
 };
 
@@ -40,7 +44,8 @@ struct EdgeOptions {
 
 struct EdgeReport {
   std::int64_t frames = 0;           // detected
-  std::int64_t dropped = 0;          // skipped because a live source outran detection
+  std::int64_t dropped = 0;          // lost because a live source outran detection
+  std::int64_t skipped = 0;          // declined by the processor (FrameProcessor::accepts)
   std::int64_t failed_frames = 0;    // detection errors (the run goes on)
   std::int64_t annotated_saved = 0;
   std::int64_t detections = 0;

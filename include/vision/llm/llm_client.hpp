@@ -98,6 +98,10 @@ class LlmClient {
   // paced by one bucket and sent one at a time.
   LlmExpected<LlmAnswer> detect(const cv::Mat& image, std::span<const std::uint8_t> encoded = {});
 
+  // True when a request could go out now without waiting for the qps_limit bucket: a caller
+  // that must not wait (a live camera) asks before detect() and lets the frame go when false.
+  bool request_slot_free() noexcept;
+
   LlmCounts counts() const;
 
  private:

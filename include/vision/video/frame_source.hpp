@@ -20,6 +20,9 @@ struct Frame {
   std::filesystem::path relative;   // image sources: the path under the folder (a lone file: its name)
   std::filesystem::path file;       // image sources: the file as found
   cv::Mat image;                    // BGR
+  // Video files: where the frame sits on the video's own clock, so that work paced "per second
+  // of video" gives the same frames however fast they are read. Empty for other sources.
+  std::optional<double> video_time_sec;
 };
 
 enum class FrameSourceKind { images, image_file, video, camera, stream };

@@ -1,11 +1,12 @@
 // The edge runner: its three stages (capture, detection, output) on sources that are files
-// or live, frame pacing, dropped frames, annotated file names, and failures that are counted
-// or end the run without escaping as exceptions.
+// or live, frame pacing, dropped and skipped frames, annotated file names, and failures that are
+// counted or end the run without escaping as exceptions.
 #include <gtest/gtest.h>
 
 #include <stdexcept>
 #include <thread>
 
+#include <nlohmann/json.hpp>
 #include <opencv2/imgcodecs.hpp>
 
 #include "helpers/test_support.hpp"
@@ -109,6 +110,31 @@ class ThrowingSource final : public vision::FrameSource {
 };
 
 }  // namespace
+
+namespace {
+
+// Declines odd frames, as a processor out of its request budget does.
+class EvenFramesProcessor final : public vision::FrameProcessor {
+ public:
+  bool accepts(const vision::Frame& frame) noexcept override { return frame.index % 2 == 0; }
+  vision::Expected<std::vector<vision::Detection>> process(const vision::Frame& frame) override {
+    EXPECT_EQ(frame.index % 2, 0);
+    return std::vector<vision::Detection>{{0, "thing", 0.5F, {0, 0, 1, 1}}};
+  }
+};
+
+}  // namespace
+
+TEST(EdgeRunner, FramesTheProcessorDeclinesAreSkippedAndCounted) {
+  CountingSource source(7, false);
+  EvenFramesProcessor processor;
+  auto report = vision::run_edge(source, processor, nullptr, {});
+  ASSERT_TRUE(report) << report.error().message;
+  EXPECT_EQ(report->frames, 4);
+  EXPECT_EQ(report->skipped, 3);
+  EXPECT_EQ(report->detections, 4);
+  EXPECT_EQ(vision::to_json(*report)["skipped_frames"], 3);
+}
 
 TEST(EdgeRunner, AProcessorThatThrowsFailsThatFrameOnly) {
   CountingSource source(5, false);

@@ -1,10 +1,12 @@
 // LlmClient against a fake OpenAI-compatible server on loopback: the request it sends (contract,
 // Bearer key), boxes mapped back to the original pixels, retries on garbage, 500, 429 with
-// Retry-After and a reply slower than the timeout, the qps token bucket, failures that are not
-// retried, the missing-key error before any request, and Retry-After parsing itself.
+// Retry-After and a reply slower than the timeout, the qps token bucket (and asking it for a free
+// slot), failures that are not retried, the missing-key error before any request, and
+// Retry-After parsing itself.
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <thread>
 
 #include <opencv2/imgcodecs.hpp>
 
@@ -13,6 +15,7 @@
 
 using namespace vision::llm;
 using vision::test::FakeLlmServer;
+using vision::test::k_dog_reply;
 using vision::test::FakeReply;
 using vision::test::ok_reply;
 using Clock = std::chrono::steady_clock;
@@ -54,13 +57,11 @@ std::unique_ptr<LlmClient> open_client(const LlmClientOptions& options) {
 
 double seconds_between(Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); }
 
-const std::string k_dog = R"({"detections":[{"class_name":"dog","score":0.9,"bbox_xyxy":[40,20,120,100]}]})";
-
 }  // namespace
 
 TEST(LlmClient, SendsTheContractWithABearerKeyAndReadsTheBoxes) {
   FakeLlmServer server;
-  server.script({{200, vision::test::chat_completion(k_dog, 700, 20), {}, 0.0}});
+  server.script({{200, vision::test::chat_completion(k_dog_reply, 700, 20), {}, 0.0}});
   auto client = open_client(client_options(server));
   const cv::Mat image = picture();
   auto answer = client->detect(image, png(image));
@@ -68,7 +69,7 @@ TEST(LlmClient, SendsTheContractWithABearerKeyAndReadsTheBoxes) {
   ASSERT_EQ(answer->detections.size(), 1U);
   EXPECT_EQ(answer->detections[0].class_name, "dog");
   EXPECT_EQ(answer->detections[0].bbox_xyxy, (std::array<float, 4>{40, 20, 120, 100}));
-  EXPECT_EQ(answer->raw_reply, k_dog);
+  EXPECT_EQ(answer->raw_reply, k_dog_reply);
   EXPECT_EQ(answer->attempts, 1);
 
   const auto requests = server.requests();
@@ -95,7 +96,7 @@ TEST(LlmClient, SendsTheContractWithABearerKeyAndReadsTheBoxes) {
 TEST(LlmClient, EveryReplyFormOverTheWireWithTheLongSideCapped) {
   // Sent at 200×100 (cap 200), so each box in the reply's terms doubles in the original.
   const std::vector<std::pair<nlohmann::json, std::string>> replies = {
-      {"Sure!\n```json\n" + k_dog + "\n```", "fenced, pixels"},
+      {"Sure!\n```json\n" + k_dog_reply + "\n```", "fenced, pixels"},
       {nlohmann::json::array({{{"type", "text"}, {"text", "[{\"label\":\"dog\",\"bbox\":[20,10,60,50]}]"}}}), "parts, bbox"},
       {"[{\"label\":\"dog\",\"box_2d\":[100,100,500,300]}]", "Gemini box_2d"},
       {"[{\"label\":\"dog\",\"bbox_2d\":[20,10,60,50],\"score\":90}]", "Qwen bbox_2d"},
@@ -147,7 +148,7 @@ TEST(LlmClient, GarbageIsRetriedThenTheImageFailsWithItsReason) {
 
 TEST(LlmClient, AServerErrorThenSuccessIsOneRetry) {
   FakeLlmServer server;
-  server.script({{500, R"({"error":{"message":"boom"}})", {}, 0.0}, ok_reply(k_dog)});
+  server.script({{500, R"({"error":{"message":"boom"}})", {}, 0.0}, ok_reply(k_dog_reply)});
   auto client = open_client(client_options(server));
   auto answer = client->detect(picture());
   ASSERT_TRUE(answer) << answer.error().error.message;
@@ -161,7 +162,7 @@ TEST(LlmClient, AServerErrorThenSuccessIsOneRetry) {
 
 TEST(LlmClient, A429WaitsForRetryAfter) {
   FakeLlmServer server;
-  server.script({{429, R"({"error":{"message":"slow down"}})", {{"Retry-After", "1"}}, 0.0}, ok_reply(k_dog)});
+  server.script({{429, R"({"error":{"message":"slow down"}})", {{"Retry-After", "1"}}, 0.0}, ok_reply(k_dog_reply)});
   auto client = open_client(client_options(server));
   ASSERT_TRUE(client->detect(picture()));
   const auto requests = server.requests();
@@ -189,7 +190,7 @@ TEST(LlmClient, ARetryAfterBeyondTheCapFailsAtOnce) {
 
 TEST(LlmClient, BackOffDoublesWithJitterWithinBounds) {
   FakeLlmServer server;
-  server.script({{503, "{}", {}, 0.0}, {502, "{}", {}, 0.0}, ok_reply(k_dog)});
+  server.script({{503, "{}", {}, 0.0}, {502, "{}", {}, 0.0}, ok_reply(k_dog_reply)});
   auto options = client_options(server);
   options.retry_backoff_sec = 0.2;
   auto client = open_client(options);
@@ -209,7 +210,7 @@ TEST(LlmClient, BackOffDoublesWithJitterWithinBounds) {
 
 TEST(LlmClient, AReplySlowerThanTheTimeoutIsRetried) {
   FakeLlmServer server;
-  server.script({{200, vision::test::chat_completion(k_dog), {}, 1.5}, ok_reply(k_dog)});
+  server.script({{200, vision::test::chat_completion(k_dog_reply), {}, 1.5}, ok_reply(k_dog_reply)});
   auto options = client_options(server);
   options.timeout_sec = 0.3;
   auto client = open_client(options);
@@ -238,6 +239,25 @@ TEST(LlmClient, TheTokenBucketSpacesRequests) {
   EXPECT_EQ(counts.throttled_waits, 3);
   EXPECT_GT(counts.throttled_wait_sec, 0.4);
   EXPECT_LT(counts.throttled_wait_sec, 2.0);
+}
+
+TEST(LlmClient, ARequestSlotIsFreeAgainAfterOneBucketPeriod) {
+  FakeLlmServer server;
+  auto options = client_options(server);
+  options.qps_limit = 4.0;
+  auto client = open_client(options);
+  EXPECT_TRUE(client->request_slot_free());
+  EXPECT_TRUE(client->request_slot_free()) << "asking takes nothing";
+  ASSERT_TRUE(client->detect(picture()));
+  EXPECT_FALSE(client->request_slot_free());
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_TRUE(client->request_slot_free());
+  EXPECT_EQ(client->counts().throttled_waits, 0);
+
+  options.qps_limit = 0;
+  auto unlimited = open_client(options);
+  ASSERT_TRUE(unlimited->detect(picture()));
+  EXPECT_TRUE(unlimited->request_slot_free());
 }
 
 TEST(LlmClient, AClientErrorIsNotRetried) {

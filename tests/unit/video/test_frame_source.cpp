@@ -71,7 +71,7 @@ TEST(FrameSource, ImageFileIsOneFrameNamedAfterTheFile) {
   EXPECT_EQ((*broken)->failures(), 1);
 }
 
-TEST(FrameSource, VideoFileGivesEveryFrame) {
+TEST(FrameSource, VideoFileGivesEveryFrameWithItsTimeOnTheVideoClock) {
   TempDir dir;
   write_clip(dir / "clip.avi", 7);
   auto source = vision::open_frame_source({.kind = vision::FrameSourceKind::video, .path = dir / "clip.avi"});
@@ -83,6 +83,8 @@ TEST(FrameSource, VideoFileGivesEveryFrame) {
     if (!frame->has_value()) break;
     EXPECT_EQ((**frame).image.cols, 64);
     EXPECT_TRUE((**frame).file.empty());
+    ASSERT_TRUE((**frame).video_time_sec.has_value());
+    EXPECT_NEAR(*(**frame).video_time_sec, frames / 10.0, 1e-3);  // the clip is 10 fps
     ++frames;
   }
   EXPECT_EQ(frames, 7);
