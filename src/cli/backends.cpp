@@ -111,7 +111,13 @@ StatsSender make_sender(const Run& run, const std::string& section) {
   return StatsSender(options, make_http_stats_transport(c.string(section + ".api_key"), c.number(section + ".stats_timeout_sec")));
 }
 
-Expected<std::unique_ptr<FrameProcessor>> edge_processor(Run& run, const FrameSource& source) {
+// The processor of deploy.edge.mode; `llm` points at it in mode llm, whose counts the run reports.
+struct EdgeProcessor {
+  std::unique_ptr<FrameProcessor> processor;
+  const LlmProcessor* llm = nullptr;
+};
+
+Expected<EdgeProcessor> edge_processor(Run& run, const FrameSource& source) {
   const Config& c = run.config();
   if (c.string("deploy.edge.mode") == "llm") {
     LlmProcessorOptions options{llm_client_options(c, "deploy.edge.llm", c.number("deploy.edge.confidence")), source.live()};
@@ -120,13 +126,18 @@ Expected<std::unique_ptr<FrameProcessor>> edge_processor(Run& run, const FrameSo
     run.artifacts()["base_url"] = redact_url_secrets(options.client.base_url);
     auto opened = LlmProcessor::open(std::move(options));
     if (!opened) return std::unexpected(opened.error());
-    return std::unique_ptr<FrameProcessor>(std::move(*opened));
+    const LlmProcessor* llm = opened->get();
+    return EdgeProcessor{std::move(*opened), llm};
   }
   if (c.string("deploy.edge.mode") == "stream") {
     run.artifacts()["stream_endpoint"] = c.string("deploy.edge.stream_endpoint");
-    return make_stream_processor({c.string("deploy.edge.stream_endpoint"), c.string("deploy.edge.stream_api_key"),
-                                  c.number("deploy.edge.stream_timeout_sec"),
-                                  static_cast<int>(c.integer("deploy.edge.jpeg_quality")), c.string("deploy.edge.source_id")});
+    auto stream = make_stream_processor({c.string("deploy.edge.stream_endpoint"),
+                                         c.string("deploy.edge.stream_api_key"),
+                                         c.number("deploy.edge.stream_timeout_sec"),
+                                         static_cast<int>(c.integer("deploy.edge.jpeg_quality")),
+                                         c.string("deploy.edge.source_id")});
+    if (!stream) return std::unexpected(stream.error());
+    return EdgeProcessor{std::move(*stream)};
   }
   DetectorOptions detector;
   detector.model_path = c.path("deploy.edge.local_model");
@@ -136,7 +147,7 @@ Expected<std::unique_ptr<FrameProcessor>> edge_processor(Run& run, const FrameSo
   if (!opened) return std::unexpected(opened.error());
   run.artifacts()["model"] = detector.model_path.string();
   run.artifacts()["provider"] = (*opened)->provider();
-  return std::make_unique<LocalProcessor>(std::move(*opened));
+  return EdgeProcessor{std::make_unique<LocalProcessor>(std::move(*opened))};
 }
 
 // The config key that names the input of each kind of edge source; its errors name it too.
@@ -184,14 +195,14 @@ Expected<void> deploy_edge(Run& run) {
   options.jpeg_quality = static_cast<int>(c.integer("deploy.edge.jpeg_quality"));
   options.image_folder = *kind == FrameSourceKind::images;
   log::info("deploy.edge.start", "detecting on " + (*source)->describe());
-  auto report = run_edge(**source, **processor, &sender, options);
+  auto report = run_edge(**source, *processor->processor, &sender, options);
   sender.stop();
   run.artifacts()["stats"] = sender_json(sender.counts());
   run.artifacts()["stats_jsonl"] = (run.dir() / "stats.jsonl").string();
   if (options.save_annotated) run.artifacts()["outputs_dir"] = options.outputs_dir.string();
   run.artifacts()["source_failures"] = (*source)->failures();
   run.artifacts()["source_reconnects"] = (*source)->reconnects();
-  const auto* llm_processor = dynamic_cast<const LlmProcessor*>(processor->get());
+  const LlmProcessor* llm_processor = processor->llm;
   if (llm_processor) run.artifacts()["llm"] = llm::to_json(llm_processor->counts());
   if (!report) return std::unexpected(report.error());
   run.artifacts().update(to_json(*report));
