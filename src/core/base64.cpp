@@ -18,7 +18,7 @@ constexpr auto k_decode = make_decode_table();
 
 std::string base64_encode(const std::uint8_t* data, std::size_t size) {
   std::string out;
-  out.reserve((size + 2) / 3 * 4);
+  out.reserve(base64_encoded_size(size));
   std::size_t i = 0;
   for (; i + 2 < size; i += 3) {
     const std::uint32_t v = (data[i] << 16) | (data[i + 1] << 8) | data[i + 2];

@@ -1,6 +1,7 @@
 #include "vision/remote/inference_server.hpp"
 
 #include <atomic>
+#include <format>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -32,12 +33,6 @@ HttpResponse kserve_error(int status, const std::string& message) { return HttpR
 // KServe's `id` and the frame's `frame_name` are echoed: strings of bounded length only.
 constexpr std::size_t k_max_echoed_bytes = 256;
 
-Expected<cv::Mat> decode_jpeg(const std::string& base64, const std::string& field, std::int64_t max_pixels) {
-  auto bytes = base64_decode(base64);
-  if (!bytes || bytes->empty()) return fail(ErrorCode::invalid_data, field + ": not valid base64");
-  return decode_image(*bytes, field, {.max_pixels = max_pixels, .jpeg_only = true});
-}
-
 // Counts a request in decoding or inference for as long as it lives; `admitted` is false when
 // the server already has its maximum and the request must be answered 503 at once.
 class InflightSlot {
@@ -61,7 +56,7 @@ HttpResponse busy(HttpResponse response) {
 }  // namespace
 
 InferenceServer::InferenceServer(InferenceServerOptions options, StatsSender* sender)
-    : m_options(std::move(options)), m_sender(sender), m_router(net::HttpRouterOptions{.loopback_host_only = net::is_loopback_name(m_options.host), .log_name = "deploy.remote.http"}) {
+    : m_options(std::move(options)), m_limits(payload_limits(m_options.max_payload_mb)), m_sender(sender), m_router(net::HttpRouterOptions{.loopback_host_only = net::is_loopback_name(m_options.host), .log_name = "deploy.remote.http"}) {
   if (m_options.model_name.empty()) m_options.model_name = m_options.detector.model_path.stem().string();
   m_router.add_route("GET", "/health", [this](const HttpRequest& r) { return health(r); });
   m_router.add_route("POST", "/api/v1/frame", [this](const HttpRequest& r) { return frame(r); });
@@ -119,7 +114,7 @@ Expected<void> InferenceServer::serve() {
   http.host = m_options.host;
   http.port = m_options.port;
   http.threads = std::max(16, m_pool->workers() * 4);
-  http.payload_max_bytes = static_cast<std::size_t>(m_options.max_payload_mb * 1024 * 1024);
+  http.payload_max_bytes = m_limits.max_body_bytes;
   http.log_name = "deploy.remote.http";
   m_server = std::make_unique<net::HttpServer>(http, m_router);
   return m_server->start();
@@ -138,6 +133,17 @@ void InferenceServer::stop() {
 
 InferenceServerCounts InferenceServer::counts() const {
   return {m_frames.load(), m_detections.load(), m_annotated.load(), m_rejected.load(), m_failed.load()};
+}
+
+Expected<cv::Mat> InferenceServer::decode_jpeg(const std::string& base64, const std::string& field) const {
+  auto bytes = base64_decode(base64);
+  if (!bytes || bytes->empty()) return fail(ErrorCode::invalid_data, field + ": not valid base64");
+  if (bytes->size() > m_limits.max_image_bytes) {
+    return fail(ErrorCode::payload_too_large,
+                std::format("{}: the image is {} bytes, more than the {} bytes of deploy.remote.max_payload_mb = {}", field,
+                            bytes->size(), m_limits.max_image_bytes, m_options.max_payload_mb));
+  }
+  return decode_image(*bytes, field, {.max_pixels = m_options.max_image_pixels, .jpeg_only = true});
 }
 
 Expected<ImageDetections> InferenceServer::detect(const cv::Mat& image) {
@@ -174,6 +180,8 @@ HttpResponse InferenceServer::health(const HttpRequest&) const {
                                   {"run_id", m_options.run_id},
                                   {"model", m_options.model_name},
                                   {"workers", m_pool ? m_pool->workers() : 0},
+                                  {"max_image_bytes", m_limits.max_image_bytes},
+                                  {"max_body_bytes", m_limits.max_body_bytes},
                                   {"frames_processed", m_frames.load()},
                                   {"detections_total", m_detections.load()},
                                   {"stats_sent", stats.sent},
@@ -214,10 +222,10 @@ HttpResponse InferenceServer::frame(const HttpRequest& request) {
   }
   InflightSlot slot(m_inflight, max_inflight());
   if (!slot.admitted()) return busy(HttpResponse::error(503, "busy", "too many frames in progress; retry shortly"));
-  auto image = decode_jpeg(body["image_jpeg_base64"].get<std::string>(), "image_jpeg_base64", m_options.max_image_pixels);
+  auto image = decode_jpeg(body["image_jpeg_base64"].get<std::string>(), "image_jpeg_base64");
   if (!image) {
     ++m_rejected;
-    return HttpResponse::from_error(image.error());  // 413 above the pixel cap, 400 validation_failed otherwise
+    return HttpResponse::from_error(image.error());  // 413 above an image limit, 400 validation_failed otherwise
   }
 
   auto result = detect(*image);
@@ -315,7 +323,7 @@ HttpResponse InferenceServer::kserve_infer(const HttpRequest& request) {
   }
   InflightSlot slot(m_inflight, max_inflight());
   if (!slot.admitted()) return busy(kserve_error(503, "too many requests in progress; retry shortly"));
-  auto image = decode_jpeg(input["data"][0].get<std::string>(), "inputs[0].data[0]", m_options.max_image_pixels);
+  auto image = decode_jpeg(input["data"][0].get<std::string>(), "inputs[0].data[0]");
   if (!image) {
     ++m_rejected;
     return kserve_error(http_status(image.error().code), image.error().message);

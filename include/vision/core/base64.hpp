@@ -1,6 +1,7 @@
 // Standard base64 (RFC 4648, with padding), for JPEG frames inside JSON bodies.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -8,6 +9,9 @@
 #include <vector>
 
 namespace vision {
+
+// Length of base64_encode's text for `size` bytes: 4 characters for every started group of 3.
+constexpr std::size_t base64_encoded_size(std::size_t size) { return (size + 2) / 3 * 4; }
 
 std::string base64_encode(const std::uint8_t* data, std::size_t size);
 inline std::string base64_encode(const std::vector<std::uint8_t>& bytes) {

@@ -8,6 +8,9 @@
 //   POST /v2/models/{name}/infer     input "image": BYTES, base64 JPEG → outputs "detections"
 //                                     FP32 [K, 6] (x1, y1, x2, y2, score, class_id) and
 //                                     "detections_json" BYTES [1]
+// max_payload_mb limits the decoded JPEG on both frame routes (413 naming both sizes); the body
+// limit, checked before a body is read, is derived from it (payload_limits.hpp). /health also
+// reports both: max_image_bytes, max_body_bytes.
 // The handlers are plain functions of HttpRequest, so route tests need no socket.
 #pragma once
 
@@ -20,6 +23,7 @@
 #include "vision/core/error.hpp"
 #include "vision/infer/detector.hpp"
 #include "vision/net/http_router.hpp"
+#include "vision/remote/payload_limits.hpp"
 
 namespace vision {
 
@@ -37,7 +41,7 @@ struct InferenceServerOptions {
   std::string model_name;           // the KServe model name; default: the model file's stem
   std::string ingest_api_key;       // X-API-Key clients must send when set
   bool insecure = false;            // allow a non-loopback host without ingest_api_key
-  double max_payload_mb = 8.0;
+  double max_payload_mb = 8.0;      // MiB of decoded JPEG per frame; the body limit follows (payload_limits)
   std::int64_t max_image_pixels = 8192LL * 8192;  // width × height from the JPEG header; larger get 413
   int max_inflight = 0;  // frames in decoding or inference at once, more get 503; 0 = 2 × workers
   bool save_annotated = false;
@@ -84,11 +88,15 @@ class InferenceServer {
   Expected<void> open_pool();
   Expected<void> serve();
   int max_inflight() const;
+  // The base64 JPEG of `field`, checked against max_image_bytes and max_image_pixels before its
+  // pixels are decoded: 413 (payload_too_large) above either, 400 (invalid_data) if malformed.
+  Expected<cv::Mat> decode_jpeg(const std::string& base64, const std::string& field) const;
   Expected<ImageDetections> detect(const cv::Mat& image);
   void after_frame(const std::string& source_id, const cv::Mat& image, const ImageDetections& result,
                    std::string* annotated_base64);
 
   InferenceServerOptions m_options;
+  PayloadLimits m_limits;  // from m_options.max_payload_mb
   StatsSender* m_sender;
   std::unique_ptr<InferencePool> m_pool;
   std::unique_ptr<net::HttpServer> m_server;
