@@ -67,6 +67,8 @@ class StatsSender {
   // Delivers what it can within drain_timeout_sec, then stops the thread. Idempotent.
   void stop();
   StatsSenderCounts counts() const;
+  // False when the endpoint is empty and events stay in stats.jsonl.
+  bool pushes() const noexcept { return !m_options.endpoint.empty(); }
 
  private:
   void loop();
