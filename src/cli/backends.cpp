@@ -14,6 +14,7 @@
 #include "vision/edge/llm_processor.hpp"
 #include "vision/edge/local_processor.hpp"
 #include "vision/edge/stream_processor.hpp"
+#include "vision/edge/stream_stats.hpp"
 #include "vision/eval/validate.hpp"
 #include "vision/remote/inference_server.hpp"
 #include "vision/stats_client/http_stats_transport.hpp"
@@ -100,15 +101,36 @@ nlohmann::json sender_json(const StatsSenderCounts& c) {
           {"failed", c.failed}, {"evicted", c.evicted}, {"replayed", c.replayed}};
 }
 
-StatsSender make_sender(const Run& run, const std::string& section) {
+// `endpoint` is the section's stats_endpoint, or "" when another process reports these frames.
+StatsSender make_sender(const Run& run, const std::string& section, std::string endpoint) {
   const Config& c = run.config();
   StatsSenderOptions options;
-  options.endpoint = c.string(section + ".stats_endpoint");
+  options.endpoint = std::move(endpoint);
   options.jsonl_path = run.dir() / "stats.jsonl";
   // One spool per source: a later run with the same source_id delivers what this one could not.
   options.spool_dir = spool_dir_for(c.root(), c.string(section + ".source_id"));
   options.spool_max_bytes = static_cast<std::uint64_t>(c.number("statistics.spool_max_mb") * 1024 * 1024);
   return StatsSender(options, make_http_stats_transport(c.string(section + ".api_key"), c.number(section + ".stats_timeout_sec")));
+}
+
+StreamOptions stream_options(const Config& c) {
+  return {c.string("deploy.edge.stream_endpoint"), c.string("deploy.edge.stream_api_key"),
+          c.number("deploy.edge.stream_timeout_sec"), static_cast<int>(c.integer("deploy.edge.jpeg_quality")),
+          c.string("deploy.edge.source_id")};
+}
+
+// Where the edge pushes its StatsEvents: deploy.edge.stats_endpoint, except in stream mode when
+// the server reports the frames (deploy.edge.stream_push_stats); then stats.jsonl keeps them.
+Expected<std::string> edge_stats_endpoint(Run& run) {
+  const Config& c = run.config();
+  if (c.string("deploy.edge.mode") != "stream") return c.string("deploy.edge.stats_endpoint");
+  const std::string setting = c.string("deploy.edge.stream_push_stats");
+  auto parsed = parse_stream_push_stats(setting);
+  if (!parsed) return std::unexpected(parsed.error());
+  const auto decision = decide_stream_push(*parsed, stream_options(c));
+  run.artifacts()["stream_push_stats"] = {
+      {"setting", setting}, {"edge_pushes", decision.edge_pushes}, {"reason", decision.reason}};
+  return decision.edge_pushes ? c.string("deploy.edge.stats_endpoint") : std::string();
 }
 
 // The processor of deploy.edge.mode; `llm` points at it in mode llm, whose counts the run reports.
@@ -131,11 +153,7 @@ Expected<EdgeProcessor> edge_processor(Run& run, const FrameSource& source) {
   }
   if (c.string("deploy.edge.mode") == "stream") {
     run.artifacts()["stream_endpoint"] = c.string("deploy.edge.stream_endpoint");
-    auto stream = make_stream_processor({c.string("deploy.edge.stream_endpoint"),
-                                         c.string("deploy.edge.stream_api_key"),
-                                         c.number("deploy.edge.stream_timeout_sec"),
-                                         static_cast<int>(c.integer("deploy.edge.jpeg_quality")),
-                                         c.string("deploy.edge.source_id")});
+    auto stream = make_stream_processor(stream_options(c));
     if (!stream) return std::unexpected(stream.error());
     return EdgeProcessor{std::move(*stream)};
   }
@@ -184,7 +202,9 @@ Expected<void> deploy_edge(Run& run) {
   auto processor = edge_processor(run, **source);
   if (!processor) return std::unexpected(processor.error());
 
-  StatsSender sender = make_sender(run, "deploy.edge");
+  auto stats_endpoint = edge_stats_endpoint(run);
+  if (!stats_endpoint) return std::unexpected(stats_endpoint.error());
+  StatsSender sender = make_sender(run, "deploy.edge", std::move(*stats_endpoint));
   if (auto ok = sender.start(); !ok) return ok;
   EdgeOptions options;
   options.source_id = c.string("deploy.edge.source_id");
@@ -207,6 +227,10 @@ Expected<void> deploy_edge(Run& run) {
   if (!report) return std::unexpected(report.error());
   run.artifacts().update(to_json(*report));
   std::string figures = report->dropped > 0 ? std::to_string(report->dropped) + " frames dropped" : "";
+  if (report->frames_without_boxes > 0) {
+    figures += (figures.empty() ? "" : ", ") + std::to_string(report->frames_without_boxes) +
+               " frames without boxes (the server sent counts only)";
+  }
   if (llm_processor) {
     const auto counts = llm_processor->counts();
     figures += (figures.empty() ? "" : ", ") + std::to_string(counts.requests) + " LLM requests, " +
@@ -294,7 +318,7 @@ Expected<void> deploy_remote(Run& run, bool insecure) {
   options.outputs_dir = options.save_annotated ? run.outputs_dir() : std::filesystem::path();
   options.run_id = run.id();
 
-  StatsSender sender = make_sender(run, "deploy.remote");
+  StatsSender sender = make_sender(run, "deploy.remote", c.string("deploy.remote.stats_endpoint"));
   if (auto ok = sender.start(); !ok) return ok;
   InferenceServer server(options, &sender);
   if (auto ok = server.start(); !ok) return ok;

@@ -193,10 +193,10 @@ int run_demo(const DemoOptions& options) {
   auto stream = with({"deploy", "edge", "--mode", "stream", "--set",
                       "deploy.edge.stream_endpoint=http://127.0.0.1:" + std::to_string(remote_port) + "/api/v1/frame",
                       "--set", "deploy.edge.source_id=edge-stream"});
+  // Both report to the demo's service with the defaults: the server says in /health that it
+  // reports each streamed frame, so the edge keeps its copy in stats.jsonl and no frame is
+  // counted twice.
   stream.insert(stream.end(), edge_common.begin(), edge_common.end());
-  // The server reports each streamed frame under the edge's source_id; the edge keeps its
-  // copy in stats.jsonl only, so no frame is counted twice.
-  stream.insert(stream.end(), {"--set", "deploy.edge.stats_endpoint="});
   count(step(stream));
   kill(remote, SIGTERM);
   wait_child(remote);  // 130: stopped by the signal, as intended

@@ -140,6 +140,7 @@ max_frames = 0
 stream_endpoint = "http://127.0.0.1:60051/api/v1/frame"
 stream_timeout_sec = 5.0
 stream_api_key = ""
+stream_push_stats = "auto"
 
 [deploy.edge.llm]
 )toml" + std::string(k_llm_client_defaults) + R"toml(
@@ -149,7 +150,7 @@ listen_host = "127.0.0.1"
 listen_port = 60051
 model = ""
 confidence = 0.5
-stats_endpoint = ""
+stats_endpoint = "http://127.0.0.1:7797/api/v1/push"
 api_key = ""
 ingest_api_key = ""
 stats_timeout_sec = 2.0
@@ -480,6 +481,7 @@ std::vector<ConfigRule> build_rules() {
       non_negative_int("deploy.edge.max_frames"),
       http_url_when("deploy.edge.stream_endpoint", "deploy.edge.mode", "stream"),
       positive_number("deploy.edge.stream_timeout_sec"),
+      one_of("deploy.edge.stream_push_stats", {"auto", "always", "never"}),
       non_empty("deploy.remote.source_id"),
       non_empty("deploy.remote.listen_host"),
       int_range("deploy.remote.listen_port", 0, 65535),

@@ -97,6 +97,27 @@ std::optional<std::string> check_text(const std::string& field, const std::strin
   return std::nullopt;
 }
 
+namespace {
+
+std::optional<std::string> check_counts_by_class(const std::map<std::string, std::int64_t>& counts) {
+  if (counts.size() > k_max_classes_per_event) {
+    return "counts_by_class: at most " + std::to_string(k_max_classes_per_event) + " classes, got " +
+           std::to_string(counts.size());
+  }
+  for (const auto& [name, count] : counts) {
+    if (auto problem = check_text("counts_by_class", name, k_max_class_name_bytes)) {
+      return *problem + " (a class name)";
+    }
+    if (count < 0 || count > k_max_count) {
+      return "counts_by_class." + name + ": must be between 0 and " + std::to_string(k_max_count) + ", got " +
+             std::to_string(count);
+    }
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
 std::optional<std::string> check(const StatsEvent& e) {
   if (auto problem = check_text("source_id", e.source_id, k_max_source_id_bytes)) return problem;
   if (!e.event_id.empty()) {
@@ -106,19 +127,7 @@ std::optional<std::string> check(const StatsEvent& e) {
   if (e.total_detections < 0 || e.total_detections > k_max_count) {
     return "total_detections: must be between 0 and " + std::to_string(k_max_count) + ", got " + std::to_string(e.total_detections);
   }
-  if (e.counts_by_class.size() > k_max_classes_per_event) {
-    return "counts_by_class: at most " + std::to_string(k_max_classes_per_event) + " classes, got " +
-           std::to_string(e.counts_by_class.size());
-  }
-  for (const auto& [name, count] : e.counts_by_class) {
-    if (auto problem = check_text("counts_by_class", name, k_max_class_name_bytes)) {
-      return *problem + " (a class name)";
-    }
-    if (count < 0 || count > k_max_count) {
-      return "counts_by_class." + name + ": must be between 0 and " + std::to_string(k_max_count) + ", got " +
-             std::to_string(count);
-    }
-  }
+  if (auto problem = check_counts_by_class(e.counts_by_class)) return problem;
   if (!std::isfinite(e.latency_ms) || e.latency_ms < 0.0) {
     return "latency_ms: must be a finite number >= 0";
   }
@@ -214,24 +223,44 @@ Expected<StatsEvent> stats_event_from_json(const nlohmann::json& j) {
   }
   const auto counts = j.find("counts_by_class");
   if (counts == j.end()) return std::unexpected(invalid("counts_by_class: missing"));
-  if (!counts->is_object()) return std::unexpected(invalid("counts_by_class: must be an object of name: count"));
-  for (const auto& [name, count] : counts->items()) {
-    if (!count.is_number_integer()) {
-      return std::unexpected(invalid("counts_by_class." + name + ": must be an integer, got " + count.dump()));
-    }
-    ev.counts_by_class[name] = count.get<std::int64_t>();
-  }
+  auto parsed_counts = counts_by_class_from_json(*counts);
+  if (!parsed_counts) return std::unexpected(parsed_counts.error());
+  ev.counts_by_class = std::move(*parsed_counts);
   if (auto e = check(ev)) return std::unexpected(invalid(*e));
   return ev;
 }
 
+Expected<std::map<std::string, std::int64_t>> counts_by_class_from_json(const nlohmann::json& j) {
+  if (!j.is_object()) return std::unexpected(invalid("counts_by_class: must be an object of name: count"));
+  std::map<std::string, std::int64_t> counts;
+  for (const auto& [name, count] : j.items()) {
+    if (!count.is_number_integer()) {
+      return std::unexpected(invalid("counts_by_class." + name + ": must be an integer, got " + count.dump()));
+    }
+    counts[name] = count.get<std::int64_t>();
+  }
+  if (auto problem = check_counts_by_class(counts)) return std::unexpected(invalid(*problem));
+  return counts;
+}
+
+std::map<std::string, std::int64_t> counts_by_class(const std::vector<Detection>& detections) {
+  std::map<std::string, std::int64_t> counts;
+  for (const auto& d : detections) ++counts[d.class_name];
+  return counts;
+}
+
 StatsEvent make_stats_event(const std::string& source_id, const std::vector<Detection>& detections,
+                            double latency_ms) {
+  return make_stats_event(source_id, counts_by_class(detections), latency_ms);
+}
+
+StatsEvent make_stats_event(const std::string& source_id, std::map<std::string, std::int64_t> counts_by_class,
                             double latency_ms) {
   StatsEvent e;
   e.source_id = source_id;
   e.ts_utc = utc_timestamp_now();
-  e.total_detections = static_cast<std::int64_t>(detections.size());
-  for (const auto& d : detections) ++e.counts_by_class[d.class_name];
+  for (const auto& [name, count] : counts_by_class) e.total_detections += count;
+  e.counts_by_class = std::move(counts_by_class);
   e.latency_ms = latency_ms;
   return e;
 }

@@ -22,6 +22,10 @@ using Clock = std::chrono::steady_clock;
 
 namespace vision {
 
+std::map<std::string, std::int64_t> FrameResult::counts() const {
+  return counts_only ? *counts_only : counts_by_class(detections);
+}
+
 fs::path annotated_name(const Frame& frame, bool image_folder) {
   if (image_folder) return frame.relative.parent_path() / (frame.relative.stem().string() + "_annotated.jpg");
   return numbered_frame_name(frame.index) + ".jpg";
@@ -32,7 +36,7 @@ namespace {
 // A frame and what detection found in it, on its way to the output stage.
 struct Detected {
   Frame frame;
-  std::vector<Detection> detections;
+  FrameResult result;
   double latency_ms = 0;
 };
 
@@ -80,12 +84,13 @@ struct DetectionTally {
   std::int64_t frames = 0;         // detected
   std::int64_t skipped = 0;        // the processor declined them
   std::int64_t failed_frames = 0;  // the processor failed on them
+  std::int64_t frames_without_boxes = 0;
   std::int64_t detections = 0;
   std::map<std::string, std::int64_t> detections_per_class;
   std::vector<double> latencies_ms;
 };
 
-Expected<std::vector<Detection>> process_frame(FrameProcessor& processor, const Frame& frame) {
+Expected<FrameResult> process_frame(FrameProcessor& processor, const Frame& frame) {
   try {
     return processor.process(frame);
   } catch (...) {
@@ -106,24 +111,41 @@ DetectionTally detect_frames(FrameProcessor& processor, const EdgeOptions& optio
       continue;
     }
     const auto t0 = Clock::now();
-    auto detections = process_frame(processor, *frame);
+    auto result = process_frame(processor, *frame);
     const double latency = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
-    if (!detections) {
+    if (!result) {
       ++tally.failed_frames;
-      log::warn("deploy.edge.frame.failed", detections.error().message, {{"frame", frame->index}});
+      log::warn("deploy.edge.frame.failed", result.error().message, {{"frame", frame->index}});
       continue;
     }
     ++tally.frames;
-    tally.detections += static_cast<std::int64_t>(detections->size());
-    for (const auto& d : *detections) ++tally.detections_per_class[d.class_name];
+    if (result->counts_only) ++tally.frames_without_boxes;
+    std::int64_t found = 0;
+    for (const auto& [name, count] : result->counts()) {
+      tally.detections_per_class[name] += count;
+      found += count;
+    }
+    tally.detections += found;
     tally.latencies_ms.push_back(latency);
     log::debug("deploy.edge.frame", "frame " + std::to_string(frame->index),
-               {{"frame", frame->index}, {"detections", detections->size()}, {"latency_ms", latency}});
-    detected.push({std::move(*frame), std::move(*detections), latency});
+               {{"frame", frame->index}, {"detections", found}, {"latency_ms", latency}});
+    detected.push({std::move(*frame), std::move(*result), latency});
     progress.update(tally.frames);
   }
   progress.finish();
   return tally;
+}
+
+// The annotation of a frame that came without boxes: "no boxes from the server: car 2, dog 1".
+std::string counts_only_note(const std::map<std::string, std::int64_t>& counts) {
+  if (counts.empty()) return "no boxes from the server: nothing found";
+  std::string note = "no boxes from the server";
+  std::string separator = ": ";
+  for (const auto& [name, count] : counts) {
+    note += separator + name + " " + std::to_string(count);
+    separator = ", ";
+  }
+  return note;
 }
 
 // Writes one annotated frame; a failure is logged and the run goes on.
@@ -132,7 +154,11 @@ bool save_annotated_frame(Detected& item, const EdgeOptions& options) {
   std::string problem = "cannot write " + file.string();
   try {
     cv::Mat& annotated = item.frame.image;  // the frame is ours alone now
-    draw_detections(annotated, item.detections);
+    if (item.result.counts_only) {
+      draw_note(annotated, counts_only_note(*item.result.counts_only));
+    } else {
+      draw_detections(annotated, item.result.detections);
+    }
     std::error_code ec;
     fs::create_directories(file.parent_path(), ec);
     if (cv::imwrite(file.string(), annotated, {cv::IMWRITE_JPEG_QUALITY, options.jpeg_quality})) return true;
@@ -148,7 +174,7 @@ bool save_annotated_frame(Detected& item, const EdgeOptions& options) {
 std::int64_t write_outputs(StatsSender* sender, const EdgeOptions& options, BoundedQueue<Detected>& detected) {
   std::int64_t saved = 0;
   while (auto item = detected.pop()) {
-    if (sender) sender->enqueue(make_stats_event(options.source_id, item->detections, item->latency_ms));
+    if (sender) sender->enqueue(make_stats_event(options.source_id, item->result.counts(), item->latency_ms));
     if (options.save_annotated && save_annotated_frame(*item, options)) ++saved;
   }
   return saved;
@@ -162,6 +188,7 @@ EdgeReport make_report(const CaptureTally& capture, DetectionTally detection, st
   report.skipped = detection.skipped;
   report.failed_frames = detection.failed_frames;
   report.annotated_saved = annotated_saved;
+  report.frames_without_boxes = detection.frames_without_boxes;
   report.detections = detection.detections;
   report.detections_per_class = std::move(detection.detections_per_class);
   report.interrupted = interrupt::requested();
@@ -215,6 +242,7 @@ nlohmann::json to_json(const EdgeReport& r) {
           {"skipped_frames", r.skipped},
           {"failed_frames", r.failed_frames},
           {"annotated_saved", r.annotated_saved},
+          {"frames_without_boxes", r.frames_without_boxes},
           {"detections", r.detections},
           {"detections_per_class", r.detections_per_class},
           {"elapsed_sec", r.elapsed_sec},

@@ -35,14 +35,14 @@ bool LlmProcessor::accepts(const Frame& frame) noexcept {
   return true;
 }
 
-Expected<std::vector<Detection>> LlmProcessor::process(const Frame& frame) {
+Expected<FrameResult> LlmProcessor::process(const Frame& frame) {
   auto answer = m_client->detect(frame.image);
   if (!answer) {
     Error error = std::move(answer.error().error);
     error.message = answer.error().reason + ": " + error.message;
     return std::unexpected(std::move(error));
   }
-  return std::move(answer->detections);
+  return FrameResult{std::move(answer->detections)};
 }
 
 }  // namespace vision

@@ -1,3 +1,4 @@
+// Edge mode "stream": one POST /api/v1/frame per frame, and the reading of its reply.
 #include "vision/edge/stream_processor.hpp"
 
 #include <nlohmann/json.hpp>
@@ -17,7 +18,7 @@ class StreamProcessor final : public FrameProcessor {
         m_path(std::move(path)),
         m_client(net::HttpClientOptions{std::move(base), m_options.timeout_sec, m_options.api_key}) {}
 
-  Expected<std::vector<Detection>> process(const Frame& frame) override {
+  Expected<FrameResult> process(const Frame& frame) override {
     std::vector<std::uint8_t> jpeg;
     if (!cv::imencode(".jpg", frame.image, jpeg, {cv::IMWRITE_JPEG_QUALITY, m_options.jpeg_quality})) {
       return fail(ErrorCode::runtime, "cannot encode frame " + std::to_string(frame.index) + " as JPEG");
@@ -36,16 +37,7 @@ class StreamProcessor final : public FrameProcessor {
       return fail(response->status == 401 ? ErrorCode::unauthorized : ErrorCode::runtime,
                   m_options.endpoint + " answered HTTP " + std::to_string(response->status) + ": " + error);
     }
-    if (!reply.is_object() || !reply.contains("detections") || !reply["detections"].is_array()) {
-      return fail(ErrorCode::invalid_data, m_options.endpoint + ": the reply has no detections array");
-    }
-    std::vector<Detection> detections;
-    for (size_t i = 0; i < reply["detections"].size(); ++i) {
-      auto d = detection_from_json(reply["detections"][i], "detections[" + std::to_string(i) + "].");
-      if (!d) return std::unexpected(d.error());
-      detections.push_back(std::move(*d));
-    }
-    return detections;
+    return frame_result_from_reply(reply, m_options.endpoint);
   }
 
  private:
@@ -55,6 +47,27 @@ class StreamProcessor final : public FrameProcessor {
 };
 
 }  // namespace
+
+Expected<FrameResult> frame_result_from_reply(const nlohmann::json& reply, const std::string& endpoint) {
+  const auto invalid = [&](const std::string& problem) { return fail(ErrorCode::invalid_data, endpoint + ": " + problem); };
+  if (!reply.is_object()) return invalid("the reply is not a JSON object");
+  FrameResult result;
+  if (const auto detections = reply.find("detections"); detections != reply.end()) {
+    if (!detections->is_array()) return invalid("detections: must be an array");
+    for (size_t i = 0; i < detections->size(); ++i) {
+      auto d = detection_from_json((*detections)[i], "detections[" + std::to_string(i) + "].");
+      if (!d) return invalid(d.error().message);
+      result.detections.push_back(std::move(*d));
+    }
+    return result;
+  }
+  const auto counts = reply.find("counts_by_class");
+  if (counts == reply.end()) return invalid("the reply has neither detections nor counts_by_class");
+  auto parsed = counts_by_class_from_json(*counts);
+  if (!parsed) return invalid(parsed.error().message);
+  result.counts_only = std::move(*parsed);
+  return result;
+}
 
 Expected<std::unique_ptr<FrameProcessor>> make_stream_processor(const StreamOptions& options) {
   auto parts = net::split_url(options.endpoint);

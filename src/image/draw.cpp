@@ -19,10 +19,24 @@ cv::Scalar class_color(int class_id) {
           static_cast<double>((rgb >> 16) & 0xFF)};
 }
 
-void draw_detections(cv::Mat& image, const std::vector<Detection>& detections) {
+namespace {
+
+// Line width and text size that follow the image size, as Ultralytics' annotator does.
+struct Pen {
+  int line;
+  double font_scale;
+  int font_thickness;
+};
+
+Pen pen_for(const cv::Mat& image) {
   const int line = std::max(static_cast<int>(std::lround((image.rows + image.cols) / 2.0 * 0.003)), 2);
-  const double font_scale = line / 3.0;
-  const int font_thickness = std::max(line - 1, 1);
+  return {line, line / 3.0, std::max(line - 1, 1)};
+}
+
+}  // namespace
+
+void draw_detections(cv::Mat& image, const std::vector<Detection>& detections) {
+  const auto [line, font_scale, font_thickness] = pen_for(image);
   for (const auto& d : detections) {
     const cv::Scalar color = class_color(d.class_id);
     const cv::Point p1(static_cast<int>(d.bbox_xyxy[0]), static_cast<int>(d.bbox_xyxy[1]));
@@ -43,6 +57,16 @@ void draw_detections(cv::Mat& image, const std::vector<Detection>& detections) {
     cv::putText(image, text, cv::Point(label_p1.x, outside ? p1.y - 2 : p1.y + size.height + 2),
                 cv::FONT_HERSHEY_SIMPLEX, font_scale, text_color, font_thickness, cv::LINE_AA);
   }
+}
+
+void draw_note(cv::Mat& image, const std::string& text) {
+  const Pen pen = pen_for(image);
+  int baseline = 0;
+  const cv::Size size = cv::getTextSize(text, cv::FONT_HERSHEY_SIMPLEX, pen.font_scale, pen.font_thickness, &baseline);
+  const int band = size.height + baseline + 2 * pen.line;
+  cv::rectangle(image, cv::Point(0, 0), cv::Point(image.cols, band), cv::Scalar(0, 0, 0), cv::FILLED);
+  cv::putText(image, text, cv::Point(pen.line, pen.line + size.height), cv::FONT_HERSHEY_SIMPLEX, pen.font_scale,
+              cv::Scalar(255, 255, 255), pen.font_thickness, cv::LINE_AA);
 }
 
 }  // namespace vision

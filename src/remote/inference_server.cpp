@@ -187,7 +187,8 @@ HttpResponse InferenceServer::health(const HttpRequest&) const {
                                   {"stats_sent", stats.sent},
                                   {"stats_pending", stats.pending},
                                   {"stats_failed", stats.failed},
-                                  {"annotated_saved", m_annotated.load()}});
+                                  {"annotated_saved", m_annotated.load()},
+                                  {"reports_stats", m_sender != nullptr && m_sender->pushes()}});
 }
 
 HttpResponse InferenceServer::frame(const HttpRequest& request) {
@@ -240,18 +241,14 @@ HttpResponse InferenceServer::frame(const HttpRequest& request) {
   after_frame(source_id, *image, *result, want_annotated ? &annotated : nullptr);
 
   nlohmann::json detections = nlohmann::json::array();
-  std::map<std::string, std::int64_t> counts;
-  for (const auto& d : result->detections) {
-    detections.push_back(to_json(d, SchemaVersionField::omit));
-    ++counts[d.class_name];
-  }
+  for (const auto& d : result->detections) detections.push_back(to_json(d, SchemaVersionField::omit));
   nlohmann::json reply = {{"ok", true},
                           {"run_id", m_options.run_id},
                           {"source_id", source_id},
                           {"frame_index", body["frame_index"]},
                           {"frame_name", body.value("frame_name", std::string())},
                           {"total_detections", result->detections.size()},
-                          {"counts_by_class", counts},
+                          {"counts_by_class", counts_by_class(result->detections)},
                           {"latency_ms", result->latency_ms},
                           {"detections", detections}};
   if (want_annotated) reply["annotated_jpeg_base64"] = annotated;

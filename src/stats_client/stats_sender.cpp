@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -113,10 +114,10 @@ std::size_t StatsSender::backlog() const {
   return m_queue.size() + (m_spool ? m_spool->pending() : 0);
 }
 
-bool StatsSender::deliver_some() {
+StatsSender::Delivery StatsSender::deliver_some() {
   const bool batching = m_batch_supported && m_singles_left == 0;
   const std::vector<std::string> batch = front(batching ? static_cast<size_t>(m_options.batch_max) : 1);
-  if (batch.empty()) return true;
+  if (batch.empty()) return Delivery::progressed;
   std::string url = m_options.endpoint;
   std::string body;
   if (batching) {
@@ -128,33 +129,33 @@ bool StatsSender::deliver_some() {
     body = batch.front();
   }
   auto status = m_transport->post_json(url, body);
-  if (!status) return false;
+  if (!status) return Delivery::unreachable;
   if (*status >= 200 && *status < 300) {
     drop_front(batch.size());
     m_sent += static_cast<std::int64_t>(batch.size());
     if (!batching && m_singles_left > 0) --m_singles_left;
-    return true;
+    return Delivery::progressed;
   }
   if (batching && (*status == 404 || *status == 405)) {
     log::info("stats.sender.no_batch", "the statistics service has no batch endpoint; sending events one by one");
     m_batch_supported = false;
-    return true;
+    return Delivery::progressed;
   }
   if (*status == 400 || *status == 413 || *status == 422) {
     if (batching && batch.size() > 1) {
       // One bad event must not sink its neighbours: this batch goes one by one, then batching resumes.
       m_singles_left = batch.size();
-      return true;
+      return Delivery::progressed;
     }
     if (m_singles_left > 0) --m_singles_left;
     drop_front(batch.size());
     m_failed += static_cast<std::int64_t>(batch.size());
     log::error("stats.sender.rejected", "the statistics service rejected an event (HTTP " + std::to_string(*status) + ")",
                {{"event", batch.front()}});
-    return true;
+    return Delivery::progressed;
   }
   log::warn("stats.sender.retry", "the statistics service answered HTTP " + std::to_string(*status) + "; retrying");
-  return false;
+  return Delivery::retry_later;
 }
 
 void StatsSender::loop() {
@@ -171,7 +172,8 @@ void StatsSender::loop() {
                          std::chrono::milliseconds(static_cast<long>(m_options.drain_timeout_sec * 1000));
       }
     }
-    if (deliver_some()) {
+    const Delivery delivery = deliver_some();
+    if (delivery == Delivery::progressed) {
       backoff = m_options.retry_initial_sec;
       unreachable_logged = false;
       continue;
@@ -181,8 +183,16 @@ void StatsSender::loop() {
       unreachable_logged = true;
     }
     std::unique_lock lock(m_mutex);
-    if (m_stopping && std::chrono::steady_clock::now() >= drain_deadline) return;
-    const auto wait = std::chrono::milliseconds(static_cast<long>(backoff * 1000));
+    const auto now = std::chrono::steady_clock::now();
+    if (m_stopping && m_spool && delivery == Delivery::unreachable) {
+      // Nothing answers, and waiting out the drain would only slow the process's exit down.
+      log::info("stats.sender.spooled", std::to_string(backlog()) + " undelivered event(s) stay in the spool for the next "
+                                                                   "sender of this source_id");
+      return;
+    }
+    if (m_stopping && now >= drain_deadline) return;
+    auto wait = std::chrono::milliseconds(static_cast<long>(backoff * 1000));
+    if (m_stopping) wait = std::min(wait, std::chrono::duration_cast<std::chrono::milliseconds>(drain_deadline - now));
     m_wake.wait_for(lock, wait, [&] { return m_stopping && drain_deadline == std::chrono::steady_clock::time_point{}; });
     backoff = std::min(backoff * 2, m_options.retry_max_sec);
   }

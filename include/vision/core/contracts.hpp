@@ -73,9 +73,18 @@ nlohmann::json to_json(const StatsEvent& e);
 Expected<Detection> detection_from_json(const nlohmann::json& j, const std::string& prefix = "");
 Expected<LabelRecord> label_record_from_json(const nlohmann::json& j);
 Expected<StatsEvent> stats_event_from_json(const nlohmann::json& j);
+// A StatsEvent's counts_by_class, alone as a server's frame reply carries it: an object of
+// class name → integer in [0, k_max_count]; the error names "counts_by_class[.<name>]".
+Expected<std::map<std::string, std::int64_t>> counts_by_class_from_json(const nlohmann::json& j);
 
-// Builds the per-frame StatsEvent from detections (ts_utc = now).
+// Detections per class name: the one count behind a StatsEvent and a frame reply.
+std::map<std::string, std::int64_t> counts_by_class(const std::vector<Detection>& detections);
+
+// Builds the per-frame StatsEvent (ts_utc = now) from detections, or from counts per class when
+// no boxes came with them; total_detections is the sum of the counts.
 StatsEvent make_stats_event(const std::string& source_id, const std::vector<Detection>& detections,
+                            double latency_ms);
+StatsEvent make_stats_event(const std::string& source_id, std::map<std::string, std::int64_t> counts_by_class,
                             double latency_ms);
 
 }  // namespace vision

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -22,13 +23,23 @@ namespace vision {
 
 class StatsSender;
 
+// What a processor found in one frame: its boxes, or, from a server that answers with counts
+// only (the Python original's remote), the objects per class without boxes.
+struct FrameResult {
+  std::vector<Detection> detections;
+  std::optional<std::map<std::string, std::int64_t>> counts_only;  // set: no boxes came, only these
+
+  // counts_only, or the detections counted per class.
+  std::map<std::string, std::int64_t> counts() const;
+};
+
 class FrameProcessor {
  public:
   virtual ~FrameProcessor() = default;
   // False lets the frame pass undetected, counted as skipped: a processor with a request
   // budget (the LLM's qps_limit) declines frames while it has none, so a live source never waits.
   virtual bool accepts(const Frame& /*frame*/) noexcept { return true; }
-  virtual Expected<std::vector<Detection>> process(const Frame& frame) = 0;
+  virtual Expected<FrameResult> process(const Frame& frame) = 0;
 };
 
 struct EdgeOptions {
@@ -48,6 +59,7 @@ struct EdgeReport {
   std::int64_t skipped = 0;          // declined by the processor (FrameProcessor::accepts)
   std::int64_t failed_frames = 0;    // detection errors (the run goes on)
   std::int64_t annotated_saved = 0;
+  std::int64_t frames_without_boxes = 0;  // answered with counts only (FrameResult::counts_only)
   std::int64_t detections = 0;
   std::map<std::string, std::int64_t> detections_per_class;
   double elapsed_sec = 0;

@@ -29,7 +29,7 @@ class LlmProcessor final : public FrameProcessor {
 
   bool accepts(const Frame& frame) noexcept override;
   // A failed request or reply is this frame's error, its reason in front ("http_429: …").
-  Expected<std::vector<Detection>> process(const Frame& frame) override;
+  Expected<FrameResult> process(const Frame& frame) override;
   // Requests, retries, throttled waits, failures by reason, tokens: for the run's artifacts.
   llm::LlmCounts counts() const { return m_client->counts(); }
 

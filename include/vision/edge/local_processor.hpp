@@ -11,10 +11,10 @@ namespace vision {
 class LocalProcessor final : public FrameProcessor {
  public:
   explicit LocalProcessor(std::unique_ptr<Detector> detector) : m_detector(std::move(detector)) {}
-  Expected<std::vector<Detection>> process(const Frame& frame) override {
+  Expected<FrameResult> process(const Frame& frame) override {
     auto result = m_detector->detect(frame.image);
     if (!result) return std::unexpected(result.error());
-    return std::move(result->detections);
+    return FrameResult{std::move(result->detections)};
   }
   Detector& detector() { return *m_detector; }
 

@@ -1,6 +1,9 @@
 // `vision deploy remote`: the HTTP inference server edge devices stream frames to (SPEC 9).
 //   GET  /health                     {"ok":true, run_id, frames_processed, detections_total,
-//                                     stats_sent, stats_failed, annotated_saved}
+//                                     stats_sent, stats_failed, annotated_saved, reports_stats}
+//                                     reports_stats: true when it pushes a StatsEvent per frame
+//                                     (a stats endpoint is set); an edge streaming to it with
+//                                     stream_push_stats = "auto" then pushes none of its own
 //   POST /api/v1/frame               one JPEG frame → detections (401 / 400 / 413 / 500 bodies
 //                                     as SPEC 9)
 //   KServe v2 / Triton HTTP subset:

@@ -5,7 +5,8 @@
 // retrying with exponential back-off while the service is down and sending the backlog when it
 // returns. What is undelivered when the process ends (or is killed) is sent by the next sender
 // of the same spool, first; the service stores each event_id once. Used by the edge runner and
-// the remote server.
+// the remote server, whose default endpoint is a local service that may not run: stopping
+// never waits for a service that cannot be reached when the spool keeps its events.
 #pragma once
 
 #include <atomic>
@@ -37,7 +38,9 @@ struct StatsSenderOptions {
   int batch_max = 500;
   double retry_initial_sec = 0.25;
   double retry_max_sec = 5.0;
-  double drain_timeout_sec = 5.0;   // how long stop() keeps trying to deliver the backlog
+  // How long stop() keeps trying to deliver the backlog; with a spool, a service that cannot be
+  // reached at all gets one last attempt instead, and the spool keeps the rest.
+  double drain_timeout_sec = 5.0;
   // The durable queue (<root>/stats/spool/<source_id>); empty: undelivered events live in
   // memory only (and in stats.jsonl).
   std::filesystem::path spool_dir;
@@ -67,11 +70,15 @@ class StatsSender {
   // Delivers what it can within drain_timeout_sec, then stops the thread. Idempotent.
   void stop();
   StatsSenderCounts counts() const;
+  // False when the endpoint is empty and events stay in stats.jsonl.
+  bool pushes() const noexcept { return !m_options.endpoint.empty(); }
 
  private:
+  enum class Delivery { progressed, unreachable, retry_later };
   void loop();
-  // Tries to deliver the front of the queue; false when the service is unreachable.
-  bool deliver_some();
+  // Tries to deliver the front of the queue: unreachable when no answer came back, retry_later
+  // when the service answered but took nothing (429, 5xx).
+  Delivery deliver_some();
   // The oldest `max` undelivered events, and dropping the first `count` of them.
   std::vector<std::string> front(std::size_t max);
   void drop_front(std::size_t count);

@@ -104,6 +104,7 @@ const std::vector<BrokenRule>& broken_rules() {
       {{"deploy.edge.max_frames=-1"}, "deploy.edge.max_frames", ">= 0"},
       {{"deploy.edge.stream_endpoint=", "deploy.edge.mode=stream"}, "deploy.edge.stream_endpoint", "http://"},
       {{"deploy.edge.stream_timeout_sec=0"}, "deploy.edge.stream_timeout_sec", "> 0"},
+      {{"deploy.edge.stream_push_stats=sometimes"}, "deploy.edge.stream_push_stats", "auto|always|never"},
       {{"deploy.edge.llm.base_url=", "deploy.edge.mode=llm", "deploy.edge.llm.model=m"}, "deploy.edge.llm.base_url", "http://"},
       {{"deploy.edge.llm.model=", "deploy.edge.mode=llm", "deploy.edge.llm.base_url=http://h/v1"}, "deploy.edge.llm.model", "must be set when"},
       {{"deploy.edge.llm.timeout_sec=0"}, "deploy.edge.llm.timeout_sec", "> 0"},

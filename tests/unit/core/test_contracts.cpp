@@ -191,3 +191,35 @@ TEST(StatsEvent, MadeFromDetections) {
   EXPECT_EQ(e.counts_by_class.at("car"), 2);
   EXPECT_FALSE(vision::check(e)) << *vision::check(e);
 }
+
+// A server that answers counts without boxes (the Python original's remote): the event comes
+// from the counts, its total their sum.
+TEST(StatsEvent, MadeFromCountsWithoutBoxes) {
+  const auto e = vision::make_stats_event("edge-7", std::map<std::string, std::int64_t>{{"car", 2}, {"person", 1}}, 12.0);
+  EXPECT_EQ(e.total_detections, 3);
+  EXPECT_EQ(e.counts_by_class.at("person"), 1);
+  EXPECT_FALSE(vision::check(e)) << *vision::check(e);
+  EXPECT_EQ(vision::make_stats_event("edge-7", std::map<std::string, std::int64_t>{}, 1.0).total_detections, 0);
+}
+
+TEST(CountsByClass, ReadAloneTheyAreCheckedAsInAStatsEvent) {
+  auto counts = vision::counts_by_class_from_json(json{{"car", 2}, {"person", 0}});
+  ASSERT_TRUE(counts) << counts.error().message;
+  EXPECT_EQ(*counts, (std::map<std::string, std::int64_t>{{"car", 2}, {"person", 0}}));
+  const std::vector<std::pair<json, std::string>> bad = {
+      {json{{"car", -1}}, "counts_by_class.car: must be between 0 and"},
+      {json{{"car", 1.5}}, "counts_by_class.car: must be an integer"},
+      {json{{"car", "2"}}, "counts_by_class.car: must be an integer"},
+      {json::array({1, 2}), "counts_by_class: must be an object"},
+      {json(3), "counts_by_class: must be an object"},
+      {json{{"", 1}}, "counts_by_class: must not be empty (a class name)"},
+  };
+  for (const auto& [value, message] : bad) {
+    auto parsed = vision::counts_by_class_from_json(value);
+    ASSERT_FALSE(parsed) << value.dump();
+    EXPECT_EQ(parsed.error().code, vision::ErrorCode::invalid_data);
+    EXPECT_NE(parsed.error().message.find(message), std::string::npos) << parsed.error().message;
+  }
+  const std::vector<vision::Detection> detections = {{0, "car", 0.9F, {0, 0, 1, 1}}, {0, "car", 0.8F, {2, 2, 3, 3}}};
+  EXPECT_EQ(vision::counts_by_class(detections), (std::map<std::string, std::int64_t>{{"car", 2}}));
+}

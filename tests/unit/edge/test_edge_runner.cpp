@@ -3,6 +3,7 @@
 // counted or end the run without escaping as exceptions.
 #include <gtest/gtest.h>
 
+#include <sstream>
 #include <stdexcept>
 #include <thread>
 
@@ -11,6 +12,8 @@
 
 #include "helpers/test_support.hpp"
 #include "vision/edge/edge_runner.hpp"
+#include "vision/stats_client/http_stats_transport.hpp"
+#include "vision/stats_client/stats_sender.hpp"
 
 namespace fs = std::filesystem;
 using vision::test::TempDir;
@@ -27,18 +30,19 @@ namespace {
 // Detects nothing, slowly: lets the test see the pipeline drop frames of a live source.
 class SlowProcessor final : public vision::FrameProcessor {
  public:
-  vision::Expected<std::vector<vision::Detection>> process(const vision::Frame& frame) override {
+  vision::Expected<vision::FrameResult> process(const vision::Frame& frame) override {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    return std::vector<vision::Detection>{{0, "thing", 0.5F, {0, 0, 1, 1}}, {1, "other", 0.5F, {0, 0, frame.index + 1.0F, 1}}};
+    return vision::FrameResult{{{0, "thing", 0.5F, {0, 0, 1, 1}}, {1, "other", 0.5F, {0, 0, frame.index + 1.0F, 1}}}};
   }
 };
 
+// Black square frames, `side` pixels wide.
 class CountingSource final : public vision::FrameSource {
  public:
-  CountingSource(int frames, bool live) : m_frames(frames), m_live(live) {}
+  CountingSource(int frames, bool live, int side = 8) : m_frames(frames), m_live(live), m_side(side) {}
   vision::Expected<std::optional<vision::Frame>> next() override {
     if (m_index >= m_frames) return std::nullopt;
-    return vision::Frame{.index = m_index++, .image = cv::Mat(8, 8, CV_8UC3, cv::Scalar::all(0))};
+    return vision::Frame{.index = m_index++, .image = cv::Mat(m_side, m_side, CV_8UC3, cv::Scalar::all(0))};
   }
   bool live() const override { return m_live; }
   std::string describe() const override { return "counting"; }
@@ -46,6 +50,7 @@ class CountingSource final : public vision::FrameSource {
  private:
   int m_frames;
   bool m_live;
+  int m_side;
   std::int64_t m_index = 0;
 };
 
@@ -89,9 +94,9 @@ namespace {
 // Throws on every frame but the first, as a library that fails deep inside would.
 class ThrowingProcessor final : public vision::FrameProcessor {
  public:
-  vision::Expected<std::vector<vision::Detection>> process(const vision::Frame& frame) override {
+  vision::Expected<vision::FrameResult> process(const vision::Frame& frame) override {
     if (frame.index > 0) throw std::runtime_error("decoder exploded");
-    return std::vector<vision::Detection>{};
+    return vision::FrameResult{};
   }
 };
 
@@ -117,9 +122,9 @@ namespace {
 class EvenFramesProcessor final : public vision::FrameProcessor {
  public:
   bool accepts(const vision::Frame& frame) noexcept override { return frame.index % 2 == 0; }
-  vision::Expected<std::vector<vision::Detection>> process(const vision::Frame& frame) override {
+  vision::Expected<vision::FrameResult> process(const vision::Frame& frame) override {
     EXPECT_EQ(frame.index % 2, 0);
-    return std::vector<vision::Detection>{{0, "thing", 0.5F, {0, 0, 1, 1}}};
+    return vision::FrameResult{{{0, "thing", 0.5F, {0, 0, 1, 1}}}};
   }
 };
 
@@ -182,4 +187,53 @@ TEST(EdgeRunner, AnUnwritableOutputFolderIsLoggedAndTheRunGoesOn) {
   ASSERT_TRUE(report) << report.error().message;
   EXPECT_EQ(report->frames, 2);
   EXPECT_EQ(report->annotated_saved, 0);
+}
+
+namespace {
+
+// Answers every frame with counts and no boxes, as the Python original's server does.
+class CountsOnlyProcessor final : public vision::FrameProcessor {
+ public:
+  vision::Expected<vision::FrameResult> process(const vision::Frame&) override {
+    return vision::FrameResult{{}, std::map<std::string, std::int64_t>{{"circle", 2}, {"square", 1}}};
+  }
+};
+
+}  // namespace
+
+TEST(EdgeRunner, CountsWithoutBoxesMakeTheStatsAndANoteOnTheAnnotatedImage) {
+  TempDir dir;
+  CountingSource source(3, false, 320);
+  CountsOnlyProcessor processor;
+  vision::StatsSender sender({.endpoint = "", .jsonl_path = dir / "stats.jsonl"}, vision::make_http_stats_transport("", 1.0));
+  ASSERT_TRUE(sender.start());
+  vision::EdgeOptions options;
+  options.save_annotated = true;
+  options.outputs_dir = dir / "out";
+  auto report = vision::run_edge(source, processor, &sender, options);
+  sender.stop();
+  ASSERT_TRUE(report) << report.error().message;
+  EXPECT_EQ(report->frames, 3);
+  EXPECT_EQ(report->frames_without_boxes, 3);
+  EXPECT_EQ(report->detections, 9);
+  EXPECT_EQ(report->detections_per_class, (std::map<std::string, std::int64_t>{{"circle", 6}, {"square", 3}}));
+  EXPECT_EQ(vision::to_json(*report)["frames_without_boxes"], 3);
+
+  std::istringstream lines(vision::test::read_text(dir / "stats.jsonl"));
+  int events = 0;
+  for (std::string line; std::getline(lines, line); ++events) {
+    const auto event = nlohmann::json::parse(line);
+    EXPECT_EQ(event["total_detections"], 3) << line;
+    EXPECT_EQ(event["counts_by_class"], (nlohmann::json{{"circle", 2}, {"square", 1}})) << line;
+  }
+  EXPECT_EQ(events, 3);
+
+  // The note is white text on a band at the top; below it the black frame has no box drawn.
+  const cv::Mat annotated = cv::imread((dir / "out/000000.jpg").string(), cv::IMREAD_GRAYSCALE);
+  ASSERT_FALSE(annotated.empty());
+  double band_max = 0, rest_max = 0;
+  cv::minMaxLoc(annotated.rowRange(0, 20), nullptr, &band_max);
+  cv::minMaxLoc(annotated.rowRange(40, annotated.rows), nullptr, &rest_max);
+  EXPECT_GT(band_max, 200);
+  EXPECT_LT(rest_max, 40);
 }

@@ -21,6 +21,8 @@
 #include "vision/net/http_client.hpp"
 #include "vision/remote/inference_server.hpp"
 #include "vision/remote/payload_limits.hpp"
+#include "vision/stats_client/http_stats_transport.hpp"
+#include "vision/stats_client/stats_sender.hpp"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -195,6 +197,24 @@ TEST(InferenceServer, FrameNameIsNeverAPath) {
   EXPECT_EQ(written, (std::vector<std::string>{"work/outputs/run/000000.jpg", "work/outputs/run/000001.jpg",
                                                "work/outputs/run/000002.jpg"}));
   EXPECT_FALSE(fs::exists("/tmp/evil.jpg"));
+}
+
+// An edge streaming with deploy.edge.stream_push_stats = "auto" pushes its own events only when
+// the server says it reports none.
+TEST(InferenceServer, HealthSaysWhetherTheServerReportsEachFrame) {
+  TempDir dir;
+  const auto reports_stats = [&](vision::StatsSender* sender) {
+    vision::InferenceServer server(options(dir), sender);
+    const auto health = json::parse(server.health(HttpRequest{}).body);
+    EXPECT_EQ(health["ok"], true);
+    EXPECT_TRUE(health.contains("frames_processed"));
+    return health["reports_stats"];
+  };
+  vision::StatsSender pushing({"http://127.0.0.1:7797/api/v1/push", dir / "a.jsonl"}, vision::make_http_stats_transport("", 1.0));
+  vision::StatsSender local_only({"", dir / "b.jsonl"}, vision::make_http_stats_transport("", 1.0));
+  EXPECT_EQ(reports_stats(&pushing), true);
+  EXPECT_EQ(reports_stats(&local_only), false);
+  EXPECT_EQ(reports_stats(nullptr), false);
 }
 
 TEST(InferenceServer, KserveV2Subset) {

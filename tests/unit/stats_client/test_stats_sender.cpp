@@ -156,6 +156,23 @@ TEST(StatsSender, StopGivesUpAfterTheDrainTimeoutAndReportsPending) {
   EXPECT_EQ(sender.counts().queued, 5);
 }
 
+// A process that reports to a service nobody started (the default endpoint) exits at once: the
+// spool keeps the events for the next sender, so waiting out the drain would gain nothing.
+TEST(StatsSender, StopDoesNotWaitForAnUnreachableServiceWhenTheSpoolKeepsTheEvents) {
+  const int port = vision::net::free_loopback_port();
+  TempDir dir;
+  vision::StatsSenderOptions options{"http://127.0.0.1:" + std::to_string(port) + "/api/v1/push", dir / "s.jsonl", 500, 0.05, 5.0, 5.0};
+  options.spool_dir = dir / "spool";
+  vision::StatsSender sender(options, vision::make_http_stats_transport("", 1.0));
+  ASSERT_TRUE(sender.start());
+  for (int i = 0; i < 5; ++i) sender.enqueue(event());
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // into its back-off
+  const auto t0 = std::chrono::steady_clock::now();
+  sender.stop();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(1));
+  EXPECT_EQ(sender.counts().pending, 5);
+}
+
 TEST(StatsSender, EmptyEndpointKeepsEventsLocal) {
   TempDir dir;
   vision::StatsSender sender({"", dir / "s.jsonl"}, vision::make_http_stats_transport("", 1.0));
