@@ -4,11 +4,13 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <string>
 
 namespace vision::train::faster_rcnn {
 
 namespace {
+namespace F = torch::nn::functional;
 
 // torchvision's _make_divisible: the nearest multiple of 8, never more than 10 % below `value`.
 int64_t make_divisible(int64_t value) {
@@ -16,9 +18,11 @@ int64_t make_divisible(int64_t value) {
   return 10 * rounded < 9 * value ? rounded + 8 : rounded;
 }
 
-torch::Tensor activate(const torch::Tensor& x, Activation activation) {
+// In place for ReLU, as torchvision's inplace=True: `x` is always a fresh conv or norm output,
+// and ReLU's backward reads only its result.
+torch::Tensor activate(torch::Tensor x, Activation activation) {
   switch (activation) {
-    case Activation::relu: return torch::relu(x);
+    case Activation::relu: return x.relu_();
     case Activation::hardswish: return torch::hardswish(x);
     case Activation::none: break;
   }
@@ -35,16 +39,26 @@ ConvNormActivation conv_norm_activation(const ConvNormActivationOptions& options
   return ConvNormActivation(options);
 }
 
-// MobileNetV3 and ResNet: He-normal weights scaled by fan-out, zero biases (BatchNorm keeps
-// LibTorch's ones and zeros, as torchvision sets them).
-void init_fan_out(torch::nn::Module& module) {
+// Every conv below `module` gets `init_weight` and a zero bias; BatchNorm keeps LibTorch's ones
+// and zeros, which torchvision sets too.
+void init_convs(torch::nn::Module& module, void (*init_weight)(torch::Tensor&)) {
   torch::NoGradGuard no_grad;
   for (auto& child : module.modules(/*include_self=*/false)) {
     if (auto* c = child->as<torch::nn::Conv2d>()) {
-      torch::nn::init::kaiming_normal_(c->weight, 0.0, torch::kFanOut, torch::kReLU);
+      init_weight(c->weight);
       if (c->bias.defined()) c->bias.zero_();
     }
   }
+}
+
+// MobileNetV3 and ResNet: He-normal by fan-out.
+void he_normal_fan_out(torch::Tensor& weight) {
+  torch::nn::init::kaiming_normal_(weight, 0.0, torch::kFanOut, torch::kReLU);
+}
+
+// The FPN: He-uniform with a = 1 by fan-in.
+void he_uniform_a1(torch::Tensor& weight) {
+  torch::nn::init::kaiming_uniform_(weight, 1.0, torch::kFanIn, torch::kLeakyReLU);
 }
 
 // MobileNetV3-Large: {in, kernel, expanded, out, SE, activation, stride}, torchvision's table.
@@ -85,14 +99,22 @@ torch::nn::AnyModule make_norm(NormKind kind, int64_t channels) {
   return {};
 }
 
+namespace {
+// make_norm registered under `name` on `owner` (nothing for NormKind::none).
+torch::nn::AnyModule add_norm(torch::nn::Module& owner, std::string name, NormKind kind, int64_t channels) {
+  auto norm = make_norm(kind, channels);
+  if (!norm.is_empty()) owner.register_module(std::move(name), norm.ptr());
+  return norm;
+}
+}  // namespace
+
 ConvNormActivationImpl::ConvNormActivationImpl(const ConvNormActivationOptions& options_) : options(options_) {
   conv = register_module("0", torch::nn::Conv2d(torch::nn::Conv2dOptions(options.in, options.out, options.kernel)
                                                     .stride(options.stride)
                                                     .padding((options.kernel - 1) / 2)
                                                     .groups(options.groups)
                                                     .bias(options.norm == NormKind::none)));
-  norm = make_norm(options.norm, options.out);
-  if (!norm.is_empty()) register_module("1", norm.ptr());
+  norm = add_norm(*this, "1", options.norm, options.out);
 }
 
 torch::Tensor ConvNormActivationImpl::forward(const torch::Tensor& x) {
@@ -133,7 +155,7 @@ MobileNetV3BodyImpl::MobileNetV3BodyImpl(NormKind norm) {
   const int64_t last_in = std::end(k_mobilenet_v3_large)[-1].out;
   layers.emplace_back(conv_norm_activation({last_in, k_mobilenet_last_channels, 1, 1, 1, norm, Activation::hardswish}));
   for (size_t i = 0; i < layers.size(); ++i) register_module(std::to_string(i), layers[i].ptr());
-  init_fan_out(*this);
+  init_convs(*this, he_normal_fan_out);
 }
 
 std::vector<torch::Tensor> MobileNetV3BodyImpl::forward(const torch::Tensor& images) {
@@ -155,15 +177,12 @@ ResNetBlockImpl::ResNetBlockImpl(int64_t in, int64_t planes, int64_t stride, boo
   const int64_t out = bottleneck ? planes * 4 : planes;
   // torchvision's ResNet v1.5: a bottleneck strides in its 3×3 conv, a basic block in its first.
   conv1 = register_module("conv1", bottleneck ? conv(in, planes, 1) : conv(in, planes, 3, stride));
-  bn1 = make_norm(norm, planes);
-  register_module("bn1", bn1.ptr());
+  bn1 = add_norm(*this, "bn1", norm, planes);
   conv2 = register_module("conv2", bottleneck ? conv(planes, planes, 3, stride) : conv(planes, planes, 3));
-  bn2 = make_norm(norm, planes);
-  register_module("bn2", bn2.ptr());
+  bn2 = add_norm(*this, "bn2", norm, planes);
   if (bottleneck) {
     conv3 = register_module("conv3", conv(planes, out, 1));
-    bn3 = make_norm(norm, out);
-    register_module("bn3", bn3.ptr());
+    bn3 = add_norm(*this, "bn3", norm, out);
   }
   if (stride != 1 || in != out) {
     downsample = register_module("downsample", torch::nn::Sequential(conv(in, out, 1, stride), make_norm(norm, out)));
@@ -171,18 +190,18 @@ ResNetBlockImpl::ResNetBlockImpl(int64_t in, int64_t planes, int64_t stride, boo
 }
 
 torch::Tensor ResNetBlockImpl::forward(const torch::Tensor& x) {
-  auto y = torch::relu(bn1.forward(conv1(x)));
+  // In-place ReLUs on fresh norm outputs and on the sum, as torchvision's.
+  auto y = bn1.forward(conv1(x)).relu_();
   y = bn2.forward(conv2(y));
-  if (bottleneck) y = bn3.forward(conv3(torch::relu(y)));
-  return torch::relu(y + (downsample ? downsample->forward(x) : x));
+  if (bottleneck) y = bn3.forward(conv3(y.relu_()));
+  return (y + (downsample ? downsample->forward(x) : x)).relu_();
 }
 
 ResNetBodyImpl::ResNetBodyImpl(BackboneKind kind, NormKind norm) {
   const bool bottleneck = kind == BackboneKind::resnet50;
   const std::vector<int64_t> depths = bottleneck ? std::vector<int64_t>{3, 4, 6, 3} : std::vector<int64_t>{2, 2, 2, 2};
   conv1 = register_module("conv1", conv(3, 64, 7, 2));
-  bn1 = make_norm(norm, 64);
-  register_module("bn1", bn1.ptr());
+  bn1 = add_norm(*this, "bn1", norm, 64);
   int64_t in = 64;
   torch::nn::Sequential* stages[] = {&layer1, &layer2, &layer3, &layer4};
   for (size_t s = 0; s < 4; ++s) {
@@ -195,11 +214,11 @@ ResNetBodyImpl::ResNetBodyImpl(BackboneKind kind, NormKind norm) {
     *stages[s] = register_module("layer" + std::to_string(s + 1), stage);
     channels.push_back(in);
   }
-  init_fan_out(*this);
+  init_convs(*this, he_normal_fan_out);
 }
 
 std::vector<torch::Tensor> ResNetBodyImpl::forward(const torch::Tensor& images) {
-  auto x = torch::relu(bn1.forward(conv1(images)));
+  auto x = bn1.forward(conv1(images)).relu_();
   x = torch::max_pool2d(x, {3, 3}, {2, 2}, {1, 1});
   std::vector<torch::Tensor> returned;
   for (auto* stage : {&layer1, &layer2, &layer3, &layer4}) {
@@ -219,14 +238,7 @@ FeaturePyramidNetworkImpl::FeaturePyramidNetworkImpl(const std::vector<int64_t>&
     inner_blocks->push_back(conv_norm_activation({in, out_channels, 1, 1, 1, norm, Activation::none}));
     layer_blocks->push_back(conv_norm_activation({out_channels, out_channels, 3, 1, 1, norm, Activation::none}));
   }
-  // torchvision's FPN: He-uniform with a = 1 (fan-in), zero biases.
-  torch::NoGradGuard no_grad;
-  for (auto& child : modules(/*include_self=*/false)) {
-    if (auto* c = child->as<torch::nn::Conv2d>()) {
-      torch::nn::init::kaiming_uniform_(c->weight, 1.0, torch::kFanIn, torch::kLeakyReLU);
-      if (c->bias.defined()) c->bias.zero_();
-    }
-  }
+  init_convs(*this, he_uniform_a1);
 }
 
 FeatureMaps FeaturePyramidNetworkImpl::forward(const std::vector<torch::Tensor>& features) {
@@ -239,7 +251,6 @@ FeatureMaps FeaturePyramidNetworkImpl::forward(const std::vector<torch::Tensor>&
   out.maps[levels - 1] = layer(levels - 1, last_inner);
   for (size_t i = levels - 1; i-- > 0;) {
     const auto lateral = inner(i, features[i]);
-    namespace F = torch::nn::functional;
     const std::vector<int64_t> size = {lateral.size(2), lateral.size(3)};
     last_inner = lateral + F::interpolate(last_inner, F::InterpolateFuncOptions().size(size).mode(torch::kNearest));
     out.maps[i] = layer(i, last_inner);

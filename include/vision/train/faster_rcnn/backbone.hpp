@@ -29,6 +29,8 @@ enum class NormKind { none, batch_norm, frozen_batch_norm };
 
 enum class Activation { none, relu, hardswish };
 
+// Without weights torchvision's builders train every backbone layer (trainable_layers falls back
+// to its maximum), so nothing here is frozen but FrozenBatchNorm2d's buffers.
 struct BackboneOptions {
   BackboneKind kind = BackboneKind::mobilenet_v3_large;
   NormKind body_norm = NormKind::batch_norm;

@@ -217,7 +217,7 @@ TEST(FasterRcnnBackbone, StartsFromTorchvisionsInitialisation) {
   // ResNet and MobileNetV3: He-normal by fan-out, std √(2 / fan_out).
   const auto& stem = params["body.conv1.weight"];  // 64×3×7×7
   EXPECT_NEAR(stem.std().item<double>(), std::sqrt(2.0 / (64 * 49)), 0.05 * std::sqrt(2.0 / (64 * 49)));
-  const auto& expand = mobilenet->named_parameters()["body.2.block.0.0.weight"];  // 64×16×1×1
+  const auto expand = mobilenet->named_parameters()["body.2.block.0.0.weight"];  // 64×16×1×1
   EXPECT_NEAR(expand.std().item<double>(), std::sqrt(2.0 / 64), 0.1 * std::sqrt(2.0 / 64));
   EXPECT_TRUE(mobilenet->named_parameters()["body.4.block.2.fc1.bias"].eq(0).all().item<bool>());
   // FPN: He-uniform with a = 1, bound √(3 / fan_in); zero biases.
@@ -240,4 +240,16 @@ TEST(FasterRcnnBackbone, TrainingUpdatesBatchNormButNotFrozenBatchNorm) {
   EXPECT_FALSE(trained->named_buffers()["body.bn1.running_mean"].eq(0).all().item<bool>());
   EXPECT_FALSE(trained->named_buffers()["fpn.inner_blocks.0.1.running_mean"].eq(0).all().item<bool>());
   EXPECT_TRUE(frozen->named_buffers()["body.bn1.running_mean"].eq(0).all().item<bool>());
+}
+
+TEST(FasterRcnnBackbone, GradientsReachTheFirstConvolution) {
+  for (const auto& [variant, first_conv] : {std::pair{"mobilenet_v3", "body.0.0.weight"}, {"resnet18_fpn", "body.conv1.weight"}}) {
+    auto backbone = make_backbone(variant);
+    backbone->train();
+    const auto features = backbone->forward(torch::rand({2, 3, 64, 64}));
+    torch::stack(std::vector<torch::Tensor>{features.maps[0].mean(), features.maps.back().mean()}).sum().backward();
+    const auto grad = backbone->named_parameters()[first_conv].grad();
+    ASSERT_TRUE(grad.defined()) << variant;
+    EXPECT_GT(grad.abs().sum().item<double>(), 0.0) << variant;
+  }
 }
