@@ -199,6 +199,12 @@ const std::vector<std::string>& config_secret_names() {
   return names;
 }
 
+std::span<const std::string> faster_rcnn_variants() {
+  static const std::vector<std::string> names = {"mobilenet_v3", "resnet50_fpn", "resnet50_fpn_v2", "resnet18_fpn",
+                                                 "resnet50"};
+  return names;
+}
+
 const std::vector<FreeTable>& config_free_tables() {
   static const std::vector<FreeTable> tables = {{"class_map.id_map", FreeTableValues::integers},
                                                 {"autolabel.llm.class_aliases", FreeTableValues::strings},
@@ -445,8 +451,8 @@ std::vector<ConfigRule> build_rules() {
       fraction("train.yolo.translate"),
       fraction("train.yolo.scale"),
       fraction("train.yolo.fliplr"),
-      // The Python original's names, and Vision's earlier "resnet50"; only a faster_rcnn run reads it.
-      one_of_when("train.faster_rcnn.variant", {"mobilenet_v3", "resnet50_fpn", "resnet50_fpn_v2", "resnet18_fpn", "resnet50"},
+      // Only a faster_rcnn run reads it.
+      one_of_when("train.faster_rcnn.variant", {faster_rcnn_variants().begin(), faster_rcnn_variants().end()},
                   "train.backend", "faster_rcnn"),
       positive_number("train.faster_rcnn.lr"),
       number_range("train.faster_rcnn.momentum", 0.0, 1.0),

@@ -79,6 +79,10 @@ Expected<void> validate(const Config& config, std::span<const std::string> scope
 // or autolabel.llm.class_aliases count as one key).
 std::vector<std::string> config_keys();
 
+// The values train.faster_rcnn.variant accepts: the Python original's four (torchvision's
+// Faster R-CNN variants) and Vision's earlier "resnet50", read as "resnet50_fpn".
+std::span<const std::string> faster_rcnn_variants();
+
 // The keys whose values are secrets ("deploy.statistics.api_key", …): redacted as "***" in
 // resolved configs, settable from the environment (secret_env_name in secrets.hpp).
 std::vector<std::string> secret_config_keys();
