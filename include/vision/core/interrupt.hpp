@@ -1,5 +1,5 @@
-// Ctrl+C / SIGTERM handling for the whole process. `install` blocks both signals in every
-// thread and waits for them on a watcher thread, so the reaction runs as ordinary code:
+// Ctrl+C / SIGTERM handling for the whole process. `install` routes both signals, whichever
+// thread receives them, to a watcher thread, so the reaction runs as ordinary code:
 // the first signal sets a flag and runs the registered callbacks (a server's stop(), a
 // condition variable's notify); a second signal ends the process at once with code 130.
 #pragma once

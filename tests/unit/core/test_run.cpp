@@ -3,9 +3,11 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <fstream>
 #include <regex>
 #include <set>
 #include <thread>
@@ -156,16 +158,18 @@ TEST(ExecuteRun, ComponentNotInBuildExitsThree) {
 
 namespace {
 
-// Starts the helper that waits inside a run, sends `signal` once the run is underway, and
-// returns the exit code and the run folder.
-std::pair<int, fs::path> interrupt_run(const TempDir& dir, int signal) {
+// Starts the helper that waits inside a run, sends `signal` once the run is underway (to the
+// helper's foreign thread when `foreign_thread`, else to the process), and returns the exit
+// code and the run folder.
+std::pair<int, fs::path> interrupt_run(const TempDir& dir, int signal, bool foreign_thread = false) {
   const pid_t pid = fork();
   if (pid == 0) {
     const std::string workdir = dir.path().string();
     const int devnull = open("/dev/null", O_WRONLY);
     dup2(devnull, 1);
     dup2(devnull, 2);
-    execl(VISION_RUN_UNTIL_SIGNAL, VISION_RUN_UNTIL_SIGNAL, workdir.c_str(), nullptr);
+    execl(VISION_RUN_UNTIL_SIGNAL, VISION_RUN_UNTIL_SIGNAL, workdir.c_str(),
+          foreign_thread ? "--foreign-thread" : nullptr, nullptr);
     _exit(127);
   }
   fs::path run_dir;
@@ -177,7 +181,13 @@ std::pair<int, fs::path> interrupt_run(const TempDir& dir, int signal) {
       if (fs::exists(entry.path() / "metrics.json")) run_dir = entry.path();
     }
   }
-  kill(pid, signal);
+  if (foreign_thread) {
+    long tid = 0;
+    std::ifstream(dir / "foreign.tid") >> tid;
+    syscall(SYS_tgkill, pid, tid, signal);
+  } else {
+    kill(pid, signal);
+  }
   int status = 0;
   waitpid(pid, &status, 0);
   return {WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), run_dir};
@@ -196,6 +206,16 @@ TEST(ExecuteRun, SigtermWritesInterruptedMetrics) {
   const auto artifacts = read_json(run_dir / "artifacts.json");
   EXPECT_EQ(artifacts["status"], "interrupted");
   EXPECT_EQ(artifacts["artifacts"]["frames"], 0);
+}
+
+// Libraries loaded before main start threads that do not block the signals; a signal the
+// kernel gives to one of them must still stop the run cleanly, not kill the process.
+TEST(ExecuteRun, ASignalLandingOnALibraryThreadStillStopsTheRunCleanly) {
+  TempDir dir;
+  const auto [code, run_dir] = interrupt_run(dir, SIGTERM, true);
+  ASSERT_FALSE(run_dir.empty()) << "the run never started";
+  EXPECT_EQ(code, 130);
+  EXPECT_EQ(read_json(run_dir / "metrics.json")["status"], "interrupted");
 }
 
 TEST(ExecuteRun, SigintWritesInterruptedMetrics) {
