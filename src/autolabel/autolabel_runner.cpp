@@ -27,7 +27,8 @@ Expected<AutolabelReport> run_autolabel(const AutolabelJob& job, const BatchLabe
   if (!fs::is_directory(job.unlabeled_dir, ec)) {
     return fail(ErrorCode::not_found, "data.unlabeled_dir: folder not found: " + job.unlabeled_dir.string());
   }
-  LabeledDatasetWriter writer(job.labeled_dir, job.class_names, job.on_conflict, job.visualize);
+  LabeledDatasetWriter writer(job.labeled_dir,
+                              {.class_names = job.class_names, .on_conflict = job.on_conflict, .visualize = job.visualize});
   AutolabelReport report;
   const std::vector<fs::path> files = list_images(job.unlabeled_dir);
   report.images = static_cast<std::int64_t>(files.size());
@@ -68,7 +69,7 @@ Expected<AutolabelReport> run_autolabel(const AutolabelJob& job, const BatchLabe
       continue;
     }
     const fs::path relative = file.lexically_relative(job.unlabeled_dir);
-    if (writer.should_skip(relative)) {
+    if (writer.should_skip(relative, file)) {
       writer.count_skipped();
       progress.update(++done);
       continue;
