@@ -236,6 +236,7 @@ std::vector<Candidate> check_records(const std::vector<fs::path>& files, LabelIm
     }
     candidates.push_back({file, std::move(*record), *image});
   }
+  progress.update(done);
   progress.finish();
   return candidates;
 }
@@ -311,6 +312,7 @@ Expected<LabelImportReport> import_flat_labels(const LabelImportOptions& options
     ++report.image_paths_resolved[image_path_base_name(c.image.base)];
     for (const auto& d : c.record.detections) ++report.detections_per_class[d.class_name];
   }
+  progress.update(done);
   progress.finish();
   report.counts = writer.counts();
   if (report.imported() > 0) {

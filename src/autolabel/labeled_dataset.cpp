@@ -234,7 +234,7 @@ Expected<void> LabeledDatasetWriter::write_dataset_files(double val_fraction) co
   if (auto ok = write_list("train.txt", train); !ok) return ok;
   if (auto ok = write_list("val.txt", val); !ok) return ok;
   return write_dataset_yaml(m_dir, {.train = "train.txt", .val = "val.txt", .names = m_options.class_names,
-                                    .comment = "Written by vision autolabel."});
+                                    .comment = "Written by vision autolabel or vision labels import."});
 }
 
 }  // namespace vision

@@ -297,3 +297,34 @@ TEST_F(Migration, TheOriginalsFolderChecksImportsAndTrains) {
   EXPECT_EQ(dataset["problems_count"], 0);
   EXPECT_TRUE(fs::equivalent(m_root / "work-dir/models/exp001/model-int8.onnx", trained["model_int8_path"].get<std::string>()));
 }
+
+TEST_F(Migration, ImportErrorsNameTheProblemAndLeaveTheTargetAlone) {
+  const auto nowhere = run({"labels", "import", "--from", "work-dir/nowhere"});
+  EXPECT_EQ(nowhere.exit_code, 2);
+  EXPECT_NE(nowhere.err.find("--from: folder not found"), std::string::npos) << nowhere.err;
+  const auto bad_flag = run({"labels", "import", "--from", "work-dir/datasets/labeled", "--link", "move"});
+  EXPECT_EQ(bad_flag.exit_code, 2);
+  EXPECT_FALSE(fs::exists(m_root / "work-dir/runs"));
+
+  // One record calls class 0 "star": class_map.names says circle.
+  const fs::path record = m_root / "work-dir/datasets/labeled/shape_3.json";
+  auto json = read_json(record);
+  json["detections"][0]["class_id"] = 0;
+  json["detections"][0]["class_name"] = "star";
+  write_text(record, json.dump());
+  const auto conflict = run({"labels", "import", "--from", "work-dir/datasets/labeled"});
+  EXPECT_EQ(conflict.exit_code, 1);
+  EXPECT_NE(conflict.err.find("shape_3.json: detections[0] is class_id 0 \"star\", class_map.names has \"circle\" at 0"),
+            std::string::npos)
+      << conflict.err;
+  EXPECT_EQ(artifacts_of(conflict)["status"], "failed");
+  EXPECT_FALSE(fs::exists(m_root / "work-dir/datasets/labeled/images"));
+
+  // Not one usable record: the run fails and says why.
+  const fs::path only_bad = m_root / "only-bad";
+  fs::create_directories(only_bad);
+  write_text(only_bad / "a.json", R"({"image_path": "/data/old-machine/a.jpg", "detections": []})");
+  const auto nothing = run({"labels", "import", "--from", "only-bad"});
+  EXPECT_EQ(nothing.exit_code, 1);
+  EXPECT_NE(nothing.err.find("could be imported (image_missing 1)"), std::string::npos) << nothing.err;
+}
