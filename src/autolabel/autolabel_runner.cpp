@@ -97,24 +97,21 @@ Expected<AutolabelReport> run_autolabel(const AutolabelJob& job, const BatchLabe
 }
 
 nlohmann::json to_json(const AutolabelReport& report, const fs::path& labeled_dir) {
-  return {{"images", report.images},
-          {"created", report.counts.created},
-          {"overwritten", report.counts.overwritten},
-          {"merged", report.counts.merged},
-          {"skipped", report.counts.skipped},
-          {"detections", report.counts.detections},
-          {"detections_per_class", report.detections_per_class},
-          {"failures", report.failures},
-          {"failures_by_reason", report.failures_by_reason},
-          {"failed", report.failed},
-          {"not_attempted", report.not_attempted},
-          {"dropped_unknown_class", report.dropped_unknown_class},
-          {"labeled_dir", labeled_dir.string()},
-          {"dataset_yaml", (labeled_dir / "dataset.yaml").string()},
-          {"images_dir", (labeled_dir / "images").string()},
-          {"labels_dir", (labeled_dir / "labels").string()},
-          {"records_dir", (labeled_dir / "records").string()},
-          {"previews_dir", (labeled_dir / "previews").string()}};
+  nlohmann::json json = {{"images", report.images},
+                         {"created", report.counts.created},
+                         {"overwritten", report.counts.overwritten},
+                         {"merged", report.counts.merged},
+                         {"skipped", report.counts.skipped},
+                         {"detections", report.counts.detections},
+                         {"detections_per_class", report.detections_per_class},
+                         {"failures", report.failures},
+                         {"failures_by_reason", report.failures_by_reason},
+                         {"failed", report.failed},
+                         {"not_attempted", report.not_attempted},
+                         {"dropped_unknown_class", report.dropped_unknown_class},
+                         {"previews_dir", (labeled_dir / "previews").string()}};
+  json.update(labeled_dataset_paths(labeled_dir));
+  return json;
 }
 
 }  // namespace vision

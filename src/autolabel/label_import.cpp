@@ -47,6 +47,13 @@ void skip(LabelImportReport& report, const std::string& reason, const std::strin
   log::warn("labels.import.skipped", message, {{"reason", reason}});
 }
 
+// Ctrl+C: the records not reached yet are left for the next import.
+void stop_interrupted(LabelImportReport& report, std::int64_t left) {
+  report.interrupted = true;
+  report.skipped += left;
+  report.skipped_by_reason["interrupted"] += left;
+}
+
 std::string box_text(const std::array<float, 4>& box) {
   return std::format("[{:g}, {:g}, {:g}, {:g}]", box[0], box[1], box[2], box[3]);
 }
@@ -203,10 +210,7 @@ std::vector<Candidate> check_records(const std::vector<fs::path>& files, LabelIm
   for (const auto& file : files) {
     progress.update(done++);
     if (interrupt::requested()) {
-      report.interrupted = true;
-      const auto left = static_cast<std::int64_t>(files.size()) - done + 1;
-      report.skipped += left;
-      report.skipped_by_reason["interrupted"] += left;
+      stop_interrupted(report, static_cast<std::int64_t>(files.size()) - done + 1);
       break;
     }
     auto record = read_flat_record(file);
@@ -273,10 +277,7 @@ Expected<LabelImportReport> import_flat_labels(const LabelImportOptions& options
   for (const auto& c : candidates) {
     progress.update(done++);
     if (interrupt::requested()) {
-      report.interrupted = true;
-      const auto left = static_cast<std::int64_t>(candidates.size()) - done + 1;
-      report.skipped += left;
-      report.skipped_by_reason["interrupted"] += left;
+      stop_interrupted(report, static_cast<std::int64_t>(candidates.size()) - done + 1);
       break;
     }
     const fs::path relative = target_relative(options, c);
@@ -322,24 +323,21 @@ Expected<LabelImportReport> import_flat_labels(const LabelImportOptions& options
 }
 
 nlohmann::json to_json(const LabelImportReport& report, const fs::path& labeled_dir) {
-  return {{"records", report.records},
-          {"imported", report.imported()},
-          {"created", report.counts.created},
-          {"overwritten", report.counts.overwritten},
-          {"merged", report.counts.merged},
-          {"detections", report.counts.detections},
-          {"detections_per_class", report.detections_per_class},
-          {"skipped", report.skipped},
-          {"skipped_by_reason", report.skipped_by_reason},
-          {"skipped_records", report.skipped_records},
-          {"image_paths_resolved", report.image_paths_resolved},
-          {"class_names", report.class_names},
-          {"interrupted", report.interrupted},
-          {"labeled_dir", labeled_dir.string()},
-          {"dataset_yaml", (labeled_dir / "dataset.yaml").string()},
-          {"images_dir", (labeled_dir / "images").string()},
-          {"labels_dir", (labeled_dir / "labels").string()},
-          {"records_dir", (labeled_dir / "records").string()}};
+  nlohmann::json json = {{"records", report.records},
+                         {"imported", report.imported()},
+                         {"created", report.counts.created},
+                         {"overwritten", report.counts.overwritten},
+                         {"merged", report.counts.merged},
+                         {"detections", report.counts.detections},
+                         {"detections_per_class", report.detections_per_class},
+                         {"skipped", report.skipped},
+                         {"skipped_by_reason", report.skipped_by_reason},
+                         {"skipped_records", report.skipped_records},
+                         {"image_paths_resolved", report.image_paths_resolved},
+                         {"class_names", report.class_names},
+                         {"interrupted", report.interrupted}};
+  json.update(labeled_dataset_paths(labeled_dir));
+  return json;
 }
 
 }  // namespace vision

@@ -78,6 +78,14 @@ Expected<OnConflict> parse_on_conflict(const std::string& text) {
   return fail(ErrorCode::config, "autolabel.on_conflict = \"" + text + "\": must be one of skip|overwrite|merge");
 }
 
+nlohmann::json labeled_dataset_paths(const fs::path& labeled_dir) {
+  return {{"labeled_dir", labeled_dir.string()},
+          {"dataset_yaml", (labeled_dir / "dataset.yaml").string()},
+          {"images_dir", (labeled_dir / "images").string()},
+          {"labels_dir", (labeled_dir / "labels").string()},
+          {"records_dir", (labeled_dir / "records").string()}};
+}
+
 bool in_val_split(const std::string& relative_path, double val_fraction) {
   return static_cast<double>(fnv1a(relative_path) % 10000) < val_fraction * 10000.0;
 }

@@ -10,6 +10,7 @@
 #include "vision/data/synthetic_shapes.hpp"
 
 namespace fs = std::filesystem;
+using vision::test::printed_artifacts;
 using vision::test::ProcessResult;
 using vision::test::read_json;
 using vision::test::read_text;
@@ -159,14 +160,6 @@ std::string replaced(std::string text, const std::string& from, const std::strin
   return text;
 }
 
-// The artifacts.json a run printed as artifacts=….
-nlohmann::json artifacts_of(const ProcessResult& result) {
-  const auto line = result.out.find("artifacts=");
-  EXPECT_NE(line, std::string::npos) << result.out << result.err;
-  if (line == std::string::npos) return {};
-  return read_json(result.out.substr(line + 10, result.out.find('\n', line) - line - 10));
-}
-
 class Migration : public testing::Test {
  protected:
   void SetUp() override {
@@ -244,7 +237,7 @@ TEST_F(Migration, TheOriginalsFolderChecksImportsAndTrains) {
 
   const auto yolo = dry_run();
   ASSERT_EQ(yolo.exit_code, 0) << yolo.err;
-  EXPECT_EQ(artifacts_of(yolo)["artifacts"]["dry_run"], true);
+  EXPECT_EQ(printed_artifacts(yolo)["artifacts"]["dry_run"], true);
 
   // Backend faster_rcnn with each variant name the original accepted: the config and the data
   // set are accepted; the run then does what this build's faster_rcnn does, a dry run or the
@@ -254,7 +247,7 @@ TEST_F(Migration, TheOriginalsFolderChecksImportsAndTrains) {
     write_config("faster_rcnn", variant);
     ASSERT_EQ(run({"config", "check", "--for", "train"}).exit_code, 0);
     const auto frcnn = dry_run();
-    const auto artifacts = artifacts_of(frcnn);
+    const auto artifacts = printed_artifacts(frcnn);
     EXPECT_EQ(artifacts["backend"], "faster_rcnn");
     EXPECT_TRUE(artifacts["artifacts"].contains("dataset")) << frcnn.err;
     if (frcnn.exit_code != 0) {
@@ -268,7 +261,7 @@ TEST_F(Migration, TheOriginalsFolderChecksImportsAndTrains) {
   const auto imported = run({"labels", "import", "--from", "work-dir/datasets/labeled"});
   ASSERT_EQ(imported.exit_code, 0) << imported.err;
   EXPECT_NE(imported.out.find("labels import: 18 records, 16 imported (16 new"), std::string::npos) << imported.out;
-  const auto report = artifacts_of(imported)["artifacts"];
+  const auto report = printed_artifacts(imported)["artifacts"];
   EXPECT_EQ(report["imported"], k_flat_images);
   EXPECT_EQ(report["detections"], m_boxes);
   EXPECT_EQ(report["skipped_by_reason"], (nlohmann::json{{"image_missing", 1}, {"unreadable_json", 1}}));
@@ -281,14 +274,14 @@ TEST_F(Migration, TheOriginalsFolderChecksImportsAndTrains) {
   // Twice is once.
   const auto again = run({"labels", "import", "--from", "work-dir/datasets/labeled"});
   ASSERT_EQ(again.exit_code, 0) << again.err;
-  EXPECT_EQ(artifacts_of(again)["artifacts"]["imported"], 0);
-  EXPECT_EQ(artifacts_of(again)["artifacts"]["skipped_by_reason"]["already_in_target"], k_flat_images);
+  EXPECT_EQ(printed_artifacts(again)["artifacts"]["imported"], 0);
+  EXPECT_EQ(printed_artifacts(again)["artifacts"]["skipped_by_reason"]["already_in_target"], k_flat_images);
 
   // A real epoch on the imported set, exported to the original's model path.
   const auto train = run({"train", "--data", "work-dir/datasets/labeled", "--epochs", "1", "--device", "cpu",
                              "--img-size", "64", "--batch-size", "4", "--set", "train.yolo.strict_labels=true"});
   ASSERT_EQ(train.exit_code, 0) << train.err;
-  const auto trained = artifacts_of(train)["artifacts"];
+  const auto trained = printed_artifacts(train)["artifacts"];
   EXPECT_EQ(trained["epochs_trained"], 1);
   const auto& dataset = trained["dataset"];
   EXPECT_EQ(dataset["train"]["images"].get<int>() + dataset["val"]["images"].get<int>(), k_flat_images);
@@ -317,7 +310,7 @@ TEST_F(Migration, ImportErrorsNameTheProblemAndLeaveTheTargetAlone) {
   EXPECT_NE(conflict.err.find("shape_3.json: detections[0] is class_id 0 \"star\", class_map.names has \"circle\" at 0"),
             std::string::npos)
       << conflict.err;
-  EXPECT_EQ(artifacts_of(conflict)["status"], "failed");
+  EXPECT_EQ(printed_artifacts(conflict)["status"], "failed");
   EXPECT_FALSE(fs::exists(m_root / "work-dir/datasets/labeled/images"));
 
   // Not one usable record: the run fails and says why.

@@ -96,6 +96,10 @@ class LabeledDatasetWriter {
   std::set<std::filesystem::path> m_written_labels;
 };
 
+// Where the data set's parts are, for artifacts.json: labeled_dir, dataset_yaml, images_dir,
+// labels_dir, records_dir.
+nlohmann::json labeled_dataset_paths(const std::filesystem::path& labeled_dir);
+
 // True when the image lands in val.txt for this fraction.
 bool in_val_split(const std::string& relative_path, double val_fraction);
 

@@ -19,6 +19,7 @@ using vision::Detection;
 using vision::LabelImportOptions;
 using vision::test::read_json;
 using vision::test::read_text;
+using vision::test::read_tree;
 using vision::test::TempDir;
 using vision::test::write_text;
 
@@ -60,15 +61,6 @@ class LabelImport : public testing::Test {
 
   TempDir m_dir;
 };
-
-std::map<std::string, std::string> snapshot(const fs::path& dir) {
-  std::map<std::string, std::string> files;
-  if (!fs::exists(dir)) return files;
-  for (const auto& entry : fs::recursive_directory_iterator(dir)) {
-    if (entry.is_regular_file()) files[entry.path().lexically_relative(dir).string()] = read_text(entry.path());
-  }
-  return files;
-}
 
 // Runs the body in `dir` as the current directory, as the original ran in its repository.
 class CurrentDirectory {
@@ -214,11 +206,11 @@ TEST_F(LabelImport, ImportingTwiceDuplicatesNothing) {
     write_record(m_dir / "flat", stem, write_image(m_dir / "pictures" / (std::string(stem) + ".jpg"), stem[0]).string(), {k_cat});
   }
   ASSERT_EQ(import_ok(options()).imported(), 3);
-  const auto before = snapshot(m_dir / "labeled");
+  const auto before = read_tree(m_dir / "labeled");
   const auto again = import_ok(options());
   EXPECT_EQ(again.imported(), 0);
   EXPECT_EQ(again.skipped_by_reason, (std::map<std::string, std::int64_t>{{"already_in_target", 3}}));
-  EXPECT_EQ(snapshot(m_dir / "labeled"), before);
+  EXPECT_EQ(read_tree(m_dir / "labeled"), before);
 }
 
 TEST_F(LabelImport, OverwriteAndMergeReplaceOrExtendWhatTheTargetHas) {
@@ -300,14 +292,14 @@ TEST_P(ConflictingClasses, StopTheImportBeforeTheTargetChanges) {
     const std::string stem = "r" + std::to_string(i);
     write_record(m_dir / "flat", stem, write_image(m_dir / "pictures" / (stem + ".jpg"), static_cast<int>(i)).string(), p.records[i]);
   }
-  const auto before = snapshot(m_dir / "labeled");
+  const auto before = read_tree(m_dir / "labeled");
   auto o = options();
   o.class_names = p.class_map;
   const auto report = vision::import_flat_labels(o);
   ASSERT_FALSE(report);
   EXPECT_EQ(report.error().code, vision::ErrorCode::invalid_data);
   EXPECT_NE(report.error().message.find(p.message), std::string::npos) << report.error().message;
-  EXPECT_EQ(snapshot(m_dir / "labeled"), before);
+  EXPECT_EQ(read_tree(m_dir / "labeled"), before);
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -329,11 +321,11 @@ TEST_F(LabelImport, AFolderWithoutUsableRecordsLeavesTheTargetAsItWas) {
   write_text(m_dir / "labeled/labels/old.txt", "0 0.5 0.5 0.1 0.1\n");
   write_record(m_dir / "flat", "a", "gone.jpg", {k_cat});
   write_text(m_dir / "flat/b.json", "[]");
-  const auto before = snapshot(m_dir / "labeled");
+  const auto before = read_tree(m_dir / "labeled");
   const auto report = import_ok(options());
   EXPECT_EQ(report.imported(), 0);
   EXPECT_EQ(report.skipped_by_reason, (std::map<std::string, std::int64_t>{{"image_missing", 1}, {"invalid_record", 1}}));
-  EXPECT_EQ(snapshot(m_dir / "labeled"), before);
+  EXPECT_EQ(read_tree(m_dir / "labeled"), before);
 }
 
 TEST_F(LabelImport, AFolderWithoutRecordsIsAnError) {
