@@ -27,7 +27,8 @@ Expected<AutolabelReport> run_autolabel(const AutolabelJob& job, const BatchLabe
   if (!fs::is_directory(job.unlabeled_dir, ec)) {
     return fail(ErrorCode::not_found, "data.unlabeled_dir: folder not found: " + job.unlabeled_dir.string());
   }
-  LabeledDatasetWriter writer(job.labeled_dir, job.class_names, job.on_conflict, job.visualize);
+  LabeledDatasetWriter writer(job.labeled_dir,
+                              {.class_names = job.class_names, .on_conflict = job.on_conflict, .visualize = job.visualize});
   AutolabelReport report;
   const std::vector<fs::path> files = list_images(job.unlabeled_dir);
   report.images = static_cast<std::int64_t>(files.size());
@@ -68,7 +69,7 @@ Expected<AutolabelReport> run_autolabel(const AutolabelJob& job, const BatchLabe
       continue;
     }
     const fs::path relative = file.lexically_relative(job.unlabeled_dir);
-    if (writer.should_skip(relative)) {
+    if (writer.should_skip(relative, file)) {
       writer.count_skipped();
       progress.update(++done);
       continue;
@@ -96,24 +97,21 @@ Expected<AutolabelReport> run_autolabel(const AutolabelJob& job, const BatchLabe
 }
 
 nlohmann::json to_json(const AutolabelReport& report, const fs::path& labeled_dir) {
-  return {{"images", report.images},
-          {"created", report.counts.created},
-          {"overwritten", report.counts.overwritten},
-          {"merged", report.counts.merged},
-          {"skipped", report.counts.skipped},
-          {"detections", report.counts.detections},
-          {"detections_per_class", report.detections_per_class},
-          {"failures", report.failures},
-          {"failures_by_reason", report.failures_by_reason},
-          {"failed", report.failed},
-          {"not_attempted", report.not_attempted},
-          {"dropped_unknown_class", report.dropped_unknown_class},
-          {"labeled_dir", labeled_dir.string()},
-          {"dataset_yaml", (labeled_dir / "dataset.yaml").string()},
-          {"images_dir", (labeled_dir / "images").string()},
-          {"labels_dir", (labeled_dir / "labels").string()},
-          {"records_dir", (labeled_dir / "records").string()},
-          {"previews_dir", (labeled_dir / "previews").string()}};
+  nlohmann::json json = {{"images", report.images},
+                         {"created", report.counts.created},
+                         {"overwritten", report.counts.overwritten},
+                         {"merged", report.counts.merged},
+                         {"skipped", report.counts.skipped},
+                         {"detections", report.counts.detections},
+                         {"detections_per_class", report.detections_per_class},
+                         {"failures", report.failures},
+                         {"failures_by_reason", report.failures_by_reason},
+                         {"failed", report.failed},
+                         {"not_attempted", report.not_attempted},
+                         {"dropped_unknown_class", report.dropped_unknown_class},
+                         {"previews_dir", (labeled_dir / "previews").string()}};
+  json.update(labeled_dataset_paths(labeled_dir));
+  return json;
 }
 
 }  // namespace vision

@@ -1,3 +1,5 @@
+// The labeled data set writer: images, labels, records and previews of each image, then the
+// dataset files over the whole folder.
 #include "vision/autolabel/labeled_dataset.hpp"
 
 #include <algorithm>
@@ -6,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <opencv2/imgcodecs.hpp>
 
+#include "vision/autolabel/flat_label_record.hpp"
 #include "vision/core/run.hpp"
 #include "vision/core/timestamp.hpp"
 #include "vision/data/yolo_dataset.hpp"
@@ -35,21 +38,38 @@ Detection from_yolo(const YoloBox& b, int width, int height, const std::vector<s
   return {b.class_id, names[static_cast<size_t>(b.class_id)], 1.0F, yolo_box_to_xyxy(b, width, height)};
 }
 
-Expected<void> link_or_copy(const fs::path& from, const fs::path& to) {
+// Through a temporary name and a rename, so an image already in place stays there until its
+// replacement is complete.
+Expected<void> transfer_image(const fs::path& from, const fs::path& to, ImageTransfer transfer) {
   std::error_code ec;
   fs::create_directories(to.parent_path(), ec);
-  if (fs::exists(to, ec)) {
-    if (fs::equivalent(from, to, ec)) return {};
-    fs::remove(to, ec);
+  if (fs::equivalent(from, to, ec)) return {};
+  const fs::path temporary = to.string() + ".part";
+  fs::remove(temporary, ec);
+  ec.clear();
+  if (transfer == ImageTransfer::symlink) {
+    fs::create_symlink(fs::absolute(from), temporary, ec);
+  } else {
+    if (transfer == ImageTransfer::hard_link) fs::create_hard_link(from, temporary, ec);
+    if (transfer == ImageTransfer::copy || ec) fs::copy_file(from, temporary, fs::copy_options::overwrite_existing, ec);
   }
-  fs::create_hard_link(from, to, ec);
-  if (!ec) return {};
-  fs::copy_file(from, to, fs::copy_options::overwrite_existing, ec);
-  if (ec) return fail(ErrorCode::io, "cannot copy " + from.string() + " to " + to.string() + ": " + ec.message());
+  if (!ec) fs::rename(temporary, to, ec);
+  if (ec) {
+    std::error_code ignored;
+    fs::remove(temporary, ignored);
+    return fail(ErrorCode::io, "cannot put " + from.string() + " at " + to.string() + ": " + ec.message());
+  }
   return {};
 }
 
 }  // namespace
+
+Expected<ImageTransfer> parse_image_transfer(const std::string& text, const std::string& what) {
+  if (text == "hard") return ImageTransfer::hard_link;
+  if (text == "copy") return ImageTransfer::copy;
+  if (text == "symlink") return ImageTransfer::symlink;
+  return fail(ErrorCode::usage, what + " = \"" + text + "\": must be one of copy|hard|symlink");
+}
 
 Expected<OnConflict> parse_on_conflict(const std::string& text) {
   if (text == "skip") return OnConflict::skip;
@@ -58,16 +78,20 @@ Expected<OnConflict> parse_on_conflict(const std::string& text) {
   return fail(ErrorCode::config, "autolabel.on_conflict = \"" + text + "\": must be one of skip|overwrite|merge");
 }
 
+nlohmann::json labeled_dataset_paths(const fs::path& labeled_dir) {
+  return {{"labeled_dir", labeled_dir.string()},
+          {"dataset_yaml", (labeled_dir / "dataset.yaml").string()},
+          {"images_dir", (labeled_dir / "images").string()},
+          {"labels_dir", (labeled_dir / "labels").string()},
+          {"records_dir", (labeled_dir / "records").string()}};
+}
+
 bool in_val_split(const std::string& relative_path, double val_fraction) {
   return static_cast<double>(fnv1a(relative_path) % 10000) < val_fraction * 10000.0;
 }
 
-LabeledDatasetWriter::LabeledDatasetWriter(fs::path labeled_dir, std::vector<std::string> class_names,
-                                           OnConflict on_conflict, bool visualize)
-    : m_dir(std::move(labeled_dir)),
-      m_class_names(std::move(class_names)),
-      m_on_conflict(on_conflict),
-      m_visualize(visualize) {}
+LabeledDatasetWriter::LabeledDatasetWriter(fs::path labeled_dir, LabeledDatasetOptions options)
+    : m_dir(std::move(labeled_dir)), m_options(std::move(options)) {}
 
 fs::path LabeledDatasetWriter::label_path(const fs::path& relative) const {
   return (m_dir / "labels" / relative).replace_extension(".txt");
@@ -77,9 +101,48 @@ fs::path LabeledDatasetWriter::record_path(const fs::path& relative) const {
   return (m_dir / "records" / relative).replace_extension(".json");
 }
 
-bool LabeledDatasetWriter::should_skip(const fs::path& relative) const {
+bool LabeledDatasetWriter::should_skip(const fs::path& relative, const fs::path& source) const {
+  if (m_options.on_conflict != OnConflict::skip) return false;
   std::error_code ec;
-  return m_on_conflict == OnConflict::skip && fs::exists(label_path(relative), ec);
+  if (fs::exists(label_path(relative), ec)) return true;
+  return m_options.flat_records && find_flat_record(m_dir, source).has_value();
+}
+
+Expected<LabeledDatasetWriter::ExistingLabels> LabeledDatasetWriter::existing_labels(
+    const LabeledImage& labeled, const std::optional<LabelRecord>& flat) const {
+  const int width = labeled.image.cols;
+  const int height = labeled.image.rows;
+  const auto& names = m_options.class_names;
+  ExistingLabels existing;
+  if (flat) {
+    for (size_t i = 0; i < flat->detections.size(); ++i) {
+      const Detection& d = flat->detections[i];
+      const auto id = static_cast<size_t>(d.class_id);
+      if (id >= names.size() || names[id] != d.class_name) {
+        return fail(ErrorCode::invalid_data,
+                    (m_dir / (labeled.source.stem().string() + ".json")).string() + ": detections[" + std::to_string(i) +
+                        "]: class " + std::to_string(id) + " \"" + d.class_name + "\" is not that class of class_map.names");
+      }
+      if (auto box = yolo_box_from_xyxy(d.class_id, d.bbox_xyxy, width, height)) {
+        existing.boxes.push_back(*box);
+        existing.detections.push_back(d);
+      }
+    }
+    return existing;
+  }
+  auto labels = read_yolo_labels(label_path(labeled.relative), static_cast<int>(names.size()), LabelStrictness::lenient);
+  if (!labels) return std::unexpected(labels.error());
+  existing.boxes = labels->boxes;
+  // Keep the old record's scores and provenance when there is one.
+  std::ifstream record_in(record_path(labeled.relative));
+  nlohmann::json old_record = nlohmann::json::parse(record_in, nullptr, false);
+  auto parsed = label_record_from_json(old_record);
+  if (parsed && parsed->detections.size() == existing.boxes.size()) {
+    existing.detections = parsed->detections;
+  } else {
+    for (const auto& b : existing.boxes) existing.detections.push_back(from_yolo(b, width, height, names));
+  }
+  return existing;
 }
 
 Expected<void> LabeledDatasetWriter::write(const LabeledImage& labeled) {
@@ -91,24 +154,19 @@ Expected<void> LabeledDatasetWriter::write(const LabeledImage& labeled) {
   const int width = labeled.image.cols;
   const int height = labeled.image.rows;
   std::error_code ec;
-  const bool existed = fs::exists(label_file, ec);
+  const bool has_label_file = fs::exists(label_file, ec);
+  std::optional<LabelRecord> flat;
+  if (!has_label_file && m_options.flat_records) flat = find_flat_record(m_dir, labeled.source);
+  const bool existed = has_label_file || flat.has_value();
 
   std::vector<YoloBox> boxes;
   std::vector<Detection> record_detections;
   std::int64_t written = 0;
-  if (existed && m_on_conflict == OnConflict::merge) {
-    auto existing = read_yolo_labels(label_file, static_cast<int>(m_class_names.size()), LabelStrictness::lenient);
+  if (existed && m_options.on_conflict == OnConflict::merge) {
+    auto existing = existing_labels(labeled, flat);
     if (!existing) return std::unexpected(existing.error());
-    boxes = existing->boxes;
-    // Keep the old record's scores and provenance when there is one.
-    std::ifstream record_in(record_path(labeled.relative));
-    nlohmann::json old_record = nlohmann::json::parse(record_in, nullptr, false);
-    auto parsed = label_record_from_json(old_record);
-    if (parsed && parsed->detections.size() == boxes.size()) {
-      record_detections = parsed->detections;
-    } else {
-      for (const auto& b : boxes) record_detections.push_back(from_yolo(b, width, height, m_class_names));
-    }
+    boxes = std::move(existing->boxes);
+    record_detections = std::move(existing->detections);
     const std::vector<YoloBox> old_boxes = boxes;
     for (const auto& d : labeled.detections) {
       auto box = yolo_box_from_xyxy(d.class_id, d.bbox_xyxy, width, height);
@@ -132,7 +190,7 @@ Expected<void> LabeledDatasetWriter::write(const LabeledImage& labeled) {
     written = static_cast<std::int64_t>(boxes.size());
   }
 
-  if (auto ok = link_or_copy(labeled.source, m_dir / "images" / labeled.relative); !ok) return ok;
+  if (auto ok = transfer_image(labeled.source, m_dir / "images" / labeled.relative, m_options.image_transfer); !ok) return ok;
   if (auto ok = write_yolo_labels(label_file, boxes); !ok) return ok;
   LabelRecord record{("images" / labeled.relative).string(), labeled.provenance, record_detections};
   nlohmann::json record_json = to_json(record);
@@ -148,7 +206,7 @@ Expected<void> LabeledDatasetWriter::write(const LabeledImage& labeled) {
   const fs::path record_file = record_path(labeled.relative);
   fs::create_directories(record_file.parent_path(), ec);
   if (auto ok = write_file_atomic(record_file, record_json.dump(2) + "\n"); !ok) return ok;
-  if (m_visualize) {
+  if (m_options.visualize) {
     cv::Mat preview = labeled.image.clone();
     draw_detections(preview, record_detections);
     fs::path preview_file = m_dir / "previews" / labeled.relative;
@@ -157,7 +215,7 @@ Expected<void> LabeledDatasetWriter::write(const LabeledImage& labeled) {
     if (!cv::imwrite(preview_file.string(), preview)) return fail(ErrorCode::io, "cannot write " + preview_file.string());
   }
   if (!existed) ++m_counts.created;
-  else if (m_on_conflict == OnConflict::merge) ++m_counts.merged;
+  else if (m_options.on_conflict == OnConflict::merge) ++m_counts.merged;
   else ++m_counts.overwritten;
   m_counts.detections += written;
   return {};
@@ -183,8 +241,8 @@ Expected<void> LabeledDatasetWriter::write_dataset_files(double val_fraction) co
   };
   if (auto ok = write_list("train.txt", train); !ok) return ok;
   if (auto ok = write_list("val.txt", val); !ok) return ok;
-  return write_dataset_yaml(m_dir, {.train = "train.txt", .val = "val.txt", .names = m_class_names,
-                                    .comment = "Written by vision autolabel."});
+  return write_dataset_yaml(m_dir, {.train = "train.txt", .val = "val.txt", .names = m_options.class_names,
+                                    .comment = "Written by vision autolabel or vision labels import."});
 }
 
 }  // namespace vision

@@ -85,6 +85,7 @@ int main(int argc, char** argv) {
   add_train_commands(app, action);
   add_predict_command(app, action);
   add_autolabel_command(app, action);
+  add_labels_command(app, action);
   add_deploy_command(app, action);
   add_stats_command(app, action);
   add_demo_command(app, action);

@@ -59,7 +59,7 @@ void add_config_command(CLI::App& app, Action& action) {
   add_common_options(*check, check_options->common);
   check->add_option("--for", check_options->command,
                     "Check only what this command uses (train, val, export, predict, autolabel, "
-                    "deploy-edge, deploy-remote, stats)");
+                    "labels-import, deploy-edge, deploy-remote, stats)");
   check->callback([&action, check_options] { action = [check_options] { return run_check(*check_options); }; });
 }
 

@@ -111,6 +111,7 @@ void add_config_command(CLI::App& app, Action& action);
 void add_train_commands(CLI::App& app, Action& action);
 void add_predict_command(CLI::App& app, Action& action);
 void add_autolabel_command(CLI::App& app, Action& action);
+void add_labels_command(CLI::App& app, Action& action);
 void add_deploy_command(CLI::App& app, Action& action);
 void add_stats_command(CLI::App& app, Action& action);
 void add_demo_command(CLI::App& app, Action& action);

@@ -12,6 +12,7 @@ Expected<std::vector<std::string>> scopes_for_command(const std::string& command
       {"predict", {"app", "workspace"}},
       {"autolabel",
        {"app", "workspace", "class_map", "data.unlabeled_dir", "data.labeled_dir", "autolabel"}},
+      {"labels-import", {"app", "workspace", "data.labeled_dir", "data.unlabeled_dir", "autolabel.val_fraction"}},
       {"deploy-edge", {"app", "workspace", "deploy.edge", "statistics.spool_max_mb"}},
       {"deploy-remote", {"app", "workspace", "deploy.remote", "statistics.spool_max_mb"}},
       {"stats", {"app", "workspace", "deploy.statistics", "statistics"}},

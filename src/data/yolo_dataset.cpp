@@ -122,6 +122,18 @@ Expected<std::vector<DatasetItem>> read_split(const std::vector<fs::path>& image
 
 }  // namespace
 
+Expected<std::vector<std::string>> read_dataset_yaml_names(const fs::path& yaml_file) {
+  try {
+    const YAML::Node yaml = YAML::LoadFile(yaml_file.string());
+    if (!yaml.IsMap() || !yaml["names"]) return std::vector<std::string>{};
+    auto names = yaml_names(yaml["names"]);
+    if (!names) return fail(ErrorCode::invalid_data, yaml_file.string() + ": " + names.error().message);
+    return names;
+  } catch (const YAML::Exception& e) {
+    return fail(ErrorCode::invalid_data, yaml_file.string() + ": invalid YAML: " + e.what());
+  }
+}
+
 Expected<void> write_dataset_yaml(const fs::path& dir, const DatasetYaml& yaml) {
   const fs::path file = dir / "dataset.yaml";
   YAML::Emitter out;

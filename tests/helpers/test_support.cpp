@@ -44,6 +44,15 @@ std::string read_text(const fs::path& file) {
 
 nlohmann::json read_json(const fs::path& file) { return nlohmann::json::parse(read_text(file)); }
 
+std::map<std::string, std::string> read_tree(const fs::path& dir) {
+  std::map<std::string, std::string> files;
+  if (!fs::exists(dir)) return files;
+  for (const auto& entry : fs::recursive_directory_iterator(dir)) {
+    if (entry.is_regular_file()) files[entry.path().lexically_relative(dir).string()] = read_text(entry.path());
+  }
+  return files;
+}
+
 namespace {
 
 // fork + exec with stdout and stderr redirected to files in `capture`.
@@ -83,6 +92,13 @@ ProcessResult run_process(const std::string& program, const std::vector<std::str
 
 ProcessResult run_vision(const std::vector<std::string>& args, const fs::path& cwd) {
   return run_process(VISION_BINARY, args, cwd);
+}
+
+nlohmann::json printed_artifacts(const ProcessResult& result) {
+  const auto line = result.out.find("artifacts=");
+  EXPECT_NE(line, std::string::npos) << result.out << result.err;
+  if (line == std::string::npos) return {};
+  return read_json(result.out.substr(line + 10, result.out.find('\n', line) - line - 10));
 }
 
 BackgroundProcess::BackgroundProcess(const std::string& program, const std::vector<std::string>& args, const fs::path& cwd)

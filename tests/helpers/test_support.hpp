@@ -3,6 +3,7 @@
 
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,9 @@ class TempDir {
 void write_text(const std::filesystem::path& file, const std::string& text);
 std::string read_text(const std::filesystem::path& file);
 nlohmann::json read_json(const std::filesystem::path& file);
+// Every file under `dir`: its path relative to `dir` → its contents (none when `dir` is missing);
+// two snapshots compare equal when nothing was written, added or removed.
+std::map<std::string, std::string> read_tree(const std::filesystem::path& dir);
 
 struct ProcessResult {
   int exit_code = -1;
@@ -39,6 +43,8 @@ ProcessResult run_process(const std::string& program, const std::vector<std::str
                           const std::filesystem::path& cwd = std::filesystem::current_path());
 ProcessResult run_vision(const std::vector<std::string>& args,
                          const std::filesystem::path& cwd = std::filesystem::current_path());
+// The artifacts.json a run printed as artifacts=… (fails the test when it printed none).
+nlohmann::json printed_artifacts(const ProcessResult& result);
 
 // A process running in the background (stdout and stderr to files); SIGTERM and reaped when
 // the object goes away.

@@ -52,14 +52,6 @@ class Autolabel : public testing::Test {
   TempDir m_dir;
 };
 
-std::map<std::string, std::string> snapshot(const fs::path& dir) {
-  std::map<std::string, std::string> files;
-  for (const auto& entry : fs::recursive_directory_iterator(dir)) {
-    if (entry.is_regular_file()) files[entry.path().lexically_relative(dir).string()] = read_text(entry.path());
-  }
-  return files;
-}
-
 }  // namespace
 
 TEST_F(Autolabel, LabelsEveryImageIntoATrainableDataset) {
@@ -104,12 +96,12 @@ TEST_F(Autolabel, LabelsEveryImageIntoATrainableDataset) {
 
 TEST_F(Autolabel, SkipLeavesEveryFileByteIdentical) {
   ASSERT_EQ(autolabel("skip").exit_code, 0);
-  const auto before = snapshot(m_dir / "labeled");
+  const auto before = vision::test::read_tree(m_dir / "labeled");
   const auto again = autolabel("skip");
   ASSERT_EQ(again.exit_code, 0) << again.err;
   EXPECT_EQ(last_artifacts()["artifacts"]["skipped"], 12);
   EXPECT_EQ(last_artifacts()["artifacts"]["created"], 0);
-  EXPECT_EQ(snapshot(m_dir / "labeled"), before);
+  EXPECT_EQ(vision::test::read_tree(m_dir / "labeled"), before);
 }
 
 TEST_F(Autolabel, MergeAddsOnlyNonOverlappingBoxes) {

@@ -43,14 +43,6 @@ std::vector<std::string> command_words(const std::string& command) {
   return words;
 }
 
-// The artifacts.json a run printed as artifacts=….
-nlohmann::json artifacts_of(const vision::test::ProcessResult& result) {
-  const auto line = result.out.find("artifacts=");
-  EXPECT_NE(line, std::string::npos) << result.out;
-  if (line == std::string::npos) return {};
-  return read_json(result.out.substr(line + 10, result.out.find('\n', line) - line - 10));
-}
-
 }  // namespace
 
 TEST_F(TrainCli, DryRunRunsOneBatchAndExports) {
@@ -185,7 +177,7 @@ TEST_F(TrainCli, AFailedExportKeepsTheTrainingAndSaysHowToRetry) {
   fs::remove_all(blocker);
   const auto retried = run_vision(command_words(error.substr(retry)));
   ASSERT_EQ(retried.exit_code, 0) << retried.err;
-  const auto exported = artifacts_of(retried)["artifacts"];
+  const auto exported = vision::test::printed_artifacts(retried)["artifacts"];
   EXPECT_TRUE(fs::is_regular_file(exported["model_path"].get<std::string>()));
   EXPECT_TRUE(fs::is_regular_file(exported["model_int8_path"].get<std::string>()));
 }
@@ -222,7 +214,7 @@ TEST_F(TrainCli, AnInterruptedTrainingResumesToCompletion) {
   args.insert(args.end(), {"--epochs", std::to_string(finished + 1)});
   const auto resumed = run_vision(args);
   ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
-  const auto artifacts = artifacts_of(resumed)["artifacts"];
+  const auto artifacts = vision::test::printed_artifacts(resumed)["artifacts"];
   EXPECT_EQ(artifacts["epochs_trained"], finished + 1);
   EXPECT_EQ(artifacts["weights"]["start_epoch"], finished + 1);
   EXPECT_TRUE(fs::is_regular_file(artifacts["best_pt"].get<std::string>()));

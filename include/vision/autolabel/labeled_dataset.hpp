@@ -5,10 +5,13 @@
 //   records/<rel with .json>     the LabelRecord: pixel boxes, scores, provenance
 //   previews/<rel>               the image with boxes drawn (when visualize is on)
 // and, at the end, dataset.yaml with train.txt / val.txt lists over every image in images/.
+// An image's existing labels are its label file or, failing that, a flat LabelRecord of the
+// Python original naming it (<labeled_dir>/<stem>.json, see flat_label_record.hpp).
 #pragma once
 
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -18,11 +21,18 @@
 
 #include "vision/core/contracts.hpp"
 #include "vision/core/error.hpp"
+#include "vision/data/yolo_labels.hpp"
 
 namespace vision {
 
 enum class OnConflict { skip, overwrite, merge };
 Expected<OnConflict> parse_on_conflict(const std::string& text);
+
+// How an input image gets into images/: a hard link (a copy where the folders are on different
+// file systems), a copy, or a symbolic link to the input's absolute path.
+enum class ImageTransfer { hard_link, copy, symlink };
+// "hard", "copy" or "symlink"; `what` names the setting in the error.
+Expected<ImageTransfer> parse_image_transfer(const std::string& text, const std::string& what);
 
 struct LabeledImage {
   std::filesystem::path source;    // the input file
@@ -42,13 +52,23 @@ struct LabeledDatasetCounts {
   std::int64_t detections = 0;   // boxes written (for merge: boxes added)
 };
 
+struct LabeledDatasetOptions {
+  std::vector<std::string> class_names;  // class_map.names
+  OnConflict on_conflict = OnConflict::skip;
+  bool visualize = true;
+  ImageTransfer image_transfer = ImageTransfer::hard_link;
+  // Whether a flat record of the original counts as existing labels; off when those records are
+  // what is being written (labels import).
+  bool flat_records = true;
+};
+
 class LabeledDatasetWriter {
  public:
-  LabeledDatasetWriter(std::filesystem::path labeled_dir, std::vector<std::string> class_names,
-                       OnConflict on_conflict, bool visualize);
+  LabeledDatasetWriter(std::filesystem::path labeled_dir, LabeledDatasetOptions options);
 
-  // True when on_conflict = skip and the image already has a label file: no need to label it.
-  bool should_skip(const std::filesystem::path& relative) const;
+  // True when on_conflict = skip and the image (`source`, at `relative` under the unlabeled
+  // folder) already has labels: no need to label it.
+  bool should_skip(const std::filesystem::path& relative, const std::filesystem::path& source) const;
   // Counts an image passed over by should_skip.
   void count_skipped() { ++m_counts.skipped; }
 
@@ -63,13 +83,22 @@ class LabeledDatasetWriter {
   std::filesystem::path record_path(const std::filesystem::path& relative) const;
 
  private:
+  struct ExistingLabels {
+    std::vector<YoloBox> boxes;
+    std::vector<Detection> detections;  // the same boxes in pixels, with their scores
+  };
+  // The labels `labeled` already has (its label file, else its flat record), for merge.
+  Expected<ExistingLabels> existing_labels(const LabeledImage& labeled, const std::optional<LabelRecord>& flat) const;
+
   std::filesystem::path m_dir;
-  std::vector<std::string> m_class_names;
-  OnConflict m_on_conflict;
-  bool m_visualize;
+  LabeledDatasetOptions m_options;
   LabeledDatasetCounts m_counts;
   std::set<std::filesystem::path> m_written_labels;
 };
+
+// Where the data set's parts are, for artifacts.json: labeled_dir, dataset_yaml, images_dir,
+// labels_dir, records_dir.
+nlohmann::json labeled_dataset_paths(const std::filesystem::path& labeled_dir);
 
 // True when the image lands in val.txt for this fraction.
 bool in_val_split(const std::string& relative_path, double val_fraction);

@@ -54,6 +54,9 @@ struct DatasetYaml {
 // '#' or ':' read back as written) through a temporary file and a rename.
 Expected<void> write_dataset_yaml(const std::filesystem::path& dir, const DatasetYaml& yaml);
 
+// The class names of a dataset.yaml (a list or an {id: name} map); empty when it names none.
+Expected<std::vector<std::string>> read_dataset_yaml_names(const std::filesystem::path& yaml_file);
+
 // Fails when a split has images but not one label file (Ultralytics' "No labels found"): an
 // image without a label file is a background, and a split of only those is a wrong folder.
 Expected<YoloDataset> load_yolo_dataset(const DatasetOptions& options);

@@ -32,7 +32,7 @@ vision::LabeledImage labeled(const TempDir& dir, const std::string& relative, st
 
 TEST(LabeledDataset, WritesImageLabelRecordAndPreview) {
   TempDir dir;
-  LabeledDatasetWriter writer(dir / "labeled", k_names, OnConflict::skip, true);
+  LabeledDatasetWriter writer(dir / "labeled", {.class_names = k_names, .on_conflict = OnConflict::skip, .visualize = true});
   ASSERT_TRUE(writer.write(labeled(dir, "sub/a.jpg", {{1, "dog", 0.8F, {20, 10, 60, 50}}})));
   EXPECT_TRUE(fs::exists(dir / "labeled/images/sub/a.jpg"));
   EXPECT_TRUE(fs::exists(dir / "labeled/previews/sub/a.jpg"));
@@ -50,7 +50,7 @@ TEST(LabeledDataset, WritesImageLabelRecordAndPreview) {
 
 TEST(LabeledDataset, ImageWithoutDetectionsGetsAnEmptyLabelFile) {
   TempDir dir;
-  LabeledDatasetWriter writer(dir / "labeled", k_names, OnConflict::skip, false);
+  LabeledDatasetWriter writer(dir / "labeled", {.class_names = k_names, .on_conflict = OnConflict::skip, .visualize = false});
   ASSERT_TRUE(writer.write(labeled(dir, "empty.png", {})));
   ASSERT_TRUE(fs::exists(dir / "labeled/labels/empty.txt"));
   EXPECT_EQ(fs::file_size(dir / "labeled/labels/empty.txt"), 0U);
@@ -59,20 +59,20 @@ TEST(LabeledDataset, ImageWithoutDetectionsGetsAnEmptyLabelFile) {
 
 TEST(LabeledDataset, SkipKeepsExistingLabels) {
   TempDir dir;
-  LabeledDatasetWriter first(dir / "labeled", k_names, OnConflict::skip, false);
+  LabeledDatasetWriter first(dir / "labeled", {.class_names = k_names, .on_conflict = OnConflict::skip, .visualize = false});
   ASSERT_TRUE(first.write(labeled(dir, "a.jpg", {{0, "cat", 0.9F, {0, 0, 10, 10}}})));
-  LabeledDatasetWriter second(dir / "labeled", k_names, OnConflict::skip, false);
-  EXPECT_TRUE(second.should_skip("a.jpg"));
-  EXPECT_FALSE(second.should_skip("b.jpg"));
-  LabeledDatasetWriter overwrite(dir / "labeled", k_names, OnConflict::overwrite, false);
-  EXPECT_FALSE(overwrite.should_skip("a.jpg"));
+  LabeledDatasetWriter second(dir / "labeled", {.class_names = k_names, .on_conflict = OnConflict::skip, .visualize = false});
+  EXPECT_TRUE(second.should_skip("a.jpg", dir / "unlabeled/a.jpg"));
+  EXPECT_FALSE(second.should_skip("b.jpg", dir / "unlabeled/b.jpg"));
+  LabeledDatasetWriter overwrite(dir / "labeled", {.class_names = k_names, .on_conflict = OnConflict::overwrite, .visualize = false});
+  EXPECT_FALSE(overwrite.should_skip("a.jpg", dir / "unlabeled/a.jpg"));
 }
 
 TEST(LabeledDataset, OverwriteReplacesTheLabels) {
   TempDir dir;
-  LabeledDatasetWriter first(dir / "labeled", k_names, OnConflict::overwrite, false);
+  LabeledDatasetWriter first(dir / "labeled", {.class_names = k_names, .on_conflict = OnConflict::overwrite, .visualize = false});
   ASSERT_TRUE(first.write(labeled(dir, "a.jpg", {{0, "cat", 0.9F, {0, 0, 10, 10}}})));
-  LabeledDatasetWriter second(dir / "labeled", k_names, OnConflict::overwrite, false);
+  LabeledDatasetWriter second(dir / "labeled", {.class_names = k_names, .on_conflict = OnConflict::overwrite, .visualize = false});
   ASSERT_TRUE(second.write(labeled(dir, "a.jpg", {{1, "dog", 0.7F, {100, 50, 200, 100}}})));
   EXPECT_EQ(read_text(dir / "labeled/labels/a.txt"), "1 0.750000 0.750000 0.500000 0.500000\n");
   EXPECT_EQ(second.counts().overwritten, 1);
@@ -81,9 +81,9 @@ TEST(LabeledDataset, OverwriteReplacesTheLabels) {
 
 TEST(LabeledDataset, MergeAddsOnlyBoxesThatDoNotOverlapTheSameClass) {
   TempDir dir;
-  LabeledDatasetWriter first(dir / "labeled", k_names, OnConflict::merge, false);
+  LabeledDatasetWriter first(dir / "labeled", {.class_names = k_names, .on_conflict = OnConflict::merge, .visualize = false});
   ASSERT_TRUE(first.write(labeled(dir, "a.jpg", {{0, "cat", 0.9F, {0, 0, 100, 100}}})));
-  LabeledDatasetWriter second(dir / "labeled", k_names, OnConflict::merge, false);
+  LabeledDatasetWriter second(dir / "labeled", {.class_names = k_names, .on_conflict = OnConflict::merge, .visualize = false});
   ASSERT_TRUE(second.write(labeled(dir, "a.jpg", {
       {0, "cat", 0.8F, {10, 0, 100, 100}},    // IoU 0.9 with the cat: dropped
       {1, "dog", 0.8F, {10, 0, 100, 100}},    // same place, other class: added
@@ -103,7 +103,7 @@ TEST(LabeledDataset, MergeAddsOnlyBoxesThatDoNotOverlapTheSameClass) {
 
 TEST(LabeledDataset, SameStemInOneFolderIsReportedNotOverwritten) {
   TempDir dir;
-  LabeledDatasetWriter writer(dir / "labeled", k_names, OnConflict::overwrite, false);
+  LabeledDatasetWriter writer(dir / "labeled", {.class_names = k_names, .on_conflict = OnConflict::overwrite, .visualize = false});
   ASSERT_TRUE(writer.write(labeled(dir, "x.jpg", {})));
   auto second = writer.write(labeled(dir, "x.png", {}));
   ASSERT_FALSE(second);
@@ -112,7 +112,7 @@ TEST(LabeledDataset, SameStemInOneFolderIsReportedNotOverwritten) {
 
 TEST(LabeledDataset, DatasetFilesMakeATrainableSet) {
   TempDir dir;
-  LabeledDatasetWriter writer(dir / "labeled", k_names, OnConflict::skip, false);
+  LabeledDatasetWriter writer(dir / "labeled", {.class_names = k_names, .on_conflict = OnConflict::skip, .visualize = false});
   for (int i = 0; i < 20; ++i) {
     ASSERT_TRUE(writer.write(labeled(dir, (i % 2 ? "a/" : "b/") + std::to_string(i) + ".jpg", {{0, "cat", 0.9F, {0, 0, 10, 10}}})));
   }
@@ -131,7 +131,7 @@ TEST(LabeledDataset, DatasetFilesMakeATrainableSet) {
 
 TEST(LabeledDataset, TwoImagesStillGiveBothSplits) {
   TempDir dir;
-  LabeledDatasetWriter writer(dir / "labeled", k_names, OnConflict::skip, false);
+  LabeledDatasetWriter writer(dir / "labeled", {.class_names = k_names, .on_conflict = OnConflict::skip, .visualize = false});
   ASSERT_TRUE(writer.write(labeled(dir, "one.jpg", {})));
   ASSERT_TRUE(writer.write(labeled(dir, "two.jpg", {})));
   ASSERT_TRUE(writer.write_dataset_files(0.2));

@@ -1,0 +1,47 @@
+// The Python original's labeled folder: one LabelRecord per image as <labeled_dir>/<stem>.json,
+// whose image_path names the image (absolute, or relative to wherever the original ran). Reading
+// such a record, finding its image, and finding the record of a given image.
+#pragma once
+
+#include <expected>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "vision/core/contracts.hpp"
+
+namespace vision {
+
+// What a relative image_path was found against, reported so a user can see which guess held.
+enum class ImagePathBase { absolute, record_folder, cwd };
+const char* image_path_base_name(ImagePathBase base);
+
+struct FlatRecordImage {
+  std::filesystem::path path;
+  ImagePathBase base = ImagePathBase::absolute;
+};
+
+// The image a record at `record_file` names: an absolute image_path as it is; a relative one
+// against the record's folder first, then against the current directory (the original wrote
+// paths relative to the folder it ran in, usually the repository root). nullopt when neither
+// names an existing file.
+std::optional<FlatRecordImage> resolve_flat_record_image(const std::filesystem::path& record_file,
+                                                         const std::string& image_path);
+
+// Why a record file could not be used: `reason` is "unreadable_json" (not a file, or not JSON)
+// or "invalid_record" (JSON that breaks the LabelRecord contract; the message names the field).
+struct FlatRecordProblem {
+  std::string reason;
+  std::string message;
+};
+std::expected<LabelRecord, FlatRecordProblem> read_flat_record(const std::filesystem::path& file);
+
+// The *.json files directly in `dir` (not in sub-folders, where Vision's own records live), sorted.
+std::vector<std::filesystem::path> list_flat_records(const std::filesystem::path& dir);
+
+// The record <labeled_dir>/<stem of image>.json when it is a valid LabelRecord whose image_path
+// names `image` itself (the same file); nullopt otherwise.
+std::optional<LabelRecord> find_flat_record(const std::filesystem::path& labeled_dir, const std::filesystem::path& image);
+
+}  // namespace vision
