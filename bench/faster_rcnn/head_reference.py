@@ -8,7 +8,10 @@ from torchvision.models.detection import (
 )
 from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.models.detection.backbone_utils import resnet_fpn_backbone
-from torchvision.models.detection.faster_rcnn import FasterRCNN
+from torchvision.models.detection.faster_rcnn import FasterRCNN, FastRCNNPredictor, TwoMLPHead
+from torchvision.models.detection.image_list import ImageList
+from torchvision.models.detection.roi_heads import RoIHeads
+from torchvision.models.detection.rpn import RegionProposalNetwork, RPNHead
 from torchvision.ops import MultiScaleRoIAlign, roi_align
 
 torch.set_printoptions(precision=8, sci_mode=False)
@@ -67,6 +70,49 @@ def roi_align_figures():
     print(pool(maps, [boxes], [(256, 256)]).flatten())
 
 
+def fill_parameters(module):
+    # Deterministic weights any implementation can reproduce: sin(0.7·i + offset) scaled by
+    # 0.5/√fan_in (weights) or 0.1 (biases); offset = sum of the name's character codes mod 100.
+    with torch.no_grad():
+        for name, p in module.named_parameters():
+            offset = sum(ord(c) for c in name) % 100
+            scale = 0.1 if p.dim() == 1 else 0.5 / (p.numel() / p.shape[0]) ** 0.5
+            p.copy_((torch.sin(torch.arange(p.numel(), dtype=torch.float32) * 0.7 + offset) * scale).reshape(p.shape))
+
+
+def end_to_end_figures():
+    print("# tiny RPN + RoIHeads, 4 channels, weights from fill_parameters")
+    rpn = RegionProposalNetwork(AnchorGenerator(((16,), (32,)), ((0.5, 1.0, 2.0),) * 2), RPNHead(4, 3),
+                                0.7, 0.3, 256, 0.5, dict(training=50, testing=30), dict(training=20, testing=10),
+                                0.7, score_thresh=0.0)
+    heads = RoIHeads(MultiScaleRoIAlign(["0", "1"], 7, 2), TwoMLPHead(4 * 49, 16), FastRCNNPredictor(16, 3),
+                     0.5, 0.5, 512, 0.25, None, 0.05, 0.5, 10)
+    fill_parameters(rpn)
+    fill_parameters(heads)
+    images = ImageList(torch.zeros(2, 3, 64, 64), [(64, 64), (60, 50)])
+    f0, f1 = feature(8, 16, 16).reshape(2, 4, 16, 16), feature(8, 8, 8).reshape(2, 4, 8, 8) * 0.5
+    features = {"0": f0, "1": f1}
+    targets = [{"boxes": torch.tensor([[8.0, 8.0, 40.0, 30.0], [30.0, 20.0, 60.0, 60.0]]),
+                "labels": torch.tensor([1, 2])},
+               {"boxes": torch.tensor([[5.0, 5.0, 25.0, 45.0]]), "labels": torch.tensor([2])}]
+    rpn.eval()
+    heads.eval()
+    with torch.no_grad():
+        proposals, _ = rpn(images, features)
+        detections, _ = heads(features, proposals, images.image_sizes)
+    for i in range(2):
+        print(f"image {i} proposals", proposals[i].flatten())
+        for key in ("boxes", "labels", "scores"):
+            print(f"image {i} {key}", detections[i][key].flatten())
+    rpn.train()
+    heads.train()
+    torch.manual_seed(0)
+    proposals, rpn_losses = rpn(images, features, targets)
+    _, head_losses = heads(features, proposals, images.image_sizes, targets)
+    print("training losses (seed 0)", {k: v.item() for k, v in {**rpn_losses, **head_losses}.items()})
+
+
 if __name__ == "__main__":
     part_counts()
     roi_align_figures()
+    end_to_end_figures()

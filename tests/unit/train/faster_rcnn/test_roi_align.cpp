@@ -9,9 +9,11 @@
 #include <vector>
 
 #include "faster_rcnn/roi_align.hpp"
+#include "reference_inputs.hpp"
 #include "vision/train/faster_rcnn/roi_heads.hpp"
 
 namespace frcnn = vision::train::faster_rcnn;
+using frcnn::testing::reference_feature;
 
 namespace {
 
@@ -61,12 +63,6 @@ torch::Tensor direct_roi_align(const torch::Tensor& input, const torch::Tensor& 
         }
   }
   return out;
-}
-
-// head_reference.py's feature(): sin(0.37 · i) · 10 over the flattened [1, C, H, W].
-torch::Tensor reference_feature(int64_t channels, int64_t height, int64_t width) {
-  return (torch::sin(torch::arange(channels * height * width, torch::kFloat) * 0.37) * 10)
-      .reshape({1, channels, height, width});
 }
 
 }  // namespace
