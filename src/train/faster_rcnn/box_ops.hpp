@@ -26,9 +26,10 @@ torch::Tensor remove_small_boxes(const torch::Tensor& boxes, double min_size);
 // IoU with a kept, higher-scoring box is > iou_threshold. Equal scores keep their input order.
 torch::Tensor nms(const torch::Tensor& boxes, const torch::Tensor& scores, double iou_threshold);
 
-// NMS within each group of `groups` [N] (class or level), never across: torchvision's offset
-// trick shifts each group's boxes by group · (max coordinate + 1) so groups cannot overlap, then
-// runs one NMS — the form ONNX's single NonMaxSuppression node exports.
+// NMS within each group of `groups` [N] (class or level), never across. Up to 1000 boxes by
+// torchvision's offset trick: each group's boxes shift by group · (max coordinate + 1) so groups
+// cannot overlap, and one NMS runs — the form ONNX's single NonMaxSuppression node exports.
+// Above, one NMS per group, as torchvision does on the CPU. Indices highest score first.
 torch::Tensor batched_nms(const torch::Tensor& boxes, const torch::Tensor& scores, const torch::Tensor& groups,
                           double iou_threshold);
 

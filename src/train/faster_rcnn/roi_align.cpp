@@ -1,5 +1,5 @@
-// RoIAlign as bilinear gathers (torchvision's csrc/ops/cpu/roi_align_kernel.cpp, the same
-// computation as ONNX RoiAlign) and MultiScaleRoiAlign (torchvision's ops/poolers.py).
+// RoIAlign as a sparse bilinear pooling matrix (torchvision's csrc/ops/cpu/roi_align_kernel.cpp,
+// the same computation as ONNX RoiAlign) and MultiScaleRoiAlign (torchvision's ops/poolers.py).
 #include "faster_rcnn/roi_align.hpp"
 
 #include <torch/torch.h>
@@ -18,10 +18,6 @@ namespace {
 constexpr double k_canonical_scale = 224;
 constexpr double k_canonical_level = 4;
 constexpr double k_level_eps = 1e-6;
-// RoIs gathered at once: each needs output² · 4 · sampling_ratio² feature vectors (784 at 7×7,
-// ratio 2), so 128 RoIs of 256 channels take ~100 MB instead of gigabytes for a whole batch.
-constexpr int64_t k_rois_per_chunk = 128;
-
 // Sample positions along one axis of every RoI and the two cells each interpolates between:
 // {cells [K, bins·ratio, 2] int64 (low, high), weights [K, bins·ratio, 2]}, ordered bin-major.
 // Follows the kernel step by step: a sample more than one cell outside the map gets weight 0,
@@ -46,28 +42,6 @@ std::pair<torch::Tensor, torch::Tensor> axis_samples(const torch::Tensor& start,
   return {torch::stack({low, high}, -1), weights};
 }
 
-// rois already scaled to map cells: batch index [K], x1 y1 [K], width height [K] (≥ 1).
-torch::Tensor align_chunk(const torch::Tensor& cells, int64_t height, int64_t width, const torch::Tensor& batch,
-                          const torch::Tensor& x1, const torch::Tensor& y1, const torch::Tensor& roi_w,
-                          const torch::Tensor& roi_h, int64_t out_h, int64_t out_w, int64_t ratio) {
-  const int64_t k = batch.size(0);
-  const int64_t channels = cells.size(1);
-  const auto [rows, wy] = axis_samples(y1, roi_h, out_h, ratio, height);
-  const auto [cols, wx] = axis_samples(x1, roi_w, out_w, ratio, width);
-  // Layout [K, bin y, bin x, sample y, corner y, sample x, corner x]: one row of 4·ratio²
-  // weighted feature vectors per output bin, summed by one batched matrix product.
-  const auto index = (batch * height * width).view({k, 1, 1, 1, 1, 1, 1}) +
-                     rows.view({k, out_h, 1, ratio, 2, 1, 1}) * width + cols.view({k, 1, out_w, 1, 1, ratio, 2});
-  const auto weights = wy.view({k, out_h, 1, ratio, 2, 1, 1}) * wx.view({k, 1, out_w, 1, 1, ratio, 2}) /
-                       static_cast<double>(ratio * ratio);
-  const int64_t bins = k * out_h * out_w;
-  const int64_t taps = 4 * ratio * ratio;
-  const auto values = cells.index_select(0, index.reshape(-1)).view({bins, taps, channels});
-  return torch::bmm(weights.reshape({bins, 1, taps}), values)
-      .view({k, out_h, out_w, channels})
-      .permute({0, 3, 1, 2});
-}
-
 }  // namespace
 
 torch::Tensor roi_align(const torch::Tensor& input, const torch::Tensor& rois, double spatial_scale,
@@ -77,23 +51,30 @@ torch::Tensor roi_align(const torch::Tensor& input, const torch::Tensor& rois, d
   TORCH_CHECK(sampling_ratio > 0, "roi_align: sampling_ratio must be positive");
   const int64_t channels = input.size(1), height = input.size(2), width = input.size(3);
   if (rois.size(0) == 0) return torch::zeros({0, channels, output_height, output_width}, input.options());
-  // Channels last, one row per cell, so a gather picks whole feature vectors.
-  const auto cells = input.permute({0, 2, 3, 1}).reshape({-1, channels});
   const auto r = rois.detach().to(input.scalar_type());
+  const int64_t k = r.size(0), out_h = output_height, out_w = output_width, ratio = sampling_ratio;
   const auto batch = r.select(1, 0).to(torch::kLong);
   const auto x1 = r.select(1, 1) * spatial_scale;
   const auto y1 = r.select(1, 2) * spatial_scale;
   // aligned = false: a RoI spans at least one cell.
-  const auto roi_w = (r.select(1, 3) * spatial_scale - x1).clamp_min(1.0);
-  const auto roi_h = (r.select(1, 4) * spatial_scale - y1).clamp_min(1.0);
-  std::vector<torch::Tensor> chunks;
-  for (int64_t first = 0; first < r.size(0); first += k_rois_per_chunk) {
-    const int64_t last = std::min(first + k_rois_per_chunk, r.size(0));
-    chunks.push_back(align_chunk(cells, height, width, batch.slice(0, first, last), x1.slice(0, first, last),
-                                 y1.slice(0, first, last), roi_w.slice(0, first, last), roi_h.slice(0, first, last),
-                                 output_height, output_width, sampling_ratio));
-  }
-  return torch::cat(chunks).contiguous();
+  const auto [rows, wy] = axis_samples(y1, (r.select(1, 4) * spatial_scale - y1).clamp_min(1.0), out_h, ratio, height);
+  const auto [cols, wx] = axis_samples(x1, (r.select(1, 3) * spatial_scale - x1).clamp_min(1.0), out_w, ratio, width);
+  // Every output bin is a weighted sum of 4·ratio² cells (ratio² samples × 4 corners), laid out
+  // [K, bin y, bin x, sample y, corner y, sample x, corner x]: one row of a sparse matrix over
+  // the map's cells. Multiplying it with the cells (channels last) pools every bin at once
+  // without materialising the gathered features, and autograd's backward is its transpose.
+  const auto cell = (batch * height * width).view({k, 1, 1, 1, 1, 1, 1}) +
+                    rows.view({k, out_h, 1, ratio, 2, 1, 1}) * width + cols.view({k, 1, out_w, 1, 1, ratio, 2});
+  const auto weights = wy.view({k, out_h, 1, ratio, 2, 1, 1}) * wx.view({k, 1, out_w, 1, 1, ratio, 2}) /
+                       static_cast<double>(ratio * ratio);
+  const int64_t bins = k * out_h * out_w, taps = 4 * ratio * ratio;
+  const auto long_options = torch::TensorOptions().dtype(torch::kLong).device(input.device());
+  const auto pooling = torch::sparse_csr_tensor(torch::arange(0, bins * taps + 1, taps, long_options),
+                                                cell.reshape(-1), weights.reshape(-1),
+                                                {bins, input.size(0) * height * width},
+                                                torch::TensorOptions().dtype(weights.scalar_type()).device(input.device()));
+  const auto cells = input.permute({0, 2, 3, 1}).reshape({-1, channels});
+  return torch::mm(pooling, cells).view({k, out_h, out_w, channels}).permute({0, 3, 1, 2}).contiguous();
 }
 
 torch::Tensor map_levels(const torch::Tensor& boxes, int64_t k_min, int64_t k_max) {

@@ -1,5 +1,6 @@
-// RoIAlign written with tensor ops (bilinear gathers), so autograd gives its backward pass, and
-// the FPN level rule of MultiScaleRoiAlign. Private to src/train.
+// RoIAlign written with tensor ops (a sparse matrix of bilinear weights times the map), so
+// autograd gives its backward pass, and the FPN level rule of MultiScaleRoiAlign. Private to
+// src/train.
 #pragma once
 
 #include <torch/types.h>
