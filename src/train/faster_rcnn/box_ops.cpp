@@ -26,7 +26,8 @@ torch::Tensor box_area(const torch::Tensor& boxes) {
 // survivor suppress the later ones; O(n²) comparisons but no n×n matrix, which at the RPN's
 // 10 000 candidates per image would be 400 MB.
 template <typename T>
-std::vector<int64_t> greedy_nms(const torch::Tensor& boxes, const torch::Tensor& order, double iou_threshold) {
+std::vector<int64_t> greedy_nms(const torch::Tensor& boxes, const torch::Tensor& order,
+                                double iou_threshold) {
   const int64_t n = boxes.size(0);
   const auto box = boxes.accessor<T, 2>();
   const auto* by_score = order.data_ptr<int64_t>();
@@ -53,8 +54,10 @@ std::vector<int64_t> greedy_nms(const torch::Tensor& boxes, const torch::Tensor&
 }  // namespace
 
 torch::Tensor box_iou(const torch::Tensor& a, const torch::Tensor& b) {
-  const auto lt = torch::max(a.index({Slice(), None, Slice(0, 2)}), b.index({Slice(), Slice(0, 2)}));
-  const auto rb = torch::min(a.index({Slice(), None, Slice(2, 4)}), b.index({Slice(), Slice(2, 4)}));
+  const auto lt =
+      torch::max(a.index({Slice(), None, Slice(0, 2)}), b.index({Slice(), Slice(0, 2)}));
+  const auto rb =
+      torch::min(a.index({Slice(), None, Slice(2, 4)}), b.index({Slice(), Slice(2, 4)}));
   const auto wh = (rb - lt).clamp_min(0);
   const auto inter = wh.select(2, 0) * wh.select(2, 1);
   return inter / (box_area(a).unsqueeze(1) + box_area(b).unsqueeze(0) - inter);
@@ -77,16 +80,19 @@ torch::Tensor nms(const torch::Tensor& boxes, const torch::Tensor& scores, doubl
   TORCH_CHECK(scores.dim() == 1 && scores.size(0) == boxes.size(0), "nms: scores must be [N]");
   const auto long_options = torch::TensorOptions().dtype(torch::kLong).device(boxes.device());
   if (boxes.size(0) == 0) return torch::empty({0}, long_options);
-  const auto order = std::get<1>(scores.detach().cpu().sort(/*stable=*/true, /*dim=*/0, /*descending=*/true));
+  const auto order =
+      std::get<1>(scores.detach().cpu().sort(/*stable=*/true, /*dim=*/0, /*descending=*/true));
   const bool as_float = boxes.scalar_type() == torch::kFloat;
   const auto host = boxes.detach().cpu().to(as_float ? torch::kFloat : torch::kDouble).contiguous();
-  auto keep = as_float ? greedy_nms<float>(host, order, iou_threshold) : greedy_nms<double>(host, order, iou_threshold);
+  auto keep = as_float ? greedy_nms<float>(host, order, iou_threshold)
+                       : greedy_nms<double>(host, order, iou_threshold);
   return torch::tensor(keep, torch::kLong).to(boxes.device());
 }
 
-torch::Tensor batched_nms(const torch::Tensor& boxes, const torch::Tensor& scores, const torch::Tensor& groups,
-                          double iou_threshold) {
-  if (boxes.numel() == 0) return torch::empty({0}, torch::TensorOptions().dtype(torch::kLong).device(boxes.device()));
+torch::Tensor batched_nms(const torch::Tensor& boxes, const torch::Tensor& scores,
+                          const torch::Tensor& groups, double iou_threshold) {
+  if (boxes.numel() == 0)
+    return torch::empty({0}, torch::TensorOptions().dtype(torch::kLong).device(boxes.device()));
   if (boxes.size(0) <= k_offset_trick_max_boxes) {
     const auto offsets = groups.to(boxes.scalar_type()) * (boxes.max() + 1);
     return nms(boxes + offsets.unsqueeze(1), scores, iou_threshold);
@@ -96,11 +102,12 @@ torch::Tensor batched_nms(const torch::Tensor& boxes, const torch::Tensor& score
   std::vector<torch::Tensor> kept;
   for (const auto& group : std::get<0>(torch::_unique(groups)).unbind()) {
     const auto members = torch::where(groups == group)[0];
-    kept.push_back(members.index_select(0, nms(boxes.index_select(0, members), scores.index_select(0, members),
-                                               iou_threshold)));
+    kept.push_back(members.index_select(
+        0, nms(boxes.index_select(0, members), scores.index_select(0, members), iou_threshold)));
   }
   const auto keep = std::get<0>(torch::cat(kept).sort());
-  return keep.index_select(0, std::get<1>(scores.index_select(0, keep).sort(/*stable=*/true, 0, /*descending=*/true)));
+  return keep.index_select(
+      0, std::get<1>(scores.index_select(0, keep).sort(/*stable=*/true, 0, /*descending=*/true)));
 }
 
 BoxCoder::BoxCoder(std::array<double, 4> weights, double clip) : m_weights(weights), m_clip(clip) {}
@@ -151,15 +158,19 @@ torch::Tensor Matcher::operator()(const torch::Tensor& iou) const {
   return torch::where(ties, best_gt, matches);
 }
 
-std::pair<torch::Tensor, torch::Tensor> sample_balanced(const torch::Tensor& labels, int64_t batch_size,
+std::pair<torch::Tensor, torch::Tensor> sample_balanced(const torch::Tensor& labels,
+                                                        int64_t batch_size,
                                                         double positive_fraction) {
   const auto positive = torch::where(labels >= 1)[0];
   const auto negative = torch::where(labels == 0)[0];
-  const int64_t num_pos = std::min(positive.numel(), static_cast<int64_t>(batch_size * positive_fraction));
+  const int64_t num_pos =
+      std::min(positive.numel(), static_cast<int64_t>(batch_size * positive_fraction));
   const int64_t num_neg = std::min(negative.numel(), batch_size - num_pos);
   const auto index_options = torch::TensorOptions().dtype(torch::kLong).device(labels.device());
-  const auto chosen_pos = positive.index({torch::randperm(positive.numel(), index_options).slice(0, 0, num_pos)});
-  const auto chosen_neg = negative.index({torch::randperm(negative.numel(), index_options).slice(0, 0, num_neg)});
+  const auto chosen_pos =
+      positive.index({torch::randperm(positive.numel(), index_options).slice(0, 0, num_pos)});
+  const auto chosen_neg =
+      negative.index({torch::randperm(negative.numel(), index_options).slice(0, 0, num_neg)});
   const auto mask_options = torch::TensorOptions().dtype(torch::kBool).device(labels.device());
   return {torch::zeros({labels.size(0)}, mask_options).index_fill_(0, chosen_pos, true),
           torch::zeros({labels.size(0)}, mask_options).index_fill_(0, chosen_neg, true)};

@@ -30,8 +30,8 @@ torch::Tensor nms(const torch::Tensor& boxes, const torch::Tensor& scores, doubl
 // torchvision's offset trick: each group's boxes shift by group · (max coordinate + 1) so groups
 // cannot overlap, and one NMS runs — the form ONNX's single NonMaxSuppression node exports.
 // Above, one NMS per group, as torchvision does on the CPU. Indices highest score first.
-torch::Tensor batched_nms(const torch::Tensor& boxes, const torch::Tensor& scores, const torch::Tensor& groups,
-                          double iou_threshold);
+torch::Tensor batched_nms(const torch::Tensor& boxes, const torch::Tensor& scores,
+                          const torch::Tensor& groups, double iou_threshold);
 
 // Encodes boxes as (dx, dy, dw, dh) offsets from reference boxes and back (R-CNN's
 // parameterisation), each term multiplied by its weight. dw and dh are clamped at
@@ -68,7 +68,8 @@ class Matcher {
 // -1 ignored), at most batch_size · positive_fraction of them positive, the rest negative.
 // The draw uses torch's default generator (torch::manual_seed makes it reproducible).
 // Returns bool masks {positive, negative} [N].
-std::pair<torch::Tensor, torch::Tensor> sample_balanced(const torch::Tensor& labels, int64_t batch_size,
+std::pair<torch::Tensor, torch::Tensor> sample_balanced(const torch::Tensor& labels,
+                                                        int64_t batch_size,
                                                         double positive_fraction);
 
 }  // namespace vision::train::faster_rcnn

@@ -40,9 +40,11 @@ std::vector<int64_t> AnchorGenerator::num_anchors_per_location() const {
   return counts;
 }
 
-torch::Tensor AnchorGenerator::operator()(const ImageBatch& images, const FeatureMaps& features) const {
-  TORCH_CHECK(features.maps.size() == m_cell_anchors.size(), "AnchorGenerator: ", m_cell_anchors.size(),
-              " anchor sets for ", features.maps.size(), " feature maps");
+torch::Tensor AnchorGenerator::operator()(const ImageBatch& images,
+                                          const FeatureMaps& features) const {
+  TORCH_CHECK(features.maps.size() == m_cell_anchors.size(),
+              "AnchorGenerator: ", m_cell_anchors.size(), " anchor sets for ", features.maps.size(),
+              " feature maps");
   const int64_t image_h = images.tensors.size(-2), image_w = images.tensors.size(-1);
   std::vector<torch::Tensor> per_map;
   for (size_t map = 0; map < m_cell_anchors.size(); ++map) {
@@ -65,11 +67,13 @@ RpnHeadImpl::RpnHeadImpl(int64_t in_channels, int64_t num_anchors, int64_t conv_
   for (int64_t i = 0; i < conv_depth; ++i) {
     // torchvision's Conv2dNormActivation without a norm: 3×3, padding 1, bias, ReLU.
     conv->push_back(torch::nn::Sequential(
-        torch::nn::Conv2d(torch::nn::Conv2dOptions(in_channels, in_channels, 3).padding(1)), torch::nn::ReLU()));
+        torch::nn::Conv2d(torch::nn::Conv2dOptions(in_channels, in_channels, 3).padding(1)),
+        torch::nn::ReLU()));
   }
-  cls_logits = register_module("cls_logits", torch::nn::Conv2d(torch::nn::Conv2dOptions(in_channels, num_anchors, 1)));
-  bbox_pred =
-      register_module("bbox_pred", torch::nn::Conv2d(torch::nn::Conv2dOptions(in_channels, num_anchors * 4, 1)));
+  cls_logits = register_module(
+      "cls_logits", torch::nn::Conv2d(torch::nn::Conv2dOptions(in_channels, num_anchors, 1)));
+  bbox_pred = register_module(
+      "bbox_pred", torch::nn::Conv2d(torch::nn::Conv2dOptions(in_channels, num_anchors * 4, 1)));
   // RPNHead's init: every conv weight ~ N(0, 0.01²), every bias 0.
   torch::NoGradGuard no_grad;
   for (auto& module : modules(/*include_self=*/false)) {
@@ -92,15 +96,16 @@ std::pair<std::vector<torch::Tensor>, std::vector<torch::Tensor>> RpnHeadImpl::f
   return {logits, deltas};
 }
 
-std::pair<torch::Tensor, torch::Tensor> flatten_rpn_outputs(const std::vector<torch::Tensor>& objectness,
-                                                            const std::vector<torch::Tensor>& deltas) {
+std::pair<torch::Tensor, torch::Tensor> flatten_rpn_outputs(
+    const std::vector<torch::Tensor>& objectness, const std::vector<torch::Tensor>& deltas) {
   std::vector<torch::Tensor> flat_objectness, flat_deltas;
   for (size_t map = 0; map < objectness.size(); ++map) {
     const int64_t n = objectness[map].size(0), a = objectness[map].size(1);
     const int64_t h = objectness[map].size(2), w = objectness[map].size(3);
     // [N, A, H, W] → [N, H, W, A]: location-major, then anchor, as the anchors are laid out.
     flat_objectness.push_back(objectness[map].permute({0, 2, 3, 1}).reshape({n, -1}));
-    flat_deltas.push_back(deltas[map].view({n, a, 4, h, w}).permute({0, 3, 4, 1, 2}).reshape({n, -1, 4}));
+    flat_deltas.push_back(
+        deltas[map].view({n, a, 4, h, w}).permute({0, 3, 4, 1, 2}).reshape({n, -1, 4}));
   }
   return {torch::cat(flat_objectness, 1), torch::cat(flat_deltas, 1)};
 }
@@ -116,29 +121,34 @@ std::pair<std::vector<torch::Tensor>, std::vector<torch::Tensor>> filter_proposa
     const int64_t count = anchors_per_map[map];
     const auto in_map = logits.slice(1, offset, offset + count);
     top.push_back(std::get<1>(in_map.topk(std::min(filter.pre_nms_top_n, count), 1)) + offset);
-    levels.push_back(torch::full({top.back().size(1)}, static_cast<int64_t>(map), top.back().options()));
+    levels.push_back(
+        torch::full({top.back().size(1)}, static_cast<int64_t>(map), top.back().options()));
     offset += count;
   }
   const auto top_index = torch::cat(top, 1);
   const auto level = torch::cat(levels);
   std::vector<torch::Tensor> boxes_out, scores_out;
   for (int64_t image = 0; image < proposals.size(0); ++image) {
-    auto boxes = clip_boxes_to_image(proposals[image].index_select(0, top_index[image]), image_sizes[image]);
+    auto boxes =
+        clip_boxes_to_image(proposals[image].index_select(0, top_index[image]), image_sizes[image]);
     auto scores = torch::sigmoid(logits[image].index_select(0, top_index[image]));
     auto image_level = level;
     auto keep = remove_small_boxes(boxes, filter.min_size);
-    keep = keep.index_select(0, torch::where(scores.index_select(0, keep) >= filter.score_thresh)[0]);
+    keep =
+        keep.index_select(0, torch::where(scores.index_select(0, keep) >= filter.score_thresh)[0]);
     boxes = boxes.index_select(0, keep);
     scores = scores.index_select(0, keep);
     image_level = image_level.index_select(0, keep);
-    keep = batched_nms(boxes, scores, image_level, filter.nms_thresh).slice(0, 0, filter.post_nms_top_n);
+    keep = batched_nms(boxes, scores, image_level, filter.nms_thresh)
+               .slice(0, 0, filter.post_nms_top_n);
     boxes_out.push_back(boxes.index_select(0, keep));
     scores_out.push_back(scores.index_select(0, keep));
   }
   return {boxes_out, scores_out};
 }
 
-AnchorTargets assign_anchor_targets(const torch::Tensor& anchors, const std::vector<ImageTargets>& targets,
+AnchorTargets assign_anchor_targets(const torch::Tensor& anchors,
+                                    const std::vector<ImageTargets>& targets,
                                     const Matcher& matcher) {
   AnchorTargets out;
   for (const auto& target : targets) {
@@ -157,7 +167,8 @@ AnchorTargets assign_anchor_targets(const torch::Tensor& anchors, const std::vec
 }
 
 RpnLosses rpn_loss(const torch::Tensor& objectness, const torch::Tensor& deltas,
-                   const std::vector<torch::Tensor>& labels, const std::vector<torch::Tensor>& regression_targets,
+                   const std::vector<torch::Tensor>& labels,
+                   const std::vector<torch::Tensor>& regression_targets,
                    int64_t batch_size_per_image, double positive_fraction) {
   std::vector<torch::Tensor> positive, negative;
   for (const auto& image_labels : labels) {
@@ -170,19 +181,22 @@ RpnLosses rpn_loss(const torch::Tensor& objectness, const torch::Tensor& deltas,
   const auto all_labels = torch::cat(labels);
   const auto all_targets = torch::cat(regression_targets);
   RpnLosses losses;
-  losses.box_reg = torch::smooth_l1_loss(deltas.index_select(0, pos_index), all_targets.index_select(0, pos_index),
-                                         at::Reduction::Sum, k_smooth_l1_beta) /
+  losses.box_reg = torch::smooth_l1_loss(deltas.index_select(0, pos_index),
+                                         all_targets.index_select(0, pos_index), at::Reduction::Sum,
+                                         k_smooth_l1_beta) /
                    static_cast<double>(sampled.numel());
-  losses.objectness = torch::binary_cross_entropy_with_logits(objectness.flatten().index_select(0, sampled),
-                                                              all_labels.index_select(0, sampled));
+  losses.objectness = torch::binary_cross_entropy_with_logits(
+      objectness.flatten().index_select(0, sampled), all_labels.index_select(0, sampled));
   return losses;
 }
 
 RegionProposalNetworkImpl::RegionProposalNetworkImpl(const RpnOptions& rpn_options)
     : options(rpn_options), anchor_generator(rpn_options.anchors) {
   const auto per_location = anchor_generator.num_anchors_per_location();
-  TORCH_CHECK(!per_location.empty() && std::ranges::all_of(per_location, [&](int64_t n) { return n == per_location[0]; }),
-              "RegionProposalNetwork: the shared head needs the same number of anchors on every map");
+  TORCH_CHECK(
+      !per_location.empty() &&
+          std::ranges::all_of(per_location, [&](int64_t n) { return n == per_location[0]; }),
+      "RegionProposalNetwork: the shared head needs the same number of anchors on every map");
   head = register_module("head", RpnHead(options.in_channels, per_location[0], options.conv_depth));
 }
 
@@ -191,27 +205,33 @@ RpnOutput RegionProposalNetworkImpl::forward(const ImageBatch& images, const Fea
   auto [objectness_maps, delta_maps] = head->forward(features.maps);
   const auto anchors = anchor_generator(images, features);
   std::vector<int64_t> anchors_per_map;
-  for (const auto& map : objectness_maps) anchors_per_map.push_back(map.size(1) * map.size(2) * map.size(3));
+  for (const auto& map : objectness_maps)
+    anchors_per_map.push_back(map.size(1) * map.size(2) * map.size(3));
   auto [objectness, deltas] = flatten_rpn_outputs(objectness_maps, delta_maps);
   const int64_t num_images = objectness.size(0);
   const BoxCoder coder(k_rpn_box_weights);
   // Proposals carry no gradient: Faster R-CNN does not backpropagate through them.
-  const auto proposals = coder.decode(deltas.detach().reshape({-1, 4}), anchors.repeat({num_images, 1}))
-                             .view({num_images, -1, 4});
+  const auto proposals =
+      coder.decode(deltas.detach().reshape({-1, 4}), anchors.repeat({num_images, 1}))
+          .view({num_images, -1, 4});
   const bool training = is_training();
   const ProposalFilter filter{training ? options.pre_nms_top_n_train : options.pre_nms_top_n_test,
                               training ? options.post_nms_top_n_train : options.post_nms_top_n_test,
                               options.nms_thresh, options.score_thresh};
   RpnOutput out;
-  std::tie(out.boxes, out.scores) = filter_proposals(proposals, objectness, images.sizes, anchors_per_map, filter);
+  std::tie(out.boxes, out.scores) =
+      filter_proposals(proposals, objectness, images.sizes, anchors_per_map, filter);
   if (!training) return out;
 
-  TORCH_CHECK(static_cast<int64_t>(targets.size()) == num_images, "RegionProposalNetwork: training needs ",
-              num_images, " targets, got ", targets.size());
-  const Matcher matcher(options.fg_iou_thresh, options.bg_iou_thresh, /*allow_low_quality_matches=*/true);
+  TORCH_CHECK(static_cast<int64_t>(targets.size()) == num_images,
+              "RegionProposalNetwork: training needs ", num_images, " targets, got ",
+              targets.size());
+  const Matcher matcher(options.fg_iou_thresh, options.bg_iou_thresh,
+                        /*allow_low_quality_matches=*/true);
   const auto assigned = assign_anchor_targets(anchors, targets, matcher);
   std::vector<torch::Tensor> regression_targets;
-  for (const auto& matched : assigned.matched_gt) regression_targets.push_back(coder.encode(matched, anchors));
+  for (const auto& matched : assigned.matched_gt)
+    regression_targets.push_back(coder.encode(matched, anchors));
   out.losses = rpn_loss(objectness, deltas.reshape({-1, 4}), assigned.labels, regression_targets,
                         options.batch_size_per_image, options.positive_fraction);
   return out;

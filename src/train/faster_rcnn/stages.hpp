@@ -20,8 +20,8 @@ using ImageSizes = std::vector<std::array<int64_t, 2>>;
 
 // The RPN head's maps laid out per anchor in the AnchorGenerator's order: objectness per map
 // [N, A, H, W] and deltas [N, 4·A, H, W] → {objectness [N, Σ H·W·A], deltas [N, Σ H·W·A, 4]}.
-std::pair<torch::Tensor, torch::Tensor> flatten_rpn_outputs(const std::vector<torch::Tensor>& objectness,
-                                                            const std::vector<torch::Tensor>& deltas);
+std::pair<torch::Tensor, torch::Tensor> flatten_rpn_outputs(
+    const std::vector<torch::Tensor>& objectness, const std::vector<torch::Tensor>& deltas);
 
 struct ProposalFilter {
   int64_t pre_nms_top_n;   // per map and image
@@ -41,16 +41,18 @@ std::pair<std::vector<torch::Tensor>, std::vector<torch::Tensor>> filter_proposa
 // Each anchor's objectness label (1 matched, 0 background, -1 between thresholds) and the
 // matched gt box, per image; an image without boxes is all background.
 struct AnchorTargets {
-  std::vector<torch::Tensor> labels;       // [A] float
-  std::vector<torch::Tensor> matched_gt;   // [A, 4]
+  std::vector<torch::Tensor> labels;      // [A] float
+  std::vector<torch::Tensor> matched_gt;  // [A, 4]
 };
-AnchorTargets assign_anchor_targets(const torch::Tensor& anchors, const std::vector<ImageTargets>& targets,
+AnchorTargets assign_anchor_targets(const torch::Tensor& anchors,
+                                    const std::vector<ImageTargets>& targets,
                                     const Matcher& matcher);
 
 // The RPN losses over balanced samples of each image's anchors: objectness [N·A] logits,
 // deltas [N·A, 4], labels and regression targets per image ([A], [A, 4]).
 RpnLosses rpn_loss(const torch::Tensor& objectness, const torch::Tensor& deltas,
-                   const std::vector<torch::Tensor>& labels, const std::vector<torch::Tensor>& regression_targets,
+                   const std::vector<torch::Tensor>& labels,
+                   const std::vector<torch::Tensor>& regression_targets,
                    int64_t batch_size_per_image, double positive_fraction);
 
 // Proposals sampled for the box head in training, per image: gt boxes appended to the
@@ -61,9 +63,9 @@ struct TrainingSamples {
   std::vector<torch::Tensor> regression_targets;  // [S, 4]
 };
 TrainingSamples select_training_samples(const std::vector<torch::Tensor>& proposals,
-                                        const std::vector<ImageTargets>& targets, const Matcher& matcher,
-                                        const BoxCoder& coder, int64_t batch_size_per_image,
-                                        double positive_fraction);
+                                        const std::vector<ImageTargets>& targets,
+                                        const Matcher& matcher, const BoxCoder& coder,
+                                        int64_t batch_size_per_image, double positive_fraction);
 
 // torchvision's fastrcnn_loss: class_logits [S, classes], box_regression [S, 4·classes] over
 // all images' samples; labels and regression targets per image.
@@ -84,7 +86,8 @@ struct DetectionFilter {
 std::vector<ImageDetections> postprocess_detections(const torch::Tensor& class_logits,
                                                     const torch::Tensor& box_regression,
                                                     const std::vector<torch::Tensor>& proposals,
-                                                    const ImageSizes& image_sizes, const BoxCoder& coder,
+                                                    const ImageSizes& image_sizes,
+                                                    const BoxCoder& coder,
                                                     const DetectionFilter& filter);
 
 }  // namespace vision::train::faster_rcnn

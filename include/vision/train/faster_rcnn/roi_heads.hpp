@@ -25,7 +25,8 @@ namespace vision::train::faster_rcnn {
 // levels come from each map's scale, height / largest image height rounded to a power of 2).
 // RoIAlign with aligned = false: ONNX RoiAlign, mode "avg", "output_half_pixel". No parameters.
 struct MultiScaleRoiAlignImpl : torch::nn::Module {
-  MultiScaleRoiAlignImpl(std::vector<std::string> featmap_names, int64_t output_size, int64_t sampling_ratio);
+  MultiScaleRoiAlignImpl(std::vector<std::string> featmap_names, int64_t output_size,
+                         int64_t sampling_ratio);
   // boxes: per image [K_i, 4] in image pixels; sizes: each image's {h, w} → [Σ K_i, C, S, S].
   torch::Tensor forward(const FeatureMaps& features, const std::vector<torch::Tensor>& boxes,
                         const std::vector<std::array<int64_t, 2>>& image_sizes);
@@ -47,8 +48,8 @@ TORCH_MODULE(TwoMlpHead);
 // children are named by position: "0".."n-1" the conv blocks (each .0 conv, .1 norm), "n" the
 // flatten (no parameters, not registered), "n+1" the linear layer.
 struct FastRcnnConvFcHeadImpl : torch::nn::Module {
-  FastRcnnConvFcHeadImpl(int64_t in_channels, int64_t resolution, const std::vector<int64_t>& conv_channels,
-                         int64_t fc_size);
+  FastRcnnConvFcHeadImpl(int64_t in_channels, int64_t resolution,
+                         const std::vector<int64_t>& conv_channels, int64_t fc_size);
   torch::Tensor forward(const torch::Tensor& x);
   std::vector<torch::nn::Sequential> convs;
   torch::nn::Linear fc{nullptr};
@@ -58,7 +59,8 @@ TORCH_MODULE(FastRcnnConvFcHead);
 // torchvision's FastRCNNPredictor: class logits (background + classes) and per-class deltas.
 struct FastRcnnPredictorImpl : torch::nn::Module {
   FastRcnnPredictorImpl(int64_t in_features, int64_t num_classes);
-  std::pair<torch::Tensor, torch::Tensor> forward(const torch::Tensor& x);  // [K, classes], [K, 4·classes]
+  std::pair<torch::Tensor, torch::Tensor> forward(
+      const torch::Tensor& x);  // [K, classes], [K, 4·classes]
   torch::nn::Linear cls_score{nullptr}, bbox_pred{nullptr};
 };
 TORCH_MODULE(FastRcnnPredictor);
@@ -72,7 +74,8 @@ enum class BoxHeadKind {
 struct RoiHeadsOptions {
   int64_t num_classes = 2;  // background included: Vision's class count + 1
   BoxHeadKind box_head = BoxHeadKind::two_mlp;
-  std::vector<std::string> featmap_names = {"0", "1", "2", "3"};  // maps absent from the FPN are skipped
+  // Maps absent from the FPN are skipped ("2" and "3" in mobilenet_v3).
+  std::vector<std::string> featmap_names = {"0", "1", "2", "3"};
   int64_t in_channels = 256;
   int64_t pool_size = 7;
   int64_t sampling_ratio = 2;
@@ -110,8 +113,9 @@ struct RoiHeadsImpl : torch::nn::Module {
                              const std::vector<std::array<int64_t, 2>>& image_sizes);
   RoiHeadsOptions options;
   MultiScaleRoiAlign box_roi_pool{nullptr};
-  TwoMlpHead two_mlp_head{nullptr};         // registered as "box_head" when options.box_head is two_mlp
-  FastRcnnConvFcHead conv_fc_head{nullptr};  // registered as "box_head" when options.box_head is conv_fc
+  TwoMlpHead two_mlp_head{nullptr};  // registered as "box_head" when options.box_head is two_mlp
+  FastRcnnConvFcHead conv_fc_head{
+      nullptr};  // registered as "box_head" when options.box_head is conv_fc
   FastRcnnPredictor box_predictor{nullptr};
 };
 TORCH_MODULE(RoiHeads);

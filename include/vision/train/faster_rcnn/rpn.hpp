@@ -67,7 +67,8 @@ struct RpnOptions {
 struct RpnHeadImpl : torch::nn::Module {
   RpnHeadImpl(int64_t in_channels, int64_t num_anchors, int64_t conv_depth);
   // Per map: objectness [N, A, H, W] and deltas [N, 4·A, H, W].
-  std::pair<std::vector<torch::Tensor>, std::vector<torch::Tensor>> forward(const std::vector<torch::Tensor>& features);
+  std::pair<std::vector<torch::Tensor>, std::vector<torch::Tensor>> forward(
+      const std::vector<torch::Tensor>& features);
   torch::nn::ModuleList conv{nullptr};  // of Sequential(Conv2d, ReLU)
   torch::nn::Conv2d cls_logits{nullptr}, bbox_pred{nullptr};
 };

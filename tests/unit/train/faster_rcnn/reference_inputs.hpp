@@ -23,11 +23,14 @@ inline void fill_parameters(torch::nn::Module& module) {
   torch::NoGradGuard no_grad;
   for (auto& p : module.named_parameters()) {
     const auto& name = p.key();
-    const int offset = std::accumulate(name.begin(), name.end(), 0, [](int sum, char c) { return sum + c; }) % 100;
+    const int offset =
+        std::accumulate(name.begin(), name.end(), 0, [](int sum, char c) { return sum + c; }) % 100;
     auto& value = p.value();
-    const double scale =
-        value.dim() == 1 ? 0.1 : 0.5 / std::sqrt(static_cast<double>(value.numel() / value.size(0)));
-    value.copy_((torch::sin(torch::arange(value.numel(), torch::kFloat) * 0.7 + offset) * scale).reshape(value.sizes()));
+    const double scale = value.dim() == 1
+                             ? 0.1
+                             : 0.5 / std::sqrt(static_cast<double>(value.numel() / value.size(0)));
+    value.copy_((torch::sin(torch::arange(value.numel(), torch::kFloat) * 0.7 + offset) * scale)
+                    .reshape(value.sizes()));
   }
 }
 

@@ -12,14 +12,17 @@ namespace frcnn = vision::train::faster_rcnn;
 
 namespace {
 
-torch::Tensor matches(std::vector<int64_t> values) { return torch::tensor(values, torch::kLong); }
+torch::Tensor matches(std::vector<int64_t> values) {
+  return torch::tensor(values, torch::kLong);
+}
 
-int64_t count(const torch::Tensor& mask) { return mask.sum().item<int64_t>(); }
+int64_t count(const torch::Tensor& mask) {
+  return mask.sum().item<int64_t>();
+}
 
 // IoU of 2 gt boxes (rows) with 5 predictions (columns).
 torch::Tensor iou() {
-  return torch::tensor({{0.90, 0.50, 0.10, 0.20, 0.30},
-                        {0.30, 0.60, 0.05, 0.60, 0.69}});
+  return torch::tensor({{0.90, 0.50, 0.10, 0.20, 0.30}, {0.30, 0.60, 0.05, 0.60, 0.69}});
 }
 
 }  // namespace
@@ -67,8 +70,8 @@ TEST(SampleBalanced, RatiosAndShortfalls) {
   };
   torch::manual_seed(5);
   for (const auto& c : cases) {
-    const auto labels = torch::cat({torch::randint(1, 4, {c.positives}), torch::zeros({c.negatives}),
-                                    torch::full({c.ignored}, -1.0)})
+    const auto labels = torch::cat({torch::randint(1, 4, {c.positives}),
+                                    torch::zeros({c.negatives}), torch::full({c.ignored}, -1.0)})
                             .to(torch::kLong);
     const auto shuffled = labels.index_select(0, torch::randperm(labels.size(0), torch::kLong));
     const auto [pos, neg] = frcnn::sample_balanced(shuffled, c.batch, c.fraction);

@@ -33,24 +33,40 @@ struct Variant {
   std::set<std::string> keys;
 };
 
-const std::set<std::string> k_two_mlp_keys = {
-    "rpn.head.conv.0.0.weight", "rpn.head.conv.0.0.bias", "rpn.head.cls_logits.weight", "rpn.head.cls_logits.bias",
-    "rpn.head.bbox_pred.weight", "rpn.head.bbox_pred.bias", "roi_heads.box_head.fc6.weight",
-    "roi_heads.box_head.fc6.bias", "roi_heads.box_head.fc7.weight", "roi_heads.box_head.fc7.bias",
-    "roi_heads.box_predictor.cls_score.weight", "roi_heads.box_predictor.cls_score.bias",
-    "roi_heads.box_predictor.bbox_pred.weight", "roi_heads.box_predictor.bbox_pred.bias"};
+const std::set<std::string> k_two_mlp_keys = {"rpn.head.conv.0.0.weight",
+                                              "rpn.head.conv.0.0.bias",
+                                              "rpn.head.cls_logits.weight",
+                                              "rpn.head.cls_logits.bias",
+                                              "rpn.head.bbox_pred.weight",
+                                              "rpn.head.bbox_pred.bias",
+                                              "roi_heads.box_head.fc6.weight",
+                                              "roi_heads.box_head.fc6.bias",
+                                              "roi_heads.box_head.fc7.weight",
+                                              "roi_heads.box_head.fc7.bias",
+                                              "roi_heads.box_predictor.cls_score.weight",
+                                              "roi_heads.box_predictor.cls_score.bias",
+                                              "roi_heads.box_predictor.bbox_pred.weight",
+                                              "roi_heads.box_predictor.bbox_pred.bias"};
 
 std::set<std::string> v2_keys() {
-  std::set<std::string> keys = {"rpn.head.conv.0.0.weight", "rpn.head.conv.0.0.bias", "rpn.head.conv.1.0.weight",
-                                "rpn.head.conv.1.0.bias", "rpn.head.cls_logits.weight", "rpn.head.cls_logits.bias",
-                                "rpn.head.bbox_pred.weight", "rpn.head.bbox_pred.bias",
-                                "roi_heads.box_head.5.weight", "roi_heads.box_head.5.bias",
-                                "roi_heads.box_predictor.cls_score.weight", "roi_heads.box_predictor.cls_score.bias",
-                                "roi_heads.box_predictor.bbox_pred.weight", "roi_heads.box_predictor.bbox_pred.bias"};
+  std::set<std::string> keys = {"rpn.head.conv.0.0.weight",
+                                "rpn.head.conv.0.0.bias",
+                                "rpn.head.conv.1.0.weight",
+                                "rpn.head.conv.1.0.bias",
+                                "rpn.head.cls_logits.weight",
+                                "rpn.head.cls_logits.bias",
+                                "rpn.head.bbox_pred.weight",
+                                "rpn.head.bbox_pred.bias",
+                                "roi_heads.box_head.5.weight",
+                                "roi_heads.box_head.5.bias",
+                                "roi_heads.box_predictor.cls_score.weight",
+                                "roi_heads.box_predictor.cls_score.bias",
+                                "roi_heads.box_predictor.bbox_pred.weight",
+                                "roi_heads.box_predictor.bbox_pred.bias"};
   for (int block = 0; block < 4; ++block) {
     const auto prefix = "roi_heads.box_head." + std::to_string(block);
-    for (const char* key : {".0.weight", ".1.weight", ".1.bias", ".1.running_mean", ".1.running_var",
-                            ".1.num_batches_tracked"})
+    for (const char* key : {".0.weight", ".1.weight", ".1.bias", ".1.running_mean",
+                            ".1.running_var", ".1.num_batches_tracked"})
       keys.insert(prefix + key);
   }
   return keys;
@@ -91,7 +107,8 @@ TEST(HeadParameters, CountsAndNamesEqualTorchvision) {
       auto rpn = model.register_module("rpn", frcnn::RegionProposalNetwork(variant.rpn));
       auto roi_heads = model.register_module("roi_heads", frcnn::RoiHeads(variant.roi_heads));
       EXPECT_EQ(count_parameters(*rpn), variant.rpn_params) << variant.name;
-      EXPECT_EQ(count_parameters(*roi_heads), classes == 4 ? variant.roi_heads_params_4 : variant.roi_heads_params_91)
+      EXPECT_EQ(count_parameters(*roi_heads),
+                classes == 4 ? variant.roi_heads_params_4 : variant.roi_heads_params_91)
           << variant.name << " " << classes;
       std::set<std::string> keys;
       for (const auto& p : model.named_parameters()) keys.insert(p.key());
@@ -110,7 +127,8 @@ TEST(SelectTrainingSamples, AddsGroundTruthMatchesAndEncodes) {
       {torch::zeros({0, 4}), torch::zeros({0}, torch::kLong)}};
   const frcnn::Matcher matcher(0.5, 0.5, false);
   const frcnn::BoxCoder coder({10, 10, 5, 5});
-  const auto samples = frcnn::select_training_samples(proposals, targets, matcher, coder, 512, 0.25);
+  const auto samples =
+      frcnn::select_training_samples(proposals, targets, matcher, coder, 512, 0.25);
   // Image 0: IoU with the gt 1, 0, 100/120, and the appended gt itself 1; every one sampled.
   EXPECT_TRUE(torch::equal(samples.proposals[0].slice(0, 3), targets[0].boxes));
   EXPECT_TRUE(torch::equal(samples.labels[0], torch::tensor({3, 0, 3, 3}, torch::kLong)));
@@ -127,14 +145,18 @@ TEST(SelectTrainingSamples, AddsGroundTruthMatchesAndEncodes) {
 
 TEST(FastRcnnLoss, HandComputedTinyExample) {
   // Softmax at the label: 2/4, 1/3, 3/5 → cross-entropy (ln 2 + ln 3 + ln(5/3)) / 3.
-  const auto logits = torch::tensor({{0.0, std::log(2.0), 0.0}, {0.0, 0.0, 0.0}, {0.0, 0.0, std::log(3.0)}});
-  const std::vector<torch::Tensor> labels = {torch::tensor({1, 0}, torch::kLong), torch::tensor({2}, torch::kLong)};
+  const auto logits =
+      torch::tensor({{0.0, std::log(2.0), 0.0}, {0.0, 0.0, 0.0}, {0.0, 0.0, std::log(3.0)}});
+  const std::vector<torch::Tensor> labels = {torch::tensor({1, 0}, torch::kLong),
+                                             torch::tensor({2}, torch::kLong)};
   auto regression = torch::full({3, 12}, 7.0);  // columns of other classes must not count
   regression[0].slice(0, 4, 8) = torch::tensor({0.05, 0.0, 0.0, 0.0});
   regression[2].slice(0, 8, 12) = torch::tensor({1.0, 0.0, 0.0, 0.0});
-  const std::vector<torch::Tensor> targets = {torch::zeros({2, 4}), torch::tensor({{0.0, 0.0, 0.0, 0.5}})};
+  const std::vector<torch::Tensor> targets = {torch::zeros({2, 4}),
+                                              torch::tensor({{0.0, 0.0, 0.0, 0.5}})};
   const auto losses = frcnn::fastrcnn_loss(logits, regression, labels, targets);
-  EXPECT_NEAR(losses.classifier.item<double>(), (std::log(2.0) + std::log(3.0) + std::log(5.0 / 3)) / 3, 1e-6);
+  EXPECT_NEAR(losses.classifier.item<double>(),
+              (std::log(2.0) + std::log(3.0) + std::log(5.0 / 3)) / 3, 1e-6);
   // Smooth L1 (β = 1/9) of the two positives' own-class deltas, over all 3 samples.
   const double beta = 1.0 / 9;
   const double sum = 0.5 * 0.05 * 0.05 / beta + (1.0 - beta / 2) + (0.5 - beta / 2);
@@ -143,19 +165,20 @@ TEST(FastRcnnLoss, HandComputedTinyExample) {
 
 TEST(PostprocessDetections, ThresholdSmallBoxesPerClassNmsAndTopN) {
   // Image 60 wide, 50 high; background, class 1, class 2.
-  const std::vector<torch::Tensor> proposals = {torch::tensor({{0.0, 0.0, 20.0, 20.0},
-                                                               {2.0, 2.0, 22.0, 22.0},   // IoU 0.68 with 0
-                                                               {40.0, 40.0, 70.0, 70.0},  // clipped
-                                                               {10.0, 10.0, 10.005, 30.0}})};  // too thin
-  const auto probabilities = torch::tensor({{0.10, 0.80, 0.10},    // class 2 loses NMS to row 1's
-                                            {0.10, 0.70, 0.20},    // class 1 loses NMS to row 0's
+  const std::vector<torch::Tensor> proposals = {
+      torch::tensor({{0.0, 0.0, 20.0, 20.0},
+                     {2.0, 2.0, 22.0, 22.0},                     // IoU 0.68 with 0
+                     {40.0, 40.0, 70.0, 70.0},                   // clipped
+                     {10.0, 10.0, 10.005, 30.0}})};              // too thin
+  const auto probabilities = torch::tensor({{0.10, 0.80, 0.10},  // class 2 loses NMS to row 1's
+                                            {0.10, 0.70, 0.20},  // class 1 loses NMS to row 0's
                                             {0.15, 0.10, 0.75},
                                             {0.08, 0.90, 0.02}});  // thin; 0.02 under the threshold
   const auto logits = torch::log(probabilities);
   const auto regression = torch::zeros({4, 12});
   const frcnn::BoxCoder coder({10, 10, 5, 5});
-  const auto detections =
-      frcnn::postprocess_detections(logits, regression, proposals, {{50, 60}}, coder, {0.05, 0.5, 100});
+  const auto detections = frcnn::postprocess_detections(logits, regression, proposals, {{50, 60}},
+                                                        coder, {0.05, 0.5, 100});
   ASSERT_EQ(detections.size(), 1u);
   EXPECT_TRUE(torch::allclose(detections[0].boxes, torch::tensor({{0.0, 0.0, 20.0, 20.0},
                                                                   {40.0, 40.0, 60.0, 50.0},
@@ -163,7 +186,8 @@ TEST(PostprocessDetections, ThresholdSmallBoxesPerClassNmsAndTopN) {
                                                                   {40.0, 40.0, 60.0, 50.0}})));
   EXPECT_TRUE(torch::equal(detections[0].labels, torch::tensor({1, 2, 2, 1}, torch::kLong)));
   EXPECT_TRUE(torch::allclose(detections[0].scores, torch::tensor({0.80, 0.75, 0.20, 0.10})));
-  const auto capped = frcnn::postprocess_detections(logits, regression, proposals, {{50, 60}}, coder, {0.05, 0.5, 2});
+  const auto capped = frcnn::postprocess_detections(logits, regression, proposals, {{50, 60}},
+                                                    coder, {0.05, 0.5, 2});
   EXPECT_EQ(capped[0].labels.size(0), 2);
 }
 
@@ -188,17 +212,20 @@ TEST(RoiHeads, EvalDetectionsAndTrainingLossesForBothBoxHeads) {
     ASSERT_EQ(out.detections.size(), 2u);
     EXPECT_GT(out.detections[0].boxes.size(0), 0);
     EXPECT_LE(out.detections[0].boxes.size(0), 100);
-    EXPECT_TRUE(((out.detections[0].labels >= 1) & (out.detections[0].labels <= 2)).all().item<bool>());
+    EXPECT_TRUE(
+        ((out.detections[0].labels >= 1) & (out.detections[0].labels <= 2)).all().item<bool>());
     EXPECT_LE(out.detections[1].boxes.select(1, 2).max().item<double>(), 48.0);
 
     heads->train();
     const std::vector<frcnn::ImageTargets> targets = {
-        {torch::tensor({{5.0, 5.0, 30.0, 40.0}, {20.0, 10.0, 60.0, 30.0}}), torch::tensor({1, 2}, torch::kLong)},
+        {torch::tensor({{5.0, 5.0, 30.0, 40.0}, {20.0, 10.0, 60.0, 30.0}}),
+         torch::tensor({1, 2}, torch::kLong)},
         {torch::zeros({0, 4}), torch::zeros({0}, torch::kLong)}};
     const auto trained = heads->forward(features, proposals, sizes, targets);
     ASSERT_TRUE(trained.losses.classifier.defined());
     (trained.losses.classifier + trained.losses.box_reg).backward();
     EXPECT_GT(heads->box_predictor->bbox_pred->weight.grad().abs().sum().item<double>(), 0.0);
-    EXPECT_THROW(heads->forward(features, proposals, sizes), c10::Error);  // training without targets
+    EXPECT_THROW(heads->forward(features, proposals, sizes),
+                 c10::Error);  // training without targets
   }
 }

@@ -16,7 +16,8 @@ namespace frcnn = vision::train::faster_rcnn;
 
 namespace {
 
-frcnn::ImageBatch batch(int64_t n, int64_t h, int64_t w, std::vector<std::array<int64_t, 2>> sizes) {
+frcnn::ImageBatch batch(int64_t n, int64_t h, int64_t w,
+                        std::vector<std::array<int64_t, 2>> sizes) {
   return {torch::zeros({n, 3, h, w}), std::move(sizes)};
 }
 
@@ -46,8 +47,8 @@ TEST(AnchorGenerator, CellAnchorsRoundedRatioMajor) {
 TEST(AnchorGenerator, LocationMajorThenAnchorWithIntegerStrides) {
   const frcnn::AnchorGenerator generator({{{16}, {32}}, {{1.0, 2.0}, {1.0}}});
   // Padded batch 100 × 64: a 13 × 8 map has strides 100 / 13 = 7 (integer) and 8.
-  const auto anchors =
-      generator(batch(2, 100, 64, {{100, 64}, {90, 60}}), maps({torch::zeros({2, 4, 13, 8}), torch::zeros({2, 4, 2, 2})}));
+  const auto anchors = generator(batch(2, 100, 64, {{100, 64}, {90, 60}}),
+                                 maps({torch::zeros({2, 4, 13, 8}), torch::zeros({2, 4, 2, 2})}));
   ASSERT_EQ(anchors.sizes(), (std::vector<int64_t>{13 * 8 * 2 + 4, 4}));
   // Map 0: location (x 0, y 0) with both anchors, then (x 8, y 0), …; row 1 starts at y 7.
   EXPECT_TRUE(torch::equal(anchors[0], torch::tensor({-8.0, -8.0, 8.0, 8.0})));
@@ -56,9 +57,9 @@ TEST(AnchorGenerator, LocationMajorThenAnchorWithIntegerStrides) {
   EXPECT_TRUE(torch::equal(anchors[16], torch::tensor({-8.0, -1.0, 8.0, 15.0})));
   // Map 1 (stride 50 × 32) follows: (0,0), (32,0), (0,50), (32,50).
   EXPECT_TRUE(torch::equal(anchors.slice(0, 208), torch::tensor({{-16.0, -16.0, 16.0, 16.0},
-                                                                  {16.0, -16.0, 48.0, 16.0},
-                                                                  {-16.0, 34.0, 16.0, 66.0},
-                                                                  {16.0, 34.0, 48.0, 66.0}})));
+                                                                 {16.0, -16.0, 48.0, 16.0},
+                                                                 {-16.0, 34.0, 16.0, 66.0},
+                                                                 {16.0, 34.0, 48.0, 66.0}})));
 }
 
 TEST(RpnHead, TorchvisionNamesShapesAndInit) {
@@ -66,13 +67,14 @@ TEST(RpnHead, TorchvisionNamesShapesAndInit) {
   frcnn::RpnHead head(256, 3, 2);
   std::set<std::string> names;
   for (const auto& p : head->named_parameters()) names.insert(p.key());
-  EXPECT_EQ(names, (std::set<std::string>{"conv.0.0.weight", "conv.0.0.bias", "conv.1.0.weight", "conv.1.0.bias",
-                                          "cls_logits.weight", "cls_logits.bias", "bbox_pred.weight",
-                                          "bbox_pred.bias"}));
+  EXPECT_EQ(names, (std::set<std::string>{"conv.0.0.weight", "conv.0.0.bias", "conv.1.0.weight",
+                                          "conv.1.0.bias", "cls_logits.weight", "cls_logits.bias",
+                                          "bbox_pred.weight", "bbox_pred.bias"}));
   // N(0, 0.01²) weights, zero biases.
   EXPECT_NEAR(head->named_parameters()["conv.0.0.weight"].std().item<double>(), 0.01, 5e-4);
   EXPECT_EQ(head->cls_logits->bias.abs().sum().item<double>(), 0.0);
-  const auto [logits, deltas] = head->forward({torch::rand({2, 256, 6, 5}), torch::rand({2, 256, 3, 3})});
+  const auto [logits, deltas] =
+      head->forward({torch::rand({2, 256, 6, 5}), torch::rand({2, 256, 3, 3})});
   EXPECT_EQ(logits[0].sizes(), (std::vector<int64_t>{2, 3, 6, 5}));
   EXPECT_EQ(deltas[1].sizes(), (std::vector<int64_t>{2, 12, 3, 3}));
 }
@@ -94,38 +96,48 @@ TEST(FlattenRpnOutputs, OrdersByLocationThenAnchor) {
 
 TEST(FilterProposals, TopKClipSmallScoreNmsPerMapAndTopN) {
   // Map 0 has 4 anchors, map 1 has 2. Per image 100 × 100 and 40 × 40.
-  const auto boxes = torch::tensor({{10.0, 10.0, 50.0, 50.0},     // logit 2: kept
-                                    {12.0, 12.0, 52.0, 52.0},     // logit 1: IoU 0.82 with 0 → suppressed
-                                    {-30.0, -30.0, -10.0, -10.0},  // logit 3: clipped to nothing → dropped
-                                    {60.0, 60.0, 90.0, 90.0},     // logit −5: 4th of map 0, past top 3
-                                    {11.0, 11.0, 51.0, 51.0},     // logit 0.5: overlaps 0, other map → kept
-                                    {70.0, 70.0, 120.0, 130.0}});  // logit −3: sigmoid 0.047 < 0.05
+  const auto boxes =
+      torch::tensor({{10.0, 10.0, 50.0, 50.0},      // logit 2: kept
+                     {12.0, 12.0, 52.0, 52.0},      // logit 1: IoU 0.82 with 0 → suppressed
+                     {-30.0, -30.0, -10.0, -10.0},  // logit 3: clipped to nothing → dropped
+                     {60.0, 60.0, 90.0, 90.0},      // logit −5: 4th of map 0, past top 3
+                     {11.0, 11.0, 51.0, 51.0},      // logit 0.5: overlaps 0, other map → kept
+                     {70.0, 70.0, 120.0, 130.0}});  // logit −3: sigmoid 0.047 < 0.05
   const auto proposals = torch::stack({boxes, boxes});
   const auto logits = torch::tensor({2.0, 1.0, 3.0, -5.0, 0.5, -3.0}).repeat({2, 1});
   const frcnn::ProposalFilter filter{3, 10, 0.7, 0.05};
-  const auto [kept, scores] = frcnn::filter_proposals(proposals, logits, {{100, 100}, {40, 40}}, {4, 2}, filter);
-  EXPECT_TRUE(torch::equal(kept[0], torch::tensor({{10.0, 10.0, 50.0, 50.0}, {11.0, 11.0, 51.0, 51.0}})));
+  const auto [kept, scores] =
+      frcnn::filter_proposals(proposals, logits, {{100, 100}, {40, 40}}, {4, 2}, filter);
+  EXPECT_TRUE(
+      torch::equal(kept[0], torch::tensor({{10.0, 10.0, 50.0, 50.0}, {11.0, 11.0, 51.0, 51.0}})));
   EXPECT_TRUE(torch::allclose(scores[0], torch::sigmoid(torch::tensor({2.0, 0.5}))));
-  EXPECT_TRUE(torch::equal(kept[1], torch::tensor({{10.0, 10.0, 40.0, 40.0}, {11.0, 11.0, 40.0, 40.0}})));
+  EXPECT_TRUE(
+      torch::equal(kept[1], torch::tensor({{10.0, 10.0, 40.0, 40.0}, {11.0, 11.0, 40.0, 40.0}})));
 
   // post_nms_top_n keeps the best; with no score threshold the clipped low scorer stays, last.
-  EXPECT_EQ(frcnn::filter_proposals(proposals, logits, {{100, 100}, {40, 40}}, {4, 2}, {3, 1, 0.7, 0.05}).first[0].size(0), 1);
-  const auto all = frcnn::filter_proposals(proposals, logits, {{100, 100}, {40, 40}}, {4, 2}, {3, 10, 0.7, 0.0});
+  EXPECT_EQ(
+      frcnn::filter_proposals(proposals, logits, {{100, 100}, {40, 40}}, {4, 2}, {3, 1, 0.7, 0.05})
+          .first[0]
+          .size(0),
+      1);
+  const auto all =
+      frcnn::filter_proposals(proposals, logits, {{100, 100}, {40, 40}}, {4, 2}, {3, 10, 0.7, 0.0});
   EXPECT_TRUE(torch::equal(all.first[0][2], torch::tensor({70.0, 70.0, 100.0, 100.0})));
 }
 
 TEST(AssignAnchorTargets, LabelsAndMatchedBoxes) {
-  const auto anchors = torch::tensor({{0.0, 0.0, 10.0, 10.0},     // IoU 1
-                                      {0.0, 0.0, 10.0, 9.0},      // 0.9
-                                      {20.0, 20.0, 30.0, 30.0},   // 0
-                                      {0.0, 0.0, 10.0, 5.0}});    // 0.5: between 0.3 and 0.7
+  const auto anchors = torch::tensor({{0.0, 0.0, 10.0, 10.0},    // IoU 1
+                                      {0.0, 0.0, 10.0, 9.0},     // 0.9
+                                      {20.0, 20.0, 30.0, 30.0},  // 0
+                                      {0.0, 0.0, 10.0, 5.0}});   // 0.5: between 0.3 and 0.7
   const frcnn::Matcher matcher(0.7, 0.3, true);
   const std::vector<frcnn::ImageTargets> targets = {
       {torch::tensor({{0.0, 0.0, 10.0, 10.0}}), torch::tensor({1}, torch::kLong)},
       {torch::zeros({0, 4}), torch::zeros({0}, torch::kLong)}};
   const auto assigned = frcnn::assign_anchor_targets(anchors, targets, matcher);
   EXPECT_TRUE(torch::equal(assigned.labels[0], torch::tensor({1.0, 1.0, 0.0, -1.0})));
-  EXPECT_TRUE(torch::equal(assigned.matched_gt[0], torch::tensor({0.0, 0.0, 10.0, 10.0}).repeat({4, 1})));
+  EXPECT_TRUE(
+      torch::equal(assigned.matched_gt[0], torch::tensor({0.0, 0.0, 10.0, 10.0}).repeat({4, 1})));
   EXPECT_TRUE(torch::equal(assigned.labels[1], torch::zeros({4})));
 }
 
