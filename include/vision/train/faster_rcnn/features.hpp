@@ -1,5 +1,5 @@
-// The interface between the Faster R-CNN backbone (with its FPN and transform) and the heads:
-// the feature maps the FPN produces and the padded image batch they were computed from.
+// What flows between the halves of the Faster R-CNN model: the transformed image batch that
+// enters the backbone, and the feature maps that leave it for the RPN and the RoI heads.
 #pragma once
 
 #include <torch/types.h>

@@ -173,3 +173,15 @@ TEST(MultiScaleRoiAlign, SplitsBoxesByImage) {
   EXPECT_TRUE(torch::allclose(out[0], torch::ones({4, 7, 7})));
   EXPECT_TRUE(torch::allclose(out[1], torch::full({4, 7, 7}, 3.0)));
 }
+
+TEST(MultiScaleRoiAlign, MapsOfOneScalePoolFromTheFirst) {
+  // mobilenet_v3_large_fpn: "0" and "1" are both at stride 32, so k_min = k_max and every box,
+  // small or large, pools from "0".
+  frcnn::MultiScaleRoiAlign pool(std::vector<std::string>{"0", "1"}, 7, 2);
+  const frcnn::FeatureMaps maps{{"0", "1", "pool"},
+                                {torch::ones({1, 4, 10, 10}), torch::full({1, 4, 10, 10}, 3.0),
+                                 torch::zeros({1, 4, 5, 5})}};
+  const auto boxes = torch::tensor({{0.0, 0.0, 16.0, 16.0}, {0.0, 0.0, 320.0, 320.0}});
+  const auto out = pool->forward(maps, {boxes}, {{320, 320}});
+  EXPECT_TRUE(torch::allclose(out, torch::ones({2, 4, 7, 7})));
+}
