@@ -11,13 +11,10 @@
 
 #include "vision/core/error.hpp"
 #include "vision/train/faster_rcnn/backbone.hpp"
+#include "vision/train/faster_rcnn/roi_heads.hpp"
 #include "vision/train/faster_rcnn/transform.hpp"
 
 namespace vision::train::faster_rcnn {
-
-// TwoMLPHead: flatten, fc6 and fc7 (1024, ReLU). conv_fc: FastRCNNConvFCHead, four 3×3 convs of
-// 256 with BatchNorm and ReLU, flatten, one fc of 1024 with ReLU (the v2 builder).
-enum class BoxHeadKind { two_mlp, conv_fc };
 
 struct VariantSpec {
   std::string name;  // the canonical name: "resnet50" reads as "resnet50_fpn"
