@@ -6,8 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include <system_error>
-
+#include "archive_file.hpp"
 #include "vision/train/faster_rcnn/faster_rcnn.hpp"
 
 namespace vision::train::faster_rcnn {
@@ -83,23 +82,13 @@ class EntryReader {
 }  // namespace
 
 Expected<void> save_weights(const std::filesystem::path& path, FasterRcnnImpl& model, const WeightsMeta& meta) {
-  auto temporary = path;
-  temporary += ".tmp";
-  try {
+  return save_archive(path, "weights", [&](torch::serialize::OutputArchive& archive) {
     const nlohmann::json j = {{"format", k_format}, {"variant", meta.variant}, {"names", meta.names}, {"img_size", meta.img_size}};
-    torch::serialize::OutputArchive archive;
     archive.write("meta", c10::IValue(j.dump()));
     torch::serialize::OutputArchive weights;
     model.save(weights);
     archive.write("model", weights);
-    archive.save_to(temporary.string());
-  } catch (const c10::Error& e) {
-    return fail(ErrorCode::io, "cannot write weights " + path.string() + ": " + e.what_without_backtrace());
-  }
-  std::error_code ec;
-  std::filesystem::rename(temporary, path, ec);
-  if (ec) return fail(ErrorCode::io, "cannot write weights " + path.string() + ": " + ec.message());
-  return {};
+  });
 }
 
 Expected<LoadedWeights> load_weights(const std::filesystem::path& path, FasterRcnnImpl& model) {

@@ -3,12 +3,17 @@
 // can compare names and shapes with torchvision's.
 #pragma once
 
+#include <gtest/gtest.h>
+
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <fstream>
+#include <iterator>
 #include <set>
 #include <string>
+#include <vector>
 
 namespace vision::train::faster_rcnn::testing {
 
@@ -36,6 +41,16 @@ inline std::set<std::string> module_state(torch::nn::Module& module, const std::
   for (const auto& p : module.named_parameters()) lines.insert(prefix + p.key() + " " + shape_text(p.value()) + " param");
   for (const auto& b : module.named_buffers()) lines.insert(prefix + b.key() + " " + shape_text(b.value()) + " buffer");
   return lines;
+}
+
+// Expects both listings to hold the same entries, naming those only one side has.
+inline void expect_same_state(const std::set<std::string>& torchvision, const std::set<std::string>& ours,
+                              const std::string& variant) {
+  std::vector<std::string> missing, extra;
+  std::ranges::set_difference(torchvision, ours, std::back_inserter(missing));
+  std::ranges::set_difference(ours, torchvision, std::back_inserter(extra));
+  EXPECT_EQ(missing, std::vector<std::string>{}) << variant << ": torchvision's entries we lack";
+  EXPECT_EQ(extra, std::vector<std::string>{}) << variant << ": entries torchvision lacks";
 }
 
 inline int64_t parameter_count(torch::nn::Module& module) {
