@@ -3,7 +3,7 @@
 
 #include <torch/torch.h>
 
-#include <system_error>
+#include "archive_file.hpp"
 
 namespace vision::train {
 
@@ -61,10 +61,7 @@ Expected<CheckpointMeta> parse_meta(const std::string& text, const std::filesyst
 
 Expected<void> save_checkpoint(const std::filesystem::path& path, YoloDetectorImpl& model, const CheckpointMeta& meta,
                                const std::optional<TrainingState>& state) {
-  auto temporary = path;
-  temporary += ".tmp";
-  try {
-    torch::serialize::OutputArchive archive;
+  return save_archive(path, "checkpoint", [&](torch::serialize::OutputArchive& archive) {
     archive.write("meta", c10::IValue(meta_json(meta).dump()));
     torch::serialize::OutputArchive weights;
     model.save(weights);
@@ -76,14 +73,7 @@ Expected<void> save_checkpoint(const std::filesystem::path& path, YoloDetectorIm
       archive.write("train_model", train_weights);
       archive.write("optimizer", optimizer);
     }
-    archive.save_to(temporary.string());
-  } catch (const c10::Error& e) {
-    return fail(ErrorCode::io, "cannot write checkpoint " + path.string() + ": " + e.what_without_backtrace());
-  }
-  std::error_code ec;
-  std::filesystem::rename(temporary, path, ec);
-  if (ec) return fail(ErrorCode::io, "cannot write checkpoint " + path.string() + ": " + ec.message());
-  return {};
+  });
 }
 
 Expected<LoadedCheckpoint> load_checkpoint(const std::filesystem::path& path) {

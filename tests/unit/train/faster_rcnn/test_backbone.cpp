@@ -8,51 +8,22 @@
 
 #include <algorithm>
 #include <cmath>
-#include <fstream>
 #include <map>
 #include <set>
 #include <string>
 #include <vector>
 
+#include "state_listing.hpp"
 #include "vision/train/faster_rcnn/backbone.hpp"
 #include "vision/train/faster_rcnn/variant.hpp"
 
 namespace frcnn = vision::train::faster_rcnn;
+using frcnn::testing::parameter_count;
 
 namespace {
 
 frcnn::BackboneWithFpn make_backbone(const std::string& variant) {
   return frcnn::BackboneWithFpn(vision::value_or_throw(frcnn::variant_spec(variant)).backbone);
-}
-
-std::string shape_text(const torch::Tensor& t) {
-  if (t.dim() == 0) return "scalar";
-  std::string text;
-  for (const auto size : t.sizes()) text += (text.empty() ? "" : "x") + std::to_string(size);
-  return text;
-}
-
-// "name shape param|buffer" of every backbone.* entry, as torchvision's state_dict lists them.
-std::set<std::string> torchvision_backbone_state(const std::string& variant) {
-  std::ifstream in(std::string(VISION_SOURCE_DIR) + "/tests/data/faster_rcnn/" + variant + "_state.txt");
-  std::set<std::string> lines;
-  for (std::string line; std::getline(in, line);) {
-    if (line.starts_with("backbone.")) lines.insert(line);
-  }
-  return lines;
-}
-
-std::set<std::string> our_state(frcnn::BackboneWithFpn& backbone) {
-  std::set<std::string> lines;
-  for (const auto& p : backbone->named_parameters()) lines.insert("backbone." + p.key() + " " + shape_text(p.value()) + " param");
-  for (const auto& b : backbone->named_buffers()) lines.insert("backbone." + b.key() + " " + shape_text(b.value()) + " buffer");
-  return lines;
-}
-
-int64_t parameter_count(torch::nn::Module& module) {
-  int64_t count = 0;
-  for (const auto& p : module.parameters()) count += p.numel();
-  return count;
 }
 
 // torchvision_reference.py's deterministic_fill: entry k of the sorted state (num_batches_tracked
@@ -85,15 +56,10 @@ const std::vector<std::string> k_variants = {"mobilenet_v3", "resnet50_fpn", "re
 
 TEST(FasterRcnnBackbone, StateDictNamesAndShapesEqualTorchvisions) {
   for (const auto& variant : k_variants) {
-    const auto expected = torchvision_backbone_state(variant);
+    const auto expected = frcnn::testing::torchvision_state(variant, "backbone.");
     ASSERT_GT(expected.size(), 100U) << variant << ": reference listing missing";
     auto backbone = make_backbone(variant);
-    const auto ours = our_state(backbone);
-    std::vector<std::string> missing, extra;
-    std::ranges::set_difference(expected, ours, std::back_inserter(missing));
-    std::ranges::set_difference(ours, expected, std::back_inserter(extra));
-    EXPECT_EQ(missing, std::vector<std::string>{}) << variant << ": torchvision's entries we lack";
-    EXPECT_EQ(extra, std::vector<std::string>{}) << variant << ": entries torchvision lacks";
+    frcnn::testing::expect_same_state(expected, frcnn::testing::module_state(*backbone, "backbone."), variant);
   }
 }
 

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "faster_rcnn/stages.hpp"
+#include "state_listing.hpp"
 #include "vision/train/faster_rcnn/roi_heads.hpp"
 #include "vision/train/faster_rcnn/rpn.hpp"
 
@@ -87,12 +88,6 @@ std::vector<Variant> variants() {
   return {mobilenet, resnet50, resnet18, v2};
 }
 
-int64_t count_parameters(torch::nn::Module& module) {
-  int64_t n = 0;
-  for (const auto& p : module.parameters()) n += p.numel();
-  return n;
-}
-
 frcnn::FeatureMaps two_maps(int64_t channels) {
   return {{"0", "1"}, {torch::rand({2, channels, 16, 16}), torch::rand({2, channels, 8, 8})}};
 }
@@ -106,8 +101,8 @@ TEST(HeadParameters, CountsAndNamesEqualTorchvision) {
       torch::nn::Module model;
       auto rpn = model.register_module("rpn", frcnn::RegionProposalNetwork(variant.rpn));
       auto roi_heads = model.register_module("roi_heads", frcnn::RoiHeads(variant.roi_heads));
-      EXPECT_EQ(count_parameters(*rpn), variant.rpn_params) << variant.name;
-      EXPECT_EQ(count_parameters(*roi_heads),
+      EXPECT_EQ(frcnn::testing::parameter_count(*rpn), variant.rpn_params) << variant.name;
+      EXPECT_EQ(frcnn::testing::parameter_count(*roi_heads),
                 classes == 4 ? variant.roi_heads_params_4 : variant.roi_heads_params_91)
           << variant.name << " " << classes;
       std::set<std::string> keys;

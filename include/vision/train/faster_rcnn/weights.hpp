@@ -1,0 +1,38 @@
+// Faster R-CNN weight files: a LibTorch archive with the model's weights under "model" and a JSON
+// text under "meta" (format, variant, class names, image size), the idea of the YOLO checkpoint
+// (vision/train/checkpoint.hpp) in a format of its own. train.faster_rcnn.weights loads one as
+// starting weights: same variant, any class count.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "vision/core/error.hpp"
+
+namespace vision::train::faster_rcnn {
+
+struct FasterRcnnImpl;
+
+struct WeightsMeta {
+  std::string variant;             // VariantSpec::name
+  std::vector<std::string> names;  // Vision's classes, background excluded
+  int64_t img_size = 800;
+};
+
+// Writes through a temporary file and a rename, so a crash never leaves half a file.
+Expected<void> save_weights(const std::filesystem::path& path, FasterRcnnImpl& model, const WeightsMeta& meta);
+
+struct LoadedWeights {
+  WeightsMeta meta;
+  bool predictor_reinitialised = false;  // the class counts differed: box_predictor kept its start
+};
+
+// Copies a weight file of the model's variant into `model`. When the file's class count differs
+// from the model's, roi_heads.box_predictor.* are skipped and keep their fresh initialisation;
+// any other missing entry or shape difference is an ErrorCode::invalid_data error naming the
+// file and the first such key, and the model is then left partly loaded.
+Expected<LoadedWeights> load_weights(const std::filesystem::path& path, FasterRcnnImpl& model);
+
+}  // namespace vision::train::faster_rcnn
