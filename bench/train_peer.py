@@ -73,7 +73,9 @@ def report(r):
               f"{cell(p.get('train_images_per_second'), '.1f')} | {cell(v.get('train_images_per_second'), '.1f')} | "
               f"{cell(p.get('epoch_seconds'), '.1f')} ({cell(p.get('cumulative_seconds'), '.1f')}) | "
               f"{cell(v.get('epoch_seconds'), '.1f')} ({cell(v.get('cumulative_seconds'), '.1f')}) |")
-    first, last = peer["median_over_epochs"]
+    span = "{}..{}".format(*peer["median_over_epochs"])
+    if vision["median_over_epochs"] != peer["median_over_epochs"]:
+        span += " (Vision: {}..{})".format(*vision["median_over_epochs"])
     reach = {}
     for name, side in (("peer", peer), ("vision", vision)):
         t = side["time_to_peer_final_map"]
@@ -81,9 +83,9 @@ def report(r):
     print()
     print("| figure | peer | Vision | Vision/peer |")
     print("|---|---|---|---|")
-    print(f"| training images/s, median of epochs {first}..{last} | {peer['train_images_per_second']:.1f} | "
+    print(f"| training images/s, median of epochs {span} | {peer['train_images_per_second']:.1f} | "
           f"{vision['train_images_per_second']:.1f} | {cell(r['ratios']['train_images_per_second'], '.2f')}x |")
-    print(f"| seconds per epoch with validation, median of epochs {first}..{last} | {peer['epoch_seconds']:.1f} | "
+    print(f"| seconds per epoch with validation, median of epochs {span} | {peer['epoch_seconds']:.1f} | "
           f"{vision['epoch_seconds']:.1f} | {vision['epoch_seconds'] / peer['epoch_seconds']:.2f}x |")
     print(f"| peak RSS, MB | {peer['peak_rss_mb']:.0f} | {vision['peak_rss_mb']:.0f} | "
           f"{vision['peak_rss_mb'] / peer['peak_rss_mb']:.2f}x |")
