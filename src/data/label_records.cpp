@@ -1,10 +1,13 @@
-// The Python original's flat LabelRecords: reading them and finding their images.
-#include "vision/autolabel/flat_label_record.hpp"
+// The Python original's flat LabelRecords: reading them, finding their images, checking their boxes.
+#include "vision/data/label_records.hpp"
 
 #include <algorithm>
+#include <format>
 #include <fstream>
 
 #include <nlohmann/json.hpp>
+
+#include "vision/data/yolo_labels.hpp"
 
 namespace fs = std::filesystem;
 
@@ -41,6 +44,26 @@ std::expected<LabelRecord, FlatRecordProblem> read_flat_record(const fs::path& f
   auto record = label_record_from_json(json);
   if (!record) return std::unexpected(FlatRecordProblem{"invalid_record", file.string() + ": " + record.error().message});
   return std::move(*record);
+}
+
+std::optional<FlatRecordProblem> record_box_problem(const LabelRecord& record, int width, int height) {
+  const float slack_x = k_record_box_edge_tolerance * static_cast<float>(width);
+  const float slack_y = k_record_box_edge_tolerance * static_cast<float>(height);
+  for (size_t i = 0; i < record.detections.size(); ++i) {
+    const Detection& d = record.detections[i];
+    const auto& b = d.bbox_xyxy;
+    const std::string field =
+        std::format("detections[{}].bbox_xyxy [{:g}, {:g}, {:g}, {:g}]", i, b[0], b[1], b[2], b[3]);
+    if (b[0] < -slack_x || b[1] < -slack_y || b[2] > static_cast<float>(width) + slack_x ||
+        b[3] > static_cast<float>(height) + slack_y) {
+      return FlatRecordProblem{"box_outside_image", field + " reaches outside the " + std::to_string(width) + "x" +
+                                                        std::to_string(height) + " image"};
+    }
+    if (!yolo_box_from_xyxy(d.class_id, b, width, height)) {
+      return FlatRecordProblem{"degenerate_box", field + " has no area inside the image"};
+    }
+  }
+  return std::nullopt;
 }
 
 std::vector<fs::path> list_flat_records(const fs::path& dir) {

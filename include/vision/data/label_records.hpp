@@ -1,6 +1,7 @@
 // The Python original's labeled folder: one LabelRecord per image as <labeled_dir>/<stem>.json,
 // whose image_path names the image (absolute, or relative to wherever the original ran). Reading
-// such a record, finding its image, and finding the record of a given image.
+// such a record, finding its image, checking its boxes, and finding the record of a given image;
+// shared by `vision labels import`, autolabel's on_conflict and the Faster R-CNN trainer's data.
 #pragma once
 
 #include <expected>
@@ -29,13 +30,24 @@ struct FlatRecordImage {
 std::optional<FlatRecordImage> resolve_flat_record_image(const std::filesystem::path& record_file,
                                                          const std::string& image_path);
 
-// Why a record file could not be used: `reason` is "unreadable_json" (not a file, or not JSON)
-// or "invalid_record" (JSON that breaks the LabelRecord contract; the message names the field).
+// Why a record could not be used: a `reason` (a key for counts) and a message naming the field.
 struct FlatRecordProblem {
   std::string reason;
   std::string message;
 };
+
+// `reason` is "unreadable_json" (not a file, or not JSON) or "invalid_record" (JSON that breaks
+// the LabelRecord contract; the message names the field).
 std::expected<LabelRecord, FlatRecordProblem> read_flat_record(const std::filesystem::path& file);
+
+// A box may overhang the image by this share of its side (rounding, a generous labeler) and is
+// clipped; a box further out belongs to another image than the one the record names.
+constexpr float k_record_box_edge_tolerance = 0.02F;
+
+// The first box of `record` that cannot be used on a width × height image: "box_outside_image"
+// (further out than the tolerance) or "degenerate_box" (no area left once clipped); nullopt
+// when every box is usable.
+std::optional<FlatRecordProblem> record_box_problem(const LabelRecord& record, int width, int height);
 
 // The *.json files directly in `dir` (not in sub-folders, where Vision's own records live), sorted.
 std::vector<std::filesystem::path> list_flat_records(const std::filesystem::path& dir);
