@@ -179,32 +179,12 @@ std::vector<Candidate> check_records(const std::vector<fs::path>& files, LabelIm
       stop_interrupted(report, static_cast<std::int64_t>(files.size()) - done + 1);
       break;
     }
-    auto record = read_flat_record(file);
-    if (!record) {
-      skip(report, record.error().reason, record.error().message);
+    auto checked = check_flat_record(file, images_seen);
+    if (!checked) {
+      skip(report, checked.error().reason, checked.error().message);
       continue;
     }
-    const auto image = resolve_flat_record_image(file, record->image_path);
-    if (!image) {
-      skip(report, "image_missing", file.string() + ": image_path \"" + record->image_path +
-                                        "\" names no file (relative paths are tried against the record's folder, then "
-                                        "the current directory)");
-      continue;
-    }
-    auto decoded = read_image(image->path);
-    if (!decoded) {
-      skip(report, "image_unreadable", file.string() + ": " + decoded.error().message);
-      continue;
-    }
-    if (auto problem = record_box_problem(*record, decoded->cols, decoded->rows)) {
-      skip(report, problem->reason, file.string() + ": " + problem->message);
-      continue;
-    }
-    if (!images_seen.insert(image->path).second) {
-      skip(report, "duplicate_image", file.string() + ": " + image->path.string() + " is the image of an earlier record");
-      continue;
-    }
-    candidates.push_back({file, std::move(*record), *image});
+    candidates.push_back({file, std::move(checked->record), checked->image});
   }
   progress.update(done);
   progress.finish();

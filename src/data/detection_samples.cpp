@@ -95,41 +95,19 @@ struct FlatSample {
 // The record's sample, or the reason (counted) it is left out.
 std::optional<FlatSample> flat_sample(const fs::path& file, const std::vector<std::string>& names,
                                       std::set<fs::path>& images_seen, DetectionSamples& samples) {
-  auto record = read_flat_record(file);
-  if (!record) {
-    skip(samples, record.error().reason, record.error().message);
+  auto checked = check_flat_record(file, images_seen, [&](const LabelRecord& record) { return class_problem(record, names); });
+  if (!checked) {
+    skip(samples, checked.error().reason, checked.error().message);
     return std::nullopt;
   }
-  const auto image = resolve_flat_record_image(file, record->image_path);
-  if (!image) {
-    skip(samples, "image_missing", file.string() + ": image_path \"" + record->image_path +
-                                       "\" names no file (relative paths are tried against the record's folder, then "
-                                       "the current directory)");
-    return std::nullopt;
-  }
-  auto decoded = read_image(image->path);
-  if (!decoded) {
-    skip(samples, "image_unreadable", file.string() + ": " + decoded.error().message);
-    return std::nullopt;
-  }
-  auto problem = record_box_problem(*record, decoded->cols, decoded->rows);
-  if (!problem) problem = class_problem(*record, names);
-  if (problem) {
-    skip(samples, problem->reason, file.string() + ": " + problem->message);
-    return std::nullopt;
-  }
-  if (!images_seen.insert(image->path).second) {
-    skip(samples, "duplicate_image", file.string() + ": " + image->path.string() + " is the image of an earlier record");
-    return std::nullopt;
-  }
-  DetectionSample sample{image->path, decoded->cols, decoded->rows, {}, {}};
-  for (const auto& d : record->detections) {
+  DetectionSample sample{checked->image.path, checked->width, checked->height, {}, {}};
+  for (const auto& d : checked->record.detections) {
     // record_box_problem passed, so the clipped box exists.
     const auto box = yolo_box_from_xyxy(d.class_id, d.bbox_xyxy, sample.width, sample.height);
     sample.boxes.push_back(yolo_box_to_xyxy(*box, sample.width, sample.height));
     sample.class_ids.push_back(d.class_id);
   }
-  return FlatSample{file.stem().string() + image->path.extension().string(), std::move(sample)};
+  return FlatSample{file.stem().string() + checked->image.path.extension().string(), std::move(sample)};
 }
 
 Expected<void> load_flat(const DetectionSamplesOptions& options, DetectionSamples& samples) {

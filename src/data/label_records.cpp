@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "vision/data/yolo_labels.hpp"
+#include "vision/image/image_files.hpp"
 
 namespace fs = std::filesystem;
 
@@ -64,6 +65,29 @@ std::optional<FlatRecordProblem> record_box_problem(const LabelRecord& record, i
     }
   }
   return std::nullopt;
+}
+
+std::expected<CheckedFlatRecord, FlatRecordProblem> check_flat_record(const fs::path& file, std::set<fs::path>& images_seen,
+                                                                      const FlatRecordRule& extra_rule) {
+  auto record = read_flat_record(file);
+  if (!record) return std::unexpected(record.error());
+  const auto image = resolve_flat_record_image(file, record->image_path);
+  if (!image) {
+    return std::unexpected(FlatRecordProblem{
+        "image_missing", file.string() + ": image_path \"" + record->image_path +
+                             "\" names no file (relative paths are tried against the record's folder, then the "
+                             "current directory)"});
+  }
+  auto decoded = read_image(image->path);
+  if (!decoded) return std::unexpected(FlatRecordProblem{"image_unreadable", file.string() + ": " + decoded.error().message});
+  auto problem = record_box_problem(*record, decoded->cols, decoded->rows);
+  if (!problem && extra_rule) problem = extra_rule(*record);
+  if (problem) return std::unexpected(FlatRecordProblem{problem->reason, file.string() + ": " + problem->message});
+  if (!images_seen.insert(image->path).second) {
+    return std::unexpected(FlatRecordProblem{
+        "duplicate_image", file.string() + ": " + image->path.string() + " is the image of an earlier record"});
+  }
+  return CheckedFlatRecord{std::move(*record), *image, decoded->cols, decoded->rows};
 }
 
 std::vector<fs::path> list_flat_records(const fs::path& dir) {

@@ -6,7 +6,9 @@
 
 #include <expected>
 #include <filesystem>
+#include <functional>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -48,6 +50,27 @@ constexpr float k_record_box_edge_tolerance = 0.02F;
 // (further out than the tolerance) or "degenerate_box" (no area left once clipped); nullopt
 // when every box is usable.
 std::optional<FlatRecordProblem> record_box_problem(const LabelRecord& record, int width, int height);
+
+// A record that passed the rules of check_flat_record, with its image's decoded size.
+struct CheckedFlatRecord {
+  LabelRecord record;
+  FlatRecordImage image;
+  int width = 0;
+  int height = 0;
+};
+
+// A caller's own rule on a record (the Faster R-CNN data's class_map check); its message is
+// prefixed with the record file.
+using FlatRecordRule = std::function<std::optional<FlatRecordProblem>(const LabelRecord&)>;
+
+// Reads `file` and applies the rules a record must pass on its own, in this order:
+// unreadable_json, invalid_record, image_missing, image_unreadable (read_image decodes it),
+// box_outside_image, degenerate_box, `extra_rule` when given, and last duplicate_image (an image
+// already in `images_seen`; a record that passes adds its image there, one that fails does not).
+// The problem's message starts with the record file.
+std::expected<CheckedFlatRecord, FlatRecordProblem> check_flat_record(const std::filesystem::path& file,
+                                                                      std::set<std::filesystem::path>& images_seen,
+                                                                      const FlatRecordRule& extra_rule = {});
 
 // The *.json files directly in `dir` (not in sub-folders, where Vision's own records live), sorted.
 std::vector<std::filesystem::path> list_flat_records(const std::filesystem::path& dir);

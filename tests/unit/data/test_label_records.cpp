@@ -1,6 +1,8 @@
 // The flat LabelRecord reader in data: each record problem's reason, the box rule's tolerance,
-// and which files count as records.
+// a caller's own rule before the duplicate check, and which files count as records.
 #include <gtest/gtest.h>
+
+#include <opencv2/imgcodecs.hpp>
 
 #include "helpers/test_support.hpp"
 #include "vision/data/label_records.hpp"
@@ -55,4 +57,21 @@ TEST(LabelRecords, OnlyJsonFilesDirectlyInTheFolderAreRecords) {
   write_text(dir / "notes.txt", "");
   write_text(dir / "records/c.json", "{}");
   EXPECT_EQ(vision::list_flat_records(dir.path()), (std::vector<fs::path>{dir / "a.json", dir / "b.json"}));
+}
+
+TEST(LabelRecords, ARecordThatFailsARuleDoesNotClaimItsImage) {
+  TempDir dir;
+  cv::imwrite((dir / "x.png").string(), cv::Mat(100, 200, CV_8UC3, cv::Scalar::all(0)));
+  write_text(dir / "a.json", vision::to_json(record_with({0, 0, 50, 50})).dump());
+  write_text(dir / "b.json", vision::to_json(record_with({0, 0, 50, 50})).dump());
+  std::set<fs::path> seen;
+  const vision::FlatRecordRule refuse = [](const vision::LabelRecord&) {
+    return std::optional<vision::FlatRecordProblem>({"unknown_class", "refused"});
+  };
+  EXPECT_EQ(vision::check_flat_record(dir / "a.json", seen, refuse).error().message, (dir / "a.json").string() + ": refused");
+  const auto checked = vision::check_flat_record(dir / "a.json", seen);
+  ASSERT_TRUE(checked) << checked.error().message;
+  EXPECT_EQ(checked->width, 200);
+  EXPECT_EQ(checked->image.base, vision::ImagePathBase::record_folder);
+  EXPECT_EQ(vision::check_flat_record(dir / "b.json", seen).error().reason, "duplicate_image");
 }
