@@ -57,8 +57,9 @@ struct DetectionSamples {
 
 // The source is a YOLO data set when `dir` is a yaml file or holds dataset.yaml, data.yaml or
 // images/train, else the flat records directly in `dir`. The flat folder splits by val_split
-// (dataset_split.hpp) over "<record stem><image extension>", the path `vision labels import`
-// gives the image, so a folder keeps its split once imported. Train images without a box are
+// (dataset_split.hpp) over "<record stem><image extension>", the path below images/ that
+// `vision labels import` gives an image outside data.unlabeled_dir, so such a folder keeps its
+// split once imported. Train images without a box are
 // left out (no_detections), as the original did for Faster R-CNN; val keeps them, so both
 // backends validate on the same images. max_samples keeps that many train samples, chosen by a
 // shuffle seeded with `seed` (not the first by name, which would be one camera or one day of a
@@ -66,8 +67,8 @@ struct DetectionSamples {
 // when either split ends up empty.
 Expected<DetectionSamples> load_detection_samples(const DetectionSamplesOptions& options);
 
-// artifacts.json form: {source, dir, names, train, val, train_usable, skipped, skipped_by_reason,
-// skipped_records}.
+// artifacts.json form: {source, dir, names, train, val, train_usable, skipped (images left out,
+// so without label_line_invalid), skipped_by_reason, skipped_records}.
 nlohmann::json to_json(const DetectionSamples& samples);
 
 }  // namespace vision

@@ -64,6 +64,7 @@ TEST(DetectionSamples, FlatFolderGivesPixelBoxesAndClassIds) {
   const auto samples = vision::load_detection_samples(flat_options(dir / "flat"));
   ASSERT_TRUE(samples) << samples.error().message;
   EXPECT_EQ(samples->source, vision::DetectionSource::flat_records);
+  EXPECT_EQ(vision::to_json(*samples)["source"], "flat_records");
   EXPECT_EQ(samples->names, k_names);
   EXPECT_EQ(total(*samples), 11U);
   EXPECT_TRUE(samples->skipped_by_reason.empty());
