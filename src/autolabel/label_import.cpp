@@ -3,16 +3,14 @@
 #include "vision/autolabel/label_import.hpp"
 
 #include <algorithm>
-#include <format>
 #include <fstream>
 #include <iterator>
-#include <optional>
 #include <set>
 
-#include "vision/autolabel/flat_label_record.hpp"
 #include "vision/core/interrupt.hpp"
 #include "vision/core/log.hpp"
 #include "vision/core/progress.hpp"
+#include "vision/data/label_records.hpp"
 #include "vision/data/yolo_dataset.hpp"
 #include "vision/image/image_files.hpp"
 
@@ -23,9 +21,6 @@ namespace vision {
 namespace {
 
 constexpr std::size_t k_max_skipped_listed = 50;
-// A box may overhang the image by this share of its side (rounding, a generous labeler) and is
-// clipped; a box further out belongs to another image than the one the record names.
-constexpr float k_edge_tolerance = 0.02F;
 
 // A record that passed every check of its own; whether its classes agree with the others is
 // settled over all of them.
@@ -33,11 +28,6 @@ struct Candidate {
   fs::path file;
   LabelRecord record;
   FlatRecordImage image;
-};
-
-struct RecordProblem {
-  std::string reason;
-  std::string message;
 };
 
 void skip(LabelImportReport& report, const std::string& reason, const std::string& message) {
@@ -52,30 +42,6 @@ void stop_interrupted(LabelImportReport& report, std::int64_t left) {
   report.interrupted = true;
   report.skipped += left;
   report.skipped_by_reason["interrupted"] += left;
-}
-
-std::string box_text(const std::array<float, 4>& box) {
-  return std::format("[{:g}, {:g}, {:g}, {:g}]", box[0], box[1], box[2], box[3]);
-}
-
-// Every box must lie on the image (within the tolerance) and keep some area once clipped.
-std::optional<RecordProblem> box_problem(const LabelRecord& record, int width, int height) {
-  const float slack_x = k_edge_tolerance * static_cast<float>(width);
-  const float slack_y = k_edge_tolerance * static_cast<float>(height);
-  for (size_t i = 0; i < record.detections.size(); ++i) {
-    const Detection& d = record.detections[i];
-    const auto& b = d.bbox_xyxy;
-    const std::string field = "detections[" + std::to_string(i) + "].bbox_xyxy " + box_text(b);
-    if (b[0] < -slack_x || b[1] < -slack_y || b[2] > static_cast<float>(width) + slack_x ||
-        b[3] > static_cast<float>(height) + slack_y) {
-      return RecordProblem{"box_outside_image",
-                           field + " reaches outside the " + std::to_string(width) + "x" + std::to_string(height) + " image"};
-    }
-    if (!yolo_box_from_xyxy(d.class_id, b, width, height)) {
-      return RecordProblem{"degenerate_box", field + " has no area inside the image"};
-    }
-  }
-  return std::nullopt;
 }
 
 std::string joined(const std::vector<std::string>& names) {
@@ -213,32 +179,12 @@ std::vector<Candidate> check_records(const std::vector<fs::path>& files, LabelIm
       stop_interrupted(report, static_cast<std::int64_t>(files.size()) - done + 1);
       break;
     }
-    auto record = read_flat_record(file);
-    if (!record) {
-      skip(report, record.error().reason, record.error().message);
+    auto checked = check_flat_record(file, images_seen);
+    if (!checked) {
+      skip(report, checked.error().reason, checked.error().message);
       continue;
     }
-    const auto image = resolve_flat_record_image(file, record->image_path);
-    if (!image) {
-      skip(report, "image_missing", file.string() + ": image_path \"" + record->image_path +
-                                        "\" names no file (relative paths are tried against the record's folder, then "
-                                        "the current directory)");
-      continue;
-    }
-    auto decoded = read_image(image->path);
-    if (!decoded) {
-      skip(report, "image_unreadable", file.string() + ": " + decoded.error().message);
-      continue;
-    }
-    if (auto problem = box_problem(*record, decoded->cols, decoded->rows)) {
-      skip(report, problem->reason, file.string() + ": " + problem->message);
-      continue;
-    }
-    if (!images_seen.insert(image->path).second) {
-      skip(report, "duplicate_image", file.string() + ": " + image->path.string() + " is the image of an earlier record");
-      continue;
-    }
-    candidates.push_back({file, std::move(*record), *image});
+    candidates.push_back({file, std::move(checked->record), checked->image});
   }
   progress.update(done);
   progress.finish();

@@ -8,9 +8,10 @@
 #include <nlohmann/json.hpp>
 #include <opencv2/imgcodecs.hpp>
 
-#include "vision/autolabel/flat_label_record.hpp"
 #include "vision/core/run.hpp"
 #include "vision/core/timestamp.hpp"
+#include "vision/data/dataset_split.hpp"
+#include "vision/data/label_records.hpp"
 #include "vision/data/yolo_dataset.hpp"
 #include "vision/data/yolo_labels.hpp"
 #include "vision/image/draw.hpp"
@@ -24,15 +25,6 @@ namespace vision {
 namespace {
 
 constexpr float k_merge_iou = 0.5F;  // a new box joins only below this IoU with every old one
-
-std::uint64_t fnv1a(const std::string& text) {
-  std::uint64_t hash = 1469598103934665603ULL;
-  for (unsigned char c : text) {
-    hash ^= c;
-    hash *= 1099511628211ULL;
-  }
-  return hash;
-}
 
 Detection from_yolo(const YoloBox& b, int width, int height, const std::vector<std::string>& names) {
   return {b.class_id, names[static_cast<size_t>(b.class_id)], 1.0F, yolo_box_to_xyxy(b, width, height)};
@@ -84,10 +76,6 @@ nlohmann::json labeled_dataset_paths(const fs::path& labeled_dir) {
           {"images_dir", (labeled_dir / "images").string()},
           {"labels_dir", (labeled_dir / "labels").string()},
           {"records_dir", (labeled_dir / "records").string()}};
-}
-
-bool in_val_split(const std::string& relative_path, double val_fraction) {
-  return static_cast<double>(fnv1a(relative_path) % 10000) < val_fraction * 10000.0;
 }
 
 LabeledDatasetWriter::LabeledDatasetWriter(fs::path labeled_dir, LabeledDatasetOptions options)
@@ -224,16 +212,9 @@ Expected<void> LabeledDatasetWriter::write(const LabeledImage& labeled) {
 Expected<void> LabeledDatasetWriter::write_dataset_files(double val_fraction) const {
   std::vector<std::string> all;
   for (const auto& image : list_images(m_dir / "images")) all.push_back(image.lexically_relative(m_dir / "images").string());
+  const std::vector<bool> is_val = val_split(all, val_fraction);
   std::vector<std::string> train, val;
-  for (const auto& rel : all) (in_val_split(rel, val_fraction) ? val : train).push_back(rel);
-  // Training needs both splits: when the hash left one empty, move the last image over.
-  if (all.size() >= 2 && val_fraction > 0 && val.empty()) {
-    val.push_back(train.back());
-    train.pop_back();
-  } else if (all.size() >= 2 && train.empty()) {
-    train.push_back(val.back());
-    val.pop_back();
-  }
+  for (size_t i = 0; i < all.size(); ++i) (is_val[i] ? val : train).push_back(all[i]);
   const auto write_list = [&](const std::string& name, const std::vector<std::string>& items) {
     std::string text;
     for (const auto& rel : items) text += "./images/" + rel + "\n";

@@ -6,7 +6,7 @@
 //   previews/<rel>               the image with boxes drawn (when visualize is on)
 // and, at the end, dataset.yaml with train.txt / val.txt lists over every image in images/.
 // An image's existing labels are its label file or, failing that, a flat LabelRecord of the
-// Python original naming it (<labeled_dir>/<stem>.json, see flat_label_record.hpp).
+// Python original naming it (<labeled_dir>/<stem>.json, see data/label_records.hpp).
 #pragma once
 
 #include <cstdint>
@@ -74,8 +74,8 @@ class LabeledDatasetWriter {
 
   Expected<void> write(const LabeledImage& labeled);
 
-  // dataset.yaml, train.txt and val.txt over every image under images/; the split is by a hash
-  // of the image's path, so it never changes when images are added.
+  // dataset.yaml, train.txt and val.txt over every image under images/; the split is
+  // val_split (data/dataset_split.hpp) over the images' paths below images/.
   Expected<void> write_dataset_files(double val_fraction) const;
 
   const LabeledDatasetCounts& counts() const { return m_counts; }
@@ -99,8 +99,5 @@ class LabeledDatasetWriter {
 // Where the data set's parts are, for artifacts.json: labeled_dir, dataset_yaml, images_dir,
 // labels_dir, records_dir.
 nlohmann::json labeled_dataset_paths(const std::filesystem::path& labeled_dir);
-
-// True when the image lands in val.txt for this fraction.
-bool in_val_split(const std::string& relative_path, double val_fraction);
 
 }  // namespace vision

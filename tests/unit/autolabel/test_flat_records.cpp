@@ -7,7 +7,7 @@
 
 #include "helpers/test_support.hpp"
 #include "vision/autolabel/autolabel_runner.hpp"
-#include "vision/autolabel/flat_label_record.hpp"
+#include "vision/data/label_records.hpp"
 
 namespace fs = std::filesystem;
 using vision::Detection;

@@ -10,7 +10,7 @@
 #include <opencv2/imgcodecs.hpp>
 
 #include "helpers/test_support.hpp"
-#include "vision/autolabel/flat_label_record.hpp"
+#include "vision/data/label_records.hpp"
 #include "vision/autolabel/label_import.hpp"
 #include "vision/data/yolo_dataset.hpp"
 

@@ -138,10 +138,3 @@ TEST(LabeledDataset, TwoImagesStillGiveBothSplits) {
   EXPECT_FALSE(read_text(dir / "labeled/train.txt").empty());
   EXPECT_FALSE(read_text(dir / "labeled/val.txt").empty());
 }
-
-TEST(LabeledDataset, ValSplitFollowsTheFraction) {
-  int in_val = 0;
-  for (int i = 0; i < 2000; ++i) in_val += vision::in_val_split("dir/image_" + std::to_string(i) + ".jpg", 0.2) ? 1 : 0;
-  EXPECT_NEAR(in_val, 400, 80);
-  EXPECT_FALSE(vision::in_val_split("x.jpg", 0.0));
-}
