@@ -28,13 +28,12 @@ nlohmann::json meta_json(const CheckpointMeta& m) {
           {"extra", m.extra}};
 }
 
-Expected<CheckpointMeta> parse_meta(const std::string& text, const std::filesystem::path& path) {
+constexpr const char* k_what = "a Vision checkpoint";
+
+Expected<CheckpointMeta> parse_meta(const nlohmann::json& j, const std::filesystem::path& path) {
   const auto bad = [&](const std::string& why) {
-    return fail(ErrorCode::invalid_data, path.string() + ": not a Vision checkpoint (" + why + ")");
+    return fail(ErrorCode::invalid_data, path.string() + ": not " + k_what + " (" + why + ")");
   };
-  const auto j = nlohmann::json::parse(text, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) return bad("its meta record is not JSON");
-  if (j.value("format", "") != kFormat) return bad("format \"" + j.value("format", "") + "\", expected \"" + kFormat + "\"");
   try {
     CheckpointMeta m;
     m.model.num_classes = j.at("num_classes").get<int>();
@@ -81,11 +80,9 @@ Expected<LoadedCheckpoint> load_checkpoint(const std::filesystem::path& path) {
   try {
     torch::serialize::InputArchive archive;
     archive.load_from(path.string());
-    c10::IValue text;
-    if (!archive.try_read("meta", text) || !text.isString()) {
-      return fail(ErrorCode::invalid_data, path.string() + ": not a Vision checkpoint (no meta record)");
-    }
-    auto meta = parse_meta(text.toStringRef(), path);
+    auto j = read_archive_meta(archive, path, k_what, kFormat);
+    if (!j) return std::unexpected(j.error());
+    auto meta = parse_meta(*j, path);
     if (!meta) return std::unexpected(meta.error());
     LoadedCheckpoint loaded;
     loaded.meta = std::move(*meta);

@@ -14,6 +14,7 @@ namespace vision::train::faster_rcnn {
 namespace {
 
 constexpr const char* k_format = "vision-faster-rcnn-weights/1";
+constexpr const char* k_what = "a Vision Faster R-CNN weight file";
 constexpr const char* k_predictor = "roi_heads.box_predictor";
 
 std::string shape_text(const torch::Tensor& t) {
@@ -22,18 +23,12 @@ std::string shape_text(const torch::Tensor& t) {
   return text.empty() ? "scalar" : text;
 }
 
-Expected<WeightsMeta> parse_meta(const std::string& text, const std::filesystem::path& path) {
-  const auto bad = [&](const std::string& why) {
-    return fail(ErrorCode::invalid_data, path.string() + ": not a Vision Faster R-CNN weight file (" + why + ")");
-  };
-  const auto j = nlohmann::json::parse(text, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) return bad("its meta record is not JSON");
-  if (j.value("format", "") != k_format) return bad("format \"" + j.value("format", "") + "\", expected \"" + k_format + "\"");
+Expected<WeightsMeta> parse_meta(const nlohmann::json& j, const std::filesystem::path& path) {
   try {
     return WeightsMeta{j.at("variant").get<std::string>(), j.at("names").get<std::vector<std::string>>(),
                        j.at("img_size").get<int64_t>()};
   } catch (const nlohmann::json::exception& e) {
-    return bad(e.what());
+    return fail(ErrorCode::invalid_data, path.string() + ": not " + k_what + " (" + e.what() + ")");
   }
 }
 
@@ -96,11 +91,9 @@ Expected<LoadedWeights> load_weights(const std::filesystem::path& path, FasterRc
   try {
     torch::serialize::InputArchive archive;
     archive.load_from(path.string());
-    c10::IValue text;
-    if (!archive.try_read("meta", text) || !text.isString()) {
-      return fail(ErrorCode::invalid_data, path.string() + ": not a Vision Faster R-CNN weight file (no meta record)");
-    }
-    auto meta = parse_meta(text.toStringRef(), path);
+    auto j = read_archive_meta(archive, path, k_what, k_format);
+    if (!j) return std::unexpected(j.error());
+    auto meta = parse_meta(*j, path);
     if (!meta) return std::unexpected(meta.error());
     if (meta->variant != model.spec.name) {
       return fail(ErrorCode::invalid_data, path.string() + ": weights of variant " + meta->variant + ", the model is " +
