@@ -20,7 +20,7 @@ Expected<std::optional<int>> int_variable(const EnvironmentLookup& lookup, const
   int parsed = 0;
   const auto [end, error] = std::from_chars(value.data(), value.data() + value.size(), parsed);
   if (value.empty() || error != std::errc{} || end != value.data() + value.size()) {
-    return fail(ErrorCode::config, std::format("{}={:?} is not a whole number", name, value));
+    return fail(ErrorCode::config, std::format("{}=\"{}\" is not a whole number", name, value));
   }
   if (parsed < low || parsed > high) {
     return fail(ErrorCode::config, std::format("{}={} must lie in [{}, {}]", name, parsed, low, high));
