@@ -13,7 +13,8 @@ namespace vision::train {
 namespace {
 
 // The integer in `name`, checked to lie in [low, high]; std::nullopt when the variable is unset.
-Expected<std::optional<int>> int_variable(const EnvironmentLookup& lookup, const char* name, int low, int high) {
+Expected<std::optional<int>> int_variable(const EnvironmentLookup& lookup, const char* name,
+                                          int low, int high) {
   const char* text = lookup(name);
   if (text == nullptr) return std::optional<int>{};
   const std::string_view value(text);
@@ -23,7 +24,8 @@ Expected<std::optional<int>> int_variable(const EnvironmentLookup& lookup, const
     return fail(ErrorCode::config, std::format("{}=\"{}\" is not a whole number", name, value));
   }
   if (parsed < low || parsed > high) {
-    return fail(ErrorCode::config, std::format("{}={} must lie in [{}, {}]", name, parsed, low, high));
+    return fail(ErrorCode::config,
+                std::format("{}={} must lie in [{}, {}]", name, parsed, low, high));
   }
   return std::optional<int>{parsed};
 }
@@ -38,7 +40,8 @@ Expected<int> required_int(const EnvironmentLookup& lookup, const char* name, in
 }  // namespace
 
 Expected<DistributedSettings> distributed_settings_from_env(const EnvironmentLookup& lookup) {
-  const EnvironmentLookup read = lookup ? lookup : [](const char* name) -> const char* { return std::getenv(name); };
+  const EnvironmentLookup read =
+      lookup ? lookup : [](const char* name) -> const char* { return std::getenv(name); };
   constexpr int k_max_ranks = 1 << 16;
   DistributedSettings settings;
   auto world = int_variable(read, "WORLD_SIZE", 1, k_max_ranks);
@@ -46,7 +49,8 @@ Expected<DistributedSettings> distributed_settings_from_env(const EnvironmentLoo
   if (!*world) return settings;
   settings.world_size = **world;
   const char* addr = read("MASTER_ADDR");
-  if (addr == nullptr || *addr == '\0') return fail(ErrorCode::config, "MASTER_ADDR is not set (WORLD_SIZE is)");
+  if (addr == nullptr || *addr == '\0')
+    return fail(ErrorCode::config, "MASTER_ADDR is not set (WORLD_SIZE is)");
   settings.master_addr = addr;
   auto port = required_int(read, "MASTER_PORT", 1, 65535);
   if (!port) return std::unexpected(port.error());
@@ -64,22 +68,26 @@ Expected<DistributedSettings> distributed_settings_from_env(const EnvironmentLoo
 }
 
 Expected<void> validate_launch_options(const DistributedLaunchOptions& options) {
-  if (options.nnodes < 1) return fail(ErrorCode::usage, std::format("--nnodes {} must be at least 1", options.nnodes));
+  if (options.nnodes < 1)
+    return fail(ErrorCode::usage, std::format("--nnodes {} must be at least 1", options.nnodes));
   if (options.node_rank < 0 || options.node_rank >= options.nnodes) {
-    return fail(ErrorCode::usage,
-                std::format("--node-rank {} must lie in [0, {}) (--nnodes)", options.node_rank, options.nnodes));
+    return fail(ErrorCode::usage, std::format("--node-rank {} must lie in [0, {}) (--nnodes)",
+                                              options.node_rank, options.nnodes));
   }
   if (options.nproc_per_node < 1) {
-    return fail(ErrorCode::usage, std::format("--nproc-per-node {} must be at least 1", options.nproc_per_node));
+    return fail(ErrorCode::usage,
+                std::format("--nproc-per-node {} must be at least 1", options.nproc_per_node));
   }
   if (options.master_addr.empty()) return fail(ErrorCode::usage, "--master-addr is empty");
   if (options.master_port < 1 || options.master_port > 65535) {
-    return fail(ErrorCode::usage, std::format("--master-port {} must lie in [1, 65535]", options.master_port));
+    return fail(ErrorCode::usage,
+                std::format("--master-port {} must lie in [1, 65535]", options.master_port));
   }
   return {};
 }
 
-DistributedSettings distributed_settings_for(const DistributedLaunchOptions& options, int local_rank) {
+DistributedSettings distributed_settings_for(const DistributedLaunchOptions& options,
+                                             int local_rank) {
   return {.master_addr = options.master_addr,
           .master_port = options.master_port,
           .world_size = options.nnodes * options.nproc_per_node,
@@ -88,7 +96,8 @@ DistributedSettings distributed_settings_for(const DistributedLaunchOptions& opt
           .local_world_size = options.nproc_per_node};
 }
 
-std::vector<std::pair<std::string, std::string>> distributed_environment(const DistributedSettings& settings) {
+std::vector<std::pair<std::string, std::string>> distributed_environment(
+    const DistributedSettings& settings) {
   return {{"MASTER_ADDR", settings.master_addr},
           {"MASTER_PORT", std::to_string(settings.master_port)},
           {"WORLD_SIZE", std::to_string(settings.world_size)},

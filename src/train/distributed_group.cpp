@@ -3,14 +3,15 @@
 // that died or hangs).
 #include "distributed_group.hpp"
 
+#include <torch/csrc/distributed/c10d/exception.h>
+#include <torch/torch.h>
 #include <torch/csrc/distributed/c10d/ProcessGroup.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #include <torch/csrc/distributed/c10d/comm.hpp>
-#include <torch/csrc/distributed/c10d/exception.h>
 #include <torch/csrc/distributed/c10d/reducer.hpp>
-#include <torch/torch.h>
 
+#include <cstdlib>
 #include <format>
 
 namespace vision::train {
@@ -20,13 +21,29 @@ namespace {
 // What DDP uses to copy its initial state: few large messages rather than one per tensor.
 constexpr std::size_t k_broadcast_bucket_bytes = 250ULL << 20;
 
-bool contains(std::string_view text, std::string_view part) { return text.find(part) != std::string_view::npos; }
+bool contains(std::string_view text, std::string_view part) {
+  return text.find(part) != std::string_view::npos;
+}
 
 bool is_loopback(const std::string& address) {
   return address == "localhost" || address.starts_with("127.") || address == "::1";
 }
 
-double seconds(std::chrono::milliseconds duration) { return static_cast<double>(duration.count()) / 1000.0; }
+// The network Gloo's connections use, chosen as torch.distributed chooses it: the interface in
+// GLOO_SOCKET_IFNAME when set (for hosts whose name resolves to a loopback address), loopback
+// when the master is on it, else the address this host's name resolves to.
+std::shared_ptr<gloo::transport::Device> gloo_device(const std::string& master_addr) {
+  if (const char* interface = std::getenv("GLOO_SOCKET_IFNAME");
+      interface != nullptr && *interface != '\0') {
+    return c10d::ProcessGroupGloo::createDeviceForInterface(interface);
+  }
+  if (is_loopback(master_addr)) return c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1");
+  return c10d::ProcessGroupGloo::createDefaultDevice();
+}
+
+double seconds(std::chrono::milliseconds duration) {
+  return static_cast<double>(duration.count()) / 1000.0;
+}
 
 }  // namespace
 
@@ -45,18 +62,24 @@ Error distributed_error(const std::string& operation, std::chrono::milliseconds 
   }
   std::string cause;
   if (contains(message, "EADDRINUSE") || contains(message, "ddress already in use")) {
-    cause = "the port is in use (another training or program holds it; choose another --master-port / MASTER_PORT)";
-  } else if (contains(message, "client socket has timed out") || contains(message, "ECONNREFUSED")) {
-    cause = std::format("the master did not answer within {} s (is rank 0 running, are address and port right?)",
-                        seconds(timeout));
+    cause =
+        "the port is in use (another training or program holds it; choose another --master-port / "
+        "MASTER_PORT)";
+  } else if (contains(message, "client socket has timed out") ||
+             contains(message, "ECONNREFUSED")) {
+    cause = std::format(
+        "the master did not answer within {} s (is rank 0 running, are address and port right?)",
+        seconds(timeout));
   } else if (contains(message, "losed by peer") || contains(message, "reset by peer") ||
              contains(message, "Broken pipe")) {
     cause = "a peer rank died";
   } else if (contains(message, "imed out") || contains(message, "imeout")) {
-    cause = std::format("a peer rank did not answer within {} s (it hangs or died)", seconds(timeout));
+    cause =
+        std::format("a peer rank did not answer within {} s (it hangs or died)", seconds(timeout));
   }
-  return {ErrorCode::runtime, cause.empty() ? std::format("distributed {} failed: {}", operation, message)
-                                            : std::format("distributed {} failed: {} [{}]", operation, cause, message)};
+  return {ErrorCode::runtime,
+          cause.empty() ? std::format("distributed {} failed: {}", operation, message)
+                        : std::format("distributed {} failed: {} [{}]", operation, cause, message)};
 }
 
 struct DistributedGroup::Impl {
@@ -69,8 +92,8 @@ struct DistributedGroup::Impl {
 DistributedGroup::DistributedGroup(std::unique_ptr<Impl> impl) : m_impl(std::move(impl)) {}
 DistributedGroup::~DistributedGroup() = default;
 
-Expected<std::unique_ptr<DistributedGroup>> DistributedGroup::connect(const DistributedSettings& settings,
-                                                                      std::chrono::milliseconds timeout) {
+Expected<std::unique_ptr<DistributedGroup>> DistributedGroup::connect(
+    const DistributedSettings& settings, std::chrono::milliseconds timeout) {
   auto impl = std::make_unique<Impl>();
   impl->settings = settings;
   impl->timeout = timeout;
@@ -86,31 +109,41 @@ Expected<std::unique_ptr<DistributedGroup>> DistributedGroup::connect(const Dist
     impl->store = c10::make_intrusive<c10d::TCPStore>(settings.master_addr, options);
   } catch (...) {
     return std::unexpected(distributed_error(
-        settings.rank == 0 ? std::format("listening as rank 0 on {}", master)
-                           : std::format("connecting rank {} to the master at {}", settings.rank, master),
+        settings.rank == 0
+            ? std::format("listening as rank 0 on {}", master)
+            : std::format("connecting rank {} to the master at {}", settings.rank, master),
         timeout));
   }
   try {
     auto options = c10d::ProcessGroupGloo::Options::create(timeout);
-    // On loopback Gloo stays on 127.0.0.1; otherwise it takes the address this host's name resolves to.
-    options->devices.push_back(is_loopback(settings.master_addr)
-                                   ? c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1")
-                                   : c10d::ProcessGroupGloo::createDefaultDevice());
-    auto gloo = c10::make_intrusive<c10d::ProcessGroupGloo>(impl->store, settings.rank, settings.world_size, options);
-    impl->group = c10::make_intrusive<c10d::ProcessGroup>(impl->store, settings.rank, settings.world_size);
+    options->devices.push_back(gloo_device(settings.master_addr));
+    auto gloo = c10::make_intrusive<c10d::ProcessGroupGloo>(impl->store, settings.rank,
+                                                            settings.world_size, options);
+    impl->group =
+        c10::make_intrusive<c10d::ProcessGroup>(impl->store, settings.rank, settings.world_size);
     impl->group->setBackend(c10::DeviceType::CPU, c10d::ProcessGroup::BackendType::GLOO, gloo);
     impl->group->setDefaultBackend(c10d::ProcessGroup::BackendType::GLOO);
   } catch (...) {
-    return std::unexpected(distributed_error(
-        std::format("rendezvous of {} ranks at {} (rank {})", settings.world_size, master, settings.rank), timeout));
+    return std::unexpected(
+        distributed_error(std::format("rendezvous of {} ranks at {} (rank {})", settings.world_size,
+                                      master, settings.rank),
+                          timeout));
   }
   return std::unique_ptr<DistributedGroup>(new DistributedGroup(std::move(impl)));
 }
 
-int DistributedGroup::rank() const { return m_impl->settings.rank; }
-int DistributedGroup::world_size() const { return m_impl->settings.world_size; }
-std::chrono::milliseconds DistributedGroup::timeout() const { return m_impl->timeout; }
-const c10::intrusive_ptr<c10d::ProcessGroup>& DistributedGroup::backend() const { return m_impl->group; }
+int DistributedGroup::rank() const {
+  return m_impl->settings.rank;
+}
+int DistributedGroup::world_size() const {
+  return m_impl->settings.world_size;
+}
+std::chrono::milliseconds DistributedGroup::timeout() const {
+  return m_impl->timeout;
+}
+const c10::intrusive_ptr<c10d::ProcessGroup>& DistributedGroup::backend() const {
+  return m_impl->group;
+}
 
 Expected<void> DistributedGroup::barrier(std::optional<std::chrono::milliseconds> timeout) {
   const auto limit = timeout.value_or(m_impl->timeout);
@@ -132,7 +165,8 @@ Expected<void> DistributedGroup::all_reduce_mean(at::Tensor& tensor) {
     m_impl->group->allreduce(tensors, options)->wait();
     tensor.div_(world_size());
   } catch (...) {
-    return std::unexpected(distributed_error(std::format("all-reduce (rank {})", rank()), m_impl->timeout));
+    return std::unexpected(
+        distributed_error(std::format("all-reduce (rank {})", rank()), m_impl->timeout));
   }
   return {};
 }
@@ -146,7 +180,8 @@ Expected<void> DistributedGroup::broadcast_from_rank0(torch::nn::Module& module)
     torch::NoGradGuard no_grad;
     c10d::broadcast_coalesced(m_impl->group, tensors, k_broadcast_bucket_bytes, 0);
   } catch (...) {
-    return std::unexpected(distributed_error(std::format("broadcast of the model (rank {})", rank()), m_impl->timeout));
+    return std::unexpected(distributed_error(
+        std::format("broadcast of the model (rank {})", rank()), m_impl->timeout));
   }
   return {};
 }

@@ -26,8 +26,8 @@ namespace vision::train {
 class DistributedGroup {
  public:
   // Blocks until all settings.world_size ranks joined or `timeout` passed. Rank 0 listens on
-  // master_port (0: any free port, for tests); the others connect to it, retrying until the
-  // timeout. Errors: the port is in use, the master is unreachable, a peer never came.
+  // master_port; the others connect to it, retrying until the timeout. Errors: the port is in use,
+  // the master is unreachable, a peer never came.
   static Expected<std::unique_ptr<DistributedGroup>> connect(const DistributedSettings& settings,
                                                              std::chrono::milliseconds timeout);
   ~DistributedGroup();

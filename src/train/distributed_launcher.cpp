@@ -1,7 +1,7 @@
 // The local launcher (`--nproc-per-node N`): N child processes of the same command, each with
 // its torchrun variables; a failing rank stops the others so none waits for it until timeout.
 #include <signal.h>
-#include <spawn.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -36,7 +36,8 @@ std::vector<std::string> rank_environment(const DistributedSettings& settings) {
   for (char** entry = environ; *entry != nullptr; ++entry) {
     const std::string_view text(*entry);
     const auto equals = text.find('=');
-    if (equals != std::string_view::npos) variables[std::string(text.substr(0, equals))] = text.substr(equals + 1);
+    if (equals != std::string_view::npos)
+      variables[std::string(text.substr(0, equals))] = text.substr(equals + 1);
   }
   for (auto& [name, value] : distributed_environment(settings)) variables[name] = value;
   std::vector<std::string> result;
@@ -51,16 +52,34 @@ std::vector<char*> c_strings(std::vector<std::string>& strings) {
   return result;
 }
 
+// fork + exec rather than posix_spawn for what the child must do before exec: its own process
+// group, so a terminal's Ctrl+C reaches the launcher alone and each rank gets it once, forwarded
+// (a second SIGINT would end a rank before it saves last.pt); SIGINT and SIGTERM unblocked
+// (vision::interrupt blocks them in this process); and SIGTERM when the launcher dies, so no
+// rank outlives it. Between fork and exec only async-signal-safe calls.
 Expected<pid_t> spawn_rank(const LocalLaunchOptions& options, const DistributedSettings& settings) {
+  if (access(options.executable.c_str(), X_OK) != 0) {
+    return fail(ErrorCode::runtime, std::format("cannot start rank {}: {}: {}", settings.rank,
+                                                options.executable.string(), std::strerror(errno)));
+  }
   auto arguments = options.arguments;
   auto environment = rank_environment(settings);
-  pid_t pid = -1;
-  const int status = posix_spawn(&pid, options.executable.c_str(), nullptr, nullptr, c_strings(arguments).data(),
-                                 c_strings(environment).data());
-  if (status != 0) {
+  const auto argv = c_strings(arguments);
+  const auto envp = c_strings(environment);
+  const pid_t launcher = getpid();
+  const pid_t pid = fork();
+  if (pid < 0)
     return fail(ErrorCode::runtime,
-                std::format("cannot start rank {} ({}): {}", settings.rank, options.executable.string(),
-                            std::strerror(status)));
+                std::format("cannot start rank {}: {}", settings.rank, std::strerror(errno)));
+  if (pid == 0) {
+    setpgid(0, 0);
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() != launcher) _exit(128 + SIGTERM);  // the launcher died before prctl took effect
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
+    execve(options.executable.c_str(), argv.data(), envp.data());
+    _exit(127);
   }
   return pid;
 }
@@ -74,7 +93,9 @@ std::string describe_end(int status) {
   return std::format("exited with code {}", WEXITSTATUS(status));
 }
 
-bool failed(int status) { return WIFSIGNALED(status) || WEXITSTATUS(status) != 0; }
+bool failed(int status) {
+  return WIFSIGNALED(status) || WEXITSTATUS(status) != 0;
+}
 
 // Reaps the ranks that ended; returns the first of them that failed, if any.
 Rank* reap(std::vector<Rank>& ranks) {
@@ -117,7 +138,8 @@ void stop_all(std::vector<Rank>& ranks, std::chrono::milliseconds grace) {
 
 Expected<void> launch_local_ranks(const LocalLaunchOptions& options) {
   if (auto valid = validate_launch_options(options.rendezvous); !valid) return valid;
-  if (options.arguments.empty()) return fail(ErrorCode::usage, "the launcher was given no command to run");
+  if (options.arguments.empty())
+    return fail(ErrorCode::usage, "the launcher was given no command to run");
   std::vector<Rank> ranks;
   for (int local = 0; local < options.rendezvous.nproc_per_node; ++local) {
     const auto settings = distributed_settings_for(options.rendezvous, local);
@@ -136,28 +158,29 @@ Expected<void> launch_local_ranks(const LocalLaunchOptions& options) {
       forwarded = true;
     }
     if (Rank* failure = reap(ranks); failure != nullptr && !forwarded) {
-      error = Error{ErrorCode::runtime, std::format("rank {} (pid {}) {}; stopped the other ranks", failure->rank,
-                                                    failure->pid, describe_end(failure->status))};
+      error = Error{ErrorCode::runtime,
+                    std::format("rank {} (pid {}) {}; stopped the other ranks", failure->rank,
+                                failure->pid, describe_end(failure->status))};
       stop_all(ranks, options.stop_grace);
       break;
     }
     std::this_thread::sleep_for(k_poll_interval);
   }
   if (error) return std::unexpected(*error);
-  if (interrupt::requested()) return fail(ErrorCode::interrupted, "training stopped by a signal; every rank has exited");
+  if (interrupt::requested())
+    return fail(ErrorCode::interrupted, "training stopped by a signal; every rank has exited");
   return {};
 }
 
 std::vector<std::string> strip_launcher_flags(std::span<const std::string> argv) {
-  static const std::vector<std::string> k_flags = {"--nproc-per-node", "--nnodes", "--node-rank", "--master-addr",
-                                                   "--master-port"};
+  static const std::vector<std::string> k_flags = {"--nproc-per-node", "--nnodes", "--node-rank",
+                                                   "--master-addr", "--master-port"};
   std::vector<std::string> result;
   for (std::size_t i = 0; i < argv.size(); ++i) {
     const std::string& argument = argv[i];
     const bool separate = std::ranges::find(k_flags, argument) != k_flags.end();
-    const bool joined = std::ranges::any_of(k_flags, [&](const std::string& flag) {
-      return argument.starts_with(flag + "=");
-    });
+    const bool joined = std::ranges::any_of(
+        k_flags, [&](const std::string& flag) { return argument.starts_with(flag + "="); });
     if (separate) {
       ++i;
     } else if (!joined) {

@@ -5,7 +5,8 @@
 
 namespace vision::train {
 
-std::vector<std::size_t> shard_for_rank(std::span<const std::size_t> epoch_order, int rank, int world_size) {
+std::vector<std::size_t> shard_for_rank(std::span<const std::size_t> epoch_order, int rank,
+                                        int world_size) {
   const auto world = static_cast<std::size_t>(world_size);
   const std::size_t per_rank = (epoch_order.size() + world - 1) / world;
   std::vector<std::size_t> shard;
@@ -20,10 +21,11 @@ std::vector<std::size_t> shard_for_rank(std::span<const std::size_t> epoch_order
 
 Expected<int> per_rank_batch_size(int batch_size, int world_size) {
   if (batch_size < world_size || batch_size % world_size != 0) {
-    return fail(ErrorCode::config,
-                std::format("train.batch_size {} does not divide into {} ranks: the global batch is shared "
-                            "equally, so use a multiple of {}",
-                            batch_size, world_size, world_size));
+    return fail(
+        ErrorCode::config,
+        std::format("train.batch_size {} does not divide into {} ranks: the global batch is shared "
+                    "equally, so use a multiple of {}",
+                    batch_size, world_size, world_size));
   }
   return batch_size / world_size;
 }

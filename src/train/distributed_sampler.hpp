@@ -13,7 +13,8 @@ namespace vision::train {
 
 // Rank `rank`'s indices, ceil(n / world_size) of them; together the ranks cover every index
 // once, plus the padding (fewer than world_size repeats).
-std::vector<std::size_t> shard_for_rank(std::span<const std::size_t> epoch_order, int rank, int world_size);
+std::vector<std::size_t> shard_for_rank(std::span<const std::size_t> epoch_order, int rank,
+                                        int world_size);
 
 // The per-rank batch of a global train.batch_size, so a recipe means the same on 1 or N ranks;
 // ErrorCode::config naming train.batch_size when it does not divide by the world size.

@@ -30,9 +30,9 @@ class GradientReducer {
 
   // `parameters`: those that receive a gradient every step (requires_grad true), in the
   // module's order, the same on every rank. Checks that all ranks hold the same shapes.
-  static Expected<std::unique_ptr<GradientReducer>> create(DistributedGroup& group,
-                                                           std::vector<at::Tensor> parameters,
-                                                           std::int64_t bucket_bytes = k_bucket_bytes);
+  static Expected<std::unique_ptr<GradientReducer>> create(
+      DistributedGroup& group, std::vector<at::Tensor> parameters,
+      std::int64_t bucket_bytes = k_bucket_bytes);
   ~GradientReducer();
   GradientReducer(const GradientReducer&) = delete;
   GradientReducer& operator=(const GradientReducer&) = delete;

@@ -25,7 +25,7 @@ constexpr int k_distributed_default_port = 29500;  // torchrun's
 // Where this process stands in the job; WORLD_SIZE 1 is a plain single-process training.
 struct DistributedSettings {
   std::string master_addr = "127.0.0.1";
-  int master_port = k_distributed_default_port;  // 0 only for rank 0 of a test: any free port
+  int master_port = k_distributed_default_port;
   int world_size = 1;
   int rank = 0;
   int local_rank = 0;        // among the ranks of this machine
@@ -54,9 +54,11 @@ Expected<DistributedSettings> distributed_settings_from_env(const EnvironmentLoo
 // The flags checked (ErrorCode::usage naming the flag).
 Expected<void> validate_launch_options(const DistributedLaunchOptions& options);
 // The settings of local rank `local_rank` of this node.
-DistributedSettings distributed_settings_for(const DistributedLaunchOptions& options, int local_rank);
+DistributedSettings distributed_settings_for(const DistributedLaunchOptions& options,
+                                             int local_rank);
 // The variables that give a child process `settings` (what torchrun exports).
-std::vector<std::pair<std::string, std::string>> distributed_environment(const DistributedSettings& settings);
+std::vector<std::pair<std::string, std::string>> distributed_environment(
+    const DistributedSettings& settings);
 
 // LibTorch intra-op threads of one rank: the machine's cores shared among its ranks, at least 1.
 int threads_per_rank(int cores, int local_world_size);
@@ -64,14 +66,15 @@ int threads_per_rank(int cores, int local_world_size);
 struct LocalLaunchOptions {
   DistributedLaunchOptions rendezvous;
   std::filesystem::path executable = "/proc/self/exe";
-  std::vector<std::string> arguments;  // argv of every rank, argv[0] included
+  std::vector<std::string> arguments;           // argv of every rank, argv[0] included
   std::chrono::milliseconds stop_grace{10000};  // SIGTERM to SIGKILL when stopping the others
 };
 
-// Starts nproc_per_node ranks of `arguments`, each with its torchrun variables, forwards SIGINT
-// and SIGTERM (vision::interrupt) to them and waits. When a rank exits non-zero or dies by a
-// signal the others are stopped and the error names that rank and how it ended; a stop request
-// ends as ErrorCode::interrupted once every rank has exited.
+// Starts nproc_per_node ranks of `arguments`, each with its torchrun variables in a process group
+// of its own, forwards a SIGINT or SIGTERM (seen through vision::interrupt) to them once and
+// waits. When a rank exits non-zero or dies by a signal the others are stopped and the error
+// names that rank and how it ended; a stop request ends as ErrorCode::interrupted once every
+// rank has exited. A rank gets SIGTERM if the launcher dies.
 Expected<void> launch_local_ranks(const LocalLaunchOptions& options);
 
 // argv without the launcher's flags (`--nproc-per-node 2` and `--nproc-per-node=2` alike), so

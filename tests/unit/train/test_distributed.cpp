@@ -20,6 +20,7 @@
 #include "distributed_sampler.hpp"
 #include "gradient_reducer.hpp"
 #include "helpers/test_support.hpp"
+#include "vision/core/interrupt.hpp"
 #include "vision/train/distributed.hpp"
 
 namespace vision::train {
@@ -27,19 +28,46 @@ namespace {
 
 using namespace std::chrono_literals;
 
-// A copy of this binary started with this variable joins a group as rank 1 and waits to be
-// killed; it does so before main, so it never runs the tests itself.
-constexpr const char* k_peer_variable = "VISION_TEST_DISTRIBUTED_PEER";
+LocalLaunchOptions shell_ranks(int count, const std::string& script) {
+  return {.rendezvous = {.nproc_per_node = count, .master_port = 29999},
+          .executable = "/bin/sh",
+          .arguments = {"sh", "-c", script},
+          .stop_grace = 2000ms};
+}
 
-[[maybe_unused]] const bool k_peer_ran = [] {
-  if (std::getenv(k_peer_variable) == nullptr) return false;
-  auto settings = distributed_settings_from_env();
-  if (!settings) _exit(2);
-  auto group = DistributedGroup::connect(*settings, 10s);
-  if (!group) _exit(3);
-  pause();
-  _exit(0);
+// A copy of this binary started with this variable plays a part before main, so it never runs
+// the tests itself: "peer" joins a group as rank 1 (settings from the environment) and waits to
+// be killed; "launcher" launches two ranks of k_rank_script_variable and exits with the code
+// `vision` would.
+constexpr const char* k_role_variable = "VISION_TEST_DISTRIBUTED_ROLE";
+constexpr const char* k_rank_script_variable = "VISION_TEST_RANK_SCRIPT";
+
+[[maybe_unused]] const bool k_role_played = [] {
+  const char* role = std::getenv(k_role_variable);
+  if (role == nullptr) return false;
+  if (std::string_view(role) == "peer") {
+    auto settings = distributed_settings_from_env();
+    if (!settings) _exit(2);
+    auto group = DistributedGroup::connect(*settings, 10s);
+    if (!group) _exit(3);
+    pause();
+    _exit(0);
+  }
+  interrupt::install();
+  auto launched = launch_local_ranks(shell_ranks(2, std::getenv(k_rank_script_variable)));
+  _exit(launched ? 0 : exit_code(launched.error().code));
 }();
+
+// This binary in `role`, with `variables` set for it only.
+std::unique_ptr<test::BackgroundProcess> start_role(
+    const std::string& role, std::vector<std::pair<std::string, std::string>> variables) {
+  variables.emplace_back(k_role_variable, role);
+  for (const auto& [name, value] : variables) setenv(name.c_str(), value.c_str(), 1);
+  auto process = std::make_unique<test::BackgroundProcess>(
+      "/proc/self/exe", std::vector<std::string>{"--gtest_filter=-*"});
+  for (const auto& [name, value] : variables) unsetenv(name.c_str());
+  return process;
+}
 
 // A TCP socket listening on a free port of every address; -1 when none could be opened.
 int listening_socket(int& port) {
@@ -48,8 +76,8 @@ int listening_socket(int& port) {
   address.sin_family = AF_INET;
   address.sin_addr.s_addr = htonl(INADDR_ANY);
   socklen_t length = sizeof address;
-  if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 || listen(fd, 4) != 0 ||
-      getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
+  if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 ||
+      listen(fd, 4) != 0 || getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
     return -1;
   }
   port = ntohs(address.sin_port);
@@ -64,12 +92,17 @@ int free_port() {
 }
 
 DistributedSettings loopback(int port, int rank, int world_size = 2) {
-  return {.master_addr = "127.0.0.1", .master_port = port, .world_size = world_size, .rank = rank,
-          .local_rank = rank, .local_world_size = world_size};
+  return {.master_addr = "127.0.0.1",
+          .master_port = port,
+          .world_size = world_size,
+          .rank = rank,
+          .local_rank = rank,
+          .local_world_size = world_size};
 }
 
 // Connects ranks 0..world_size-1 of one group on threads of this process.
-std::vector<std::unique_ptr<DistributedGroup>> connect_all(int world_size, std::chrono::milliseconds timeout) {
+std::vector<std::unique_ptr<DistributedGroup>> connect_all(int world_size,
+                                                           std::chrono::milliseconds timeout) {
   const int port = free_port();
   std::vector<std::future<Expected<std::unique_ptr<DistributedGroup>>>> joining;
   for (int rank = 0; rank < world_size; ++rank) {
@@ -94,8 +127,8 @@ EnvironmentLookup lookup_in(std::map<std::string, std::string> variables) {
 }
 
 const std::map<std::string, std::string> k_torchrun_env = {
-    {"MASTER_ADDR", "10.0.0.1"}, {"MASTER_PORT", "29400"}, {"WORLD_SIZE", "4"},
-    {"RANK", "3"},               {"LOCAL_RANK", "1"},      {"LOCAL_WORLD_SIZE", "2"}};
+    {"MASTER_ADDR", "10.0.0.1"}, {"MASTER_PORT", "29400"}, {"WORLD_SIZE", "4"}, {"RANK", "3"},
+    {"LOCAL_RANK", "1"},         {"LOCAL_WORLD_SIZE", "2"}};
 
 TEST(DistributedSettings, WithoutWorldSizeTheProcessTrainsAlone) {
   auto settings = distributed_settings_from_env(lookup_in({{"RANK", "garbage"}}));
@@ -131,10 +164,11 @@ TEST(DistributedSettings, BadOrMissingValueNamesTheVariable) {
     std::optional<std::string> value;  // nullopt: removed
   };
   const std::vector<Case> cases = {
-      {"WORLD_SIZE", "two"}, {"WORLD_SIZE", "0"},       {"WORLD_SIZE", "4x"},       {"RANK", std::nullopt},
-      {"RANK", "4"},         {"RANK", "-1"},            {"MASTER_ADDR", std::nullopt}, {"MASTER_ADDR", ""},
-      {"MASTER_PORT", std::nullopt}, {"MASTER_PORT", "70000"}, {"MASTER_PORT", "0"}, {"LOCAL_RANK", "2"},
-      {"LOCAL_WORLD_SIZE", "5"}, {"LOCAL_WORLD_SIZE", ""}};
+      {"WORLD_SIZE", "two"},         {"WORLD_SIZE", "0"},     {"WORLD_SIZE", "4x"},
+      {"RANK", std::nullopt},        {"RANK", "4"},           {"RANK", "-1"},
+      {"MASTER_ADDR", std::nullopt}, {"MASTER_ADDR", ""},     {"MASTER_PORT", std::nullopt},
+      {"MASTER_PORT", "70000"},      {"MASTER_PORT", "0"},    {"LOCAL_RANK", "2"},
+      {"LOCAL_WORLD_SIZE", "5"},     {"LOCAL_WORLD_SIZE", ""}};
   for (const auto& c : cases) {
     auto variables = k_torchrun_env;
     if (c.value) {
@@ -145,13 +179,17 @@ TEST(DistributedSettings, BadOrMissingValueNamesTheVariable) {
     auto settings = distributed_settings_from_env(lookup_in(variables));
     ASSERT_FALSE(settings) << c.variable << "=" << c.value.value_or("(unset)");
     EXPECT_EQ(settings.error().code, ErrorCode::config);
-    EXPECT_NE(settings.error().message.find(c.variable), std::string::npos) << settings.error().message;
+    EXPECT_NE(settings.error().message.find(c.variable), std::string::npos)
+        << settings.error().message;
   }
 }
 
 TEST(DistributedLaunch, GivesEachLocalRankItsTorchrunVariables) {
-  const DistributedLaunchOptions options{.nnodes = 2, .node_rank = 1, .nproc_per_node = 2,
-                                         .master_addr = "10.0.0.1", .master_port = 29400};
+  const DistributedLaunchOptions options{.nnodes = 2,
+                                         .node_rank = 1,
+                                         .nproc_per_node = 2,
+                                         .master_addr = "10.0.0.1",
+                                         .master_port = 29400};
   ASSERT_TRUE(validate_launch_options(options));
   const auto settings = distributed_settings_for(options, 1);
   std::map<std::string, std::string> variables;
@@ -185,23 +223,19 @@ TEST(DistributedLaunch, ThreadsPerRankShareTheCores) {
 }
 
 TEST(DistributedLaunch, StripsTheLauncherFlagsOnly) {
-  const std::vector<std::string> argv = {"vision", "train", "--nproc-per-node", "2", "--master-port=29600",
-                                         "--epochs", "3", "--nnodes=1", "--node-rank", "0", "--master-addr",
-                                         "h", "data.yaml"};
-  EXPECT_EQ(strip_launcher_flags(argv), (std::vector<std::string>{"vision", "train", "--epochs", "3", "data.yaml"}));
-}
-
-LocalLaunchOptions shell_ranks(int count, const std::string& script) {
-  return {.rendezvous = {.nproc_per_node = count, .master_port = 29999},
-          .executable = "/bin/sh",
-          .arguments = {"sh", "-c", script},
-          .stop_grace = 2000ms};
+  const std::vector<std::string> argv = {
+      "vision",        "train", "--nproc-per-node", "2",           "--master-port=29600",
+      "--epochs",      "3",     "--nnodes=1",       "--node-rank", "0",
+      "--master-addr", "h",     "data.yaml"};
+  EXPECT_EQ(strip_launcher_flags(argv),
+            (std::vector<std::string>{"vision", "train", "--epochs", "3", "data.yaml"}));
 }
 
 TEST(DistributedLaunch, RunsEveryRankWithItsVariables) {
   const test::TempDir dir;
-  const auto script = "echo $RANK $LOCAL_RANK $WORLD_SIZE $LOCAL_WORLD_SIZE $MASTER_ADDR $MASTER_PORT > " +
-                      dir.path().string() + "/rank$RANK";
+  const auto script =
+      "echo $RANK $LOCAL_RANK $WORLD_SIZE $LOCAL_WORLD_SIZE $MASTER_ADDR $MASTER_PORT > " +
+      dir.path().string() + "/rank$RANK";
   auto launched = launch_local_ranks(shell_ranks(3, script));
   ASSERT_TRUE(launched) << launched.error().message;
   for (int rank = 0; rank < 3; ++rank) {
@@ -212,18 +246,38 @@ TEST(DistributedLaunch, RunsEveryRankWithItsVariables) {
 
 TEST(DistributedLaunch, ARankExitingNonZeroStopsTheOthersAndIsNamed) {
   const auto start = std::chrono::steady_clock::now();
-  auto launched = launch_local_ranks(shell_ranks(3, "if [ $RANK = 1 ]; then exit 7; fi; exec sleep 60"));
+  auto launched =
+      launch_local_ranks(shell_ranks(3, "if [ $RANK = 1 ]; then exit 7; fi; exec sleep 60"));
   ASSERT_FALSE(launched);
   EXPECT_LT(std::chrono::steady_clock::now() - start, 20s);
   EXPECT_NE(launched.error().message.find("rank 1"), std::string::npos) << launched.error().message;
-  EXPECT_NE(launched.error().message.find("exited with code 7"), std::string::npos) << launched.error().message;
+  EXPECT_NE(launched.error().message.find("exited with code 7"), std::string::npos)
+      << launched.error().message;
 }
 
 TEST(DistributedLaunch, ARankKilledBySignalIsNamed) {
-  auto launched = launch_local_ranks(shell_ranks(2, "if [ $RANK = 0 ]; then kill -KILL $$; fi; exec sleep 60"));
+  auto launched =
+      launch_local_ranks(shell_ranks(2, "if [ $RANK = 0 ]; then kill -KILL $$; fi; exec sleep 60"));
   ASSERT_FALSE(launched);
   EXPECT_NE(launched.error().message.find("rank 0"), std::string::npos) << launched.error().message;
-  EXPECT_NE(launched.error().message.find("SIGKILL"), std::string::npos) << launched.error().message;
+  EXPECT_NE(launched.error().message.find("SIGKILL"), std::string::npos)
+      << launched.error().message;
+}
+
+TEST(DistributedLaunch, ForwardsSigtermToEveryRankAndEndsInterrupted) {
+  const test::TempDir dir;
+  const auto script = std::format(
+      "trap 'echo > {0}/stopped$RANK; exit 0' TERM; echo > {0}/up$RANK; while :; do sleep 0.1; "
+      "done",
+      dir.path().string());
+  auto launcher = start_role("launcher", {{k_rank_script_variable, script}});
+  ASSERT_TRUE(test::wait_until(
+      [&] { return std::filesystem::exists(dir / "up0") && std::filesystem::exists(dir / "up1"); },
+      30))
+      << launcher->err();
+  EXPECT_EQ(launcher->stop(SIGTERM, 20), 130) << launcher->err();
+  EXPECT_TRUE(std::filesystem::exists(dir / "stopped0"));
+  EXPECT_TRUE(std::filesystem::exists(dir / "stopped1"));
 }
 
 TEST(DistributedSampler, EveryIndexOncePerEpochAcrossRanksPlusPadding) {
@@ -282,7 +336,8 @@ TEST(DistributedGroup, BroadcastsRankZerosWeightsAndAveragesTensors) {
       if (auto sent = groups[rank]->broadcast_from_rank0(*models[rank]); !sent) return sent;
       auto value = torch::full({2}, static_cast<float>(rank * 4));
       if (auto mean = groups[rank]->all_reduce_mean(value); !mean) return mean;
-      if (!torch::equal(value, torch::full({2}, 2.0F))) return fail(ErrorCode::runtime, "wrong mean");
+      if (!torch::equal(value, torch::full({2}, 2.0F)))
+        return fail(ErrorCode::runtime, "wrong mean");
       return groups[rank]->barrier();
     }));
   }
@@ -306,7 +361,8 @@ struct Net : torch::nn::Module {
 
 // A few SGD steps over `batches` (the rows of `inputs` / `targets` each step); with a
 // reducer the gradients are averaged over the ranks before each step.
-void train_steps(Net& net, const torch::Tensor& inputs, const torch::Tensor& targets, GradientReducer* reducer) {
+void train_steps(Net& net, const torch::Tensor& inputs, const torch::Tensor& targets,
+                 GradientReducer* reducer) {
   torch::optim::SGD optimizer(net.parameters(), torch::optim::SGDOptions(0.1).momentum(0.9));
   for (std::int64_t step = 0; step < inputs.size(0); ++step) {
     optimizer.zero_grad();
@@ -367,28 +423,27 @@ TEST(DistributedGroup, APeerThatHangsFailsTheCollectiveWithinTheTimeout) {
   ASSERT_FALSE(reduced);
   EXPECT_GE(waited, 2s);
   EXPECT_LT(waited, 10s);
-  EXPECT_NE(reduced.error().message.find("all-reduce"), std::string::npos) << reduced.error().message;
-  EXPECT_NE(reduced.error().message.find("did not answer within 3 s"), std::string::npos) << reduced.error().message;
+  EXPECT_NE(reduced.error().message.find("all-reduce"), std::string::npos)
+      << reduced.error().message;
+  EXPECT_NE(reduced.error().message.find("did not answer within 3 s"), std::string::npos)
+      << reduced.error().message;
 }
 
 TEST(DistributedGroup, APeerKilledMidRunFailsTheCollectiveNamingIt) {
   const int port = free_port();
-  const auto peer_environment = distributed_environment(loopback(port, 1));
-  for (const auto& [name, value] : peer_environment) setenv(name.c_str(), value.c_str(), 1);
-  setenv(k_peer_variable, "1", 1);
-  test::BackgroundProcess peer("/proc/self/exe", {"--gtest_filter=-*"});
-  unsetenv(k_peer_variable);
-  for (const auto& [name, value] : peer_environment) unsetenv(name.c_str());
+  auto peer = start_role("peer", distributed_environment(loopback(port, 1)));
   auto group = DistributedGroup::connect(loopback(port, 0), 3s);
-  ASSERT_TRUE(group) << group.error().message << "\npeer: " << peer.err();
-  EXPECT_EQ(peer.stop(SIGKILL), 128 + SIGKILL);
+  ASSERT_TRUE(group) << group.error().message << "\npeer: " << peer->err();
+  EXPECT_EQ(peer->stop(SIGKILL), 128 + SIGKILL);
   auto value = torch::ones({4});
   const auto start = std::chrono::steady_clock::now();
   auto reduced = (*group)->all_reduce_mean(value);
   ASSERT_FALSE(reduced);
   EXPECT_LT(std::chrono::steady_clock::now() - start, 10s);
-  EXPECT_NE(reduced.error().message.find("all-reduce (rank 0)"), std::string::npos) << reduced.error().message;
-  EXPECT_NE(reduced.error().message.find("peer rank"), std::string::npos) << reduced.error().message;
+  EXPECT_NE(reduced.error().message.find("all-reduce (rank 0)"), std::string::npos)
+      << reduced.error().message;
+  EXPECT_NE(reduced.error().message.find("peer rank"), std::string::npos)
+      << reduced.error().message;
 }
 
 TEST(DistributedGroup, PortInUseIsNamed) {
@@ -398,8 +453,10 @@ TEST(DistributedGroup, PortInUseIsNamed) {
   auto group = DistributedGroup::connect(loopback(port, 0), 3s);
   close(holder);
   ASSERT_FALSE(group);
-  EXPECT_NE(group.error().message.find("port is in use"), std::string::npos) << group.error().message;
-  EXPECT_NE(group.error().message.find(std::to_string(port)), std::string::npos) << group.error().message;
+  EXPECT_NE(group.error().message.find("port is in use"), std::string::npos)
+      << group.error().message;
+  EXPECT_NE(group.error().message.find(std::to_string(port)), std::string::npos)
+      << group.error().message;
 }
 
 TEST(DistributedGroup, UnreachableMasterFailsWithinTheTimeout) {
@@ -408,7 +465,8 @@ TEST(DistributedGroup, UnreachableMasterFailsWithinTheTimeout) {
   ASSERT_FALSE(group);
   EXPECT_LT(std::chrono::steady_clock::now() - start, 10s);
   EXPECT_NE(group.error().message.find("master"), std::string::npos) << group.error().message;
-  EXPECT_NE(group.error().message.find("did not answer within 2 s"), std::string::npos) << group.error().message;
+  EXPECT_NE(group.error().message.find("did not answer within 2 s"), std::string::npos)
+      << group.error().message;
 }
 
 }  // namespace
