@@ -8,9 +8,10 @@ VISION_BUILD_DIR=${VISION_BUILD_DIR:-$VISION_REPO/build}
 # Debian 13 packages that the build, the tests and the benchmarks need (SPEC section 1).
 # libopenblas0-pthread: without it Debian's torch runs linear layers and matmuls on the
 # reference BLAS (bench/README.md has the figures).
+# libgloo-dev: the Gloo headers c10d's ProcessGroupGloo.hpp includes (data-parallel training).
 VISION_PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config git ca-certificates
-  libtorch-dev libopenblas0-pthread libonnxruntime-dev libonnx-dev libprotobuf-dev protobuf-compiler
+  libtorch-dev libopenblas0-pthread libgloo-dev libonnxruntime-dev libonnx-dev libprotobuf-dev protobuf-compiler
   libopencv-dev libtomlplusplus-dev nlohmann-json3-dev libcli11-dev
   libcpp-httplib-dev libssl-dev zlib1g-dev libsqlite3-dev sqlite3 libpqxx-dev libyaml-cpp-dev
   libgtest-dev libgmock-dev libbenchmark-dev

@@ -224,18 +224,24 @@ std::int64_t BatchLoader::batches_per_epoch() const {
   return (n + batch_size - 1) / batch_size;
 }
 
+std::vector<std::size_t> epoch_order(std::size_t count, std::uint64_t seed, int epoch) {
+  std::vector<std::size_t> order(count);
+  std::iota(order.begin(), order.end(), std::size_t{0});
+  // Fisher–Yates with explicit draws: the same order on every standard library.
+  auto rng = rng_for(seed, epoch, k_order_stream);
+  for (std::size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[rng() % i]);
+  return order;
+}
+
 void BatchLoader::start_epoch(int epoch, bool mosaic) {
   auto plan = std::make_shared<EpochPlan>();
   plan->epoch = epoch;
   plan->mosaic = mosaic;
-  plan->order.resize(m_impl->items.size());
-  std::iota(plan->order.begin(), plan->order.end(), std::size_t{0});
   if (m_impl->options.shuffle) {
-    // Fisher–Yates with explicit draws: the same order on every standard library.
-    auto rng = rng_for(m_impl->options.seed, epoch, k_order_stream);
-    for (std::size_t i = plan->order.size(); i > 1; --i) {
-      std::swap(plan->order[i - 1], plan->order[rng() % i]);
-    }
+    plan->order = epoch_order(m_impl->items.size(), m_impl->options.seed, epoch);
+  } else {
+    plan->order.resize(m_impl->items.size());
+    std::iota(plan->order.begin(), plan->order.end(), std::size_t{0});
   }
   plan->batches = batches_per_epoch();
   std::lock_guard lock(m_impl->mutex);

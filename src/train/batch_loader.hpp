@@ -32,6 +32,10 @@ struct Batch {
   std::vector<std::size_t> items;  // data-set indices in this batch
 };
 
+// An epoch's order of `count` items: 0..count-1 shuffled by (seed, epoch), the same on every
+// standard library and on every rank of a distributed training.
+std::vector<std::size_t> epoch_order(std::size_t count, std::uint64_t seed, int epoch);
+
 // Decoded images are kept in memory after their first load when the whole set fits
 // k_cache_budget_bytes at img_size (the trainer reads every image every epoch). Constructing a
 // loader turns OpenCV's own thread pool off (cv::setNumThreads(0), as Ultralytics does): the

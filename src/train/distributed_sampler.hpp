@@ -1,0 +1,23 @@
+// Each rank's share of an epoch, as torch's DistributedSampler deals it: the epoch's order
+// (epoch_order, identical on every rank) padded to a multiple of the world size by repeating
+// its start, rank r taking positions r, r + W, r + 2W, ... Private to src/train.
+#pragma once
+
+#include <cstddef>
+#include <span>
+#include <vector>
+
+#include "vision/core/error.hpp"
+
+namespace vision::train {
+
+// Rank `rank`'s indices, ceil(n / world_size) of them; together the ranks cover every index
+// once, plus the padding (fewer than world_size repeats).
+std::vector<std::size_t> shard_for_rank(std::span<const std::size_t> epoch_order, int rank,
+                                        int world_size);
+
+// The per-rank batch of a global train.batch_size, so a recipe means the same on 1 or N ranks;
+// ErrorCode::config naming train.batch_size when it does not divide by the world size.
+Expected<int> per_rank_batch_size(int batch_size, int world_size);
+
+}  // namespace vision::train
