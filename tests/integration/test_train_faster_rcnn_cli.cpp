@@ -1,5 +1,6 @@
 // `vision train` with backend faster_rcnn around its loop, quick cases: a dry run writes best.pt
-// and last.pt with the samples' skip counts in artifacts, and weights of another variant in
+// and last.pt with the samples' skip counts in artifacts (and predict on it names the export),
+// and weights of another variant in
 // train.faster_rcnn.weights are an error naming the key.
 #include <gtest/gtest.h>
 
@@ -43,6 +44,12 @@ TEST_F(FasterRcnnTrainCli, DryRunWritesCheckpointsAndSampleCounts) {
   EXPECT_EQ(artifacts["optimizer"]["name"], "SGD");
   EXPECT_TRUE(artifacts["model_path"].is_null());  // the export is `vision export --model best.pt`
   EXPECT_NE(result.err.find("vision export"), std::string::npos) << result.err;
+
+  // predict runs ONNX models: a checkpoint is a usage error that names the export.
+  const auto predicted = run_vision({"predict", "--workdir", (m_dir / "wd").string(), "--model",
+                                     artifacts["best_pt"].get<std::string>(), "--source", (m_dir / "data").string()});
+  EXPECT_EQ(predicted.exit_code, 2) << predicted.err;
+  EXPECT_NE(predicted.err.find("vision export --model"), std::string::npos) << predicted.err;
 }
 
 TEST_F(FasterRcnnTrainCli, WeightsOfAnotherVariantNameTheKey) {
