@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <future>
 #include <numbers>
 #include <optional>
@@ -101,10 +102,9 @@ Expected<Batch> read_batch(const std::vector<DetectionSample>& samples, const st
     const auto& sample = samples[order[i]];
     auto image = train::sample_image(sample);
     if (!image) return std::unexpected(image.error());
-    auto boxes = torch::empty({static_cast<int64_t>(sample.boxes.size()), 4});
-    for (size_t b = 0; b < sample.boxes.size(); ++b) {
-      for (int c = 0; c < 4; ++c) boxes[static_cast<int64_t>(b)][c] = sample.boxes[b][static_cast<size_t>(c)];
-    }
+    std::vector<float> corners;
+    for (const auto& box : sample.boxes) corners.insert(corners.end(), box.begin(), box.end());
+    auto boxes = torch::tensor(corners, torch::kFloat32).reshape({static_cast<int64_t>(sample.boxes.size()), 4});
     auto classes = torch::tensor(std::vector<int64_t>(sample.class_ids.begin(), sample.class_ids.end()), torch::kInt64);
     if (flip(random)) {
       *image = image->flip({2}).contiguous();

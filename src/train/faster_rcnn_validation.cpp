@@ -4,6 +4,8 @@
 #include <ATen/Parallel.h>
 #include <torch/torch.h>
 
+#include <algorithm>
+
 #include <opencv2/core.hpp>
 
 #include "training_run.hpp"
@@ -55,16 +57,19 @@ Expected<DetectionMetrics> evaluate_faster_rcnn(faster_rcnn::FasterRcnnImpl& mod
     const auto output = model.forward(images);
     for (size_t i = start; i < end; ++i) {
       const auto& result = output.results[i - start];
-      const auto boxes = result.boxes.to(torch::kCPU).contiguous();
-      const auto classes = result.classes.to(torch::kCPU).contiguous();
-      const auto scores = result.scores.to(torch::kCPU).contiguous();
+      const auto boxes_cpu = result.boxes.to(torch::kCPU, torch::kFloat32).contiguous();
+      const auto classes_cpu = result.classes.to(torch::kCPU, torch::kInt64).contiguous();
+      const auto scores_cpu = result.scores.to(torch::kCPU, torch::kFloat32).contiguous();
+      const auto boxes = boxes_cpu.accessor<float, 2>();
+      const auto classes = classes_cpu.accessor<int64_t, 1>();
+      const auto scores = scores_cpu.accessor<float, 1>();
       std::vector<Detection> detections;
       for (int64_t k = 0; k < boxes.size(0); ++k) {
         Detection d;
-        d.class_id = static_cast<int>(classes[k].item<int64_t>());
+        d.class_id = static_cast<int>(classes[k]);
         d.class_name = names[static_cast<size_t>(d.class_id)];
-        d.score = scores[k].item<float>();
-        for (int c = 0; c < 4; ++c) d.bbox_xyxy[static_cast<size_t>(c)] = boxes[k][c].item<float>();
+        d.score = scores[k];
+        for (int c = 0; c < 4; ++c) d.bbox_xyxy[static_cast<size_t>(c)] = boxes[k][c];
         detections.push_back(std::move(d));
       }
       std::vector<GroundTruthBox> truth;

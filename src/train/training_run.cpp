@@ -60,7 +60,7 @@ CheckpointPaths name_checkpoints(const std::filesystem::path& models_dir) {
 }
 
 bool FitnessTracker::add(int epoch, double fitness) {
-  if (m_best_epoch != 0 && fitness <= m_best_fitness) return false;
+  if (m_best_epoch != 0 && !(fitness > m_best_fitness)) return false;
   m_best_epoch = epoch;
   m_best_fitness = fitness;
   return true;
