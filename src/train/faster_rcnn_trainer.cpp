@@ -6,7 +6,6 @@
 // through the pieces the yolo backend uses (training_run.hpp).
 #include "vision/train/faster_rcnn_trainer.hpp"
 
-#include <ATen/Parallel.h>
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -16,7 +15,6 @@
 #include <numbers>
 #include <optional>
 #include <random>
-#include <thread>
 
 #include "faster_rcnn_validation.hpp"
 #include "training_run.hpp"
@@ -45,38 +43,20 @@ const std::vector<std::string> k_results_columns = {
     "metrics/mAP50-95(B)", "lr/pg0"};
 
 nlohmann::json epoch_json(const FasterRcnnEpochResult& e) {
-  return {{"epoch", e.epoch},
-          {"loss_objectness", e.loss_objectness},
-          {"loss_rpn_box_reg", e.loss_rpn_box_reg},
-          {"loss_classifier", e.loss_classifier},
-          {"loss_box_reg", e.loss_box_reg},
-          {"precision", e.precision},
-          {"recall", e.recall},
-          {"map50", e.map50},
-          {"map50_95", e.map50_95},
-          {"fitness", e.fitness},
-          {"lr", e.lr},
-          {"train_seconds", e.train_seconds},
-          {"val_seconds", e.val_seconds},
-          {"images_per_second", e.images_per_second}};
+  auto j = train::epoch_common_json(e);
+  j.update({{"loss_objectness", e.loss_objectness}, {"loss_rpn_box_reg", e.loss_rpn_box_reg},
+            {"loss_classifier", e.loss_classifier}, {"loss_box_reg", e.loss_box_reg}, {"lr", e.lr}});
+  return j;
 }
 
 FasterRcnnEpochResult epoch_from_json(const nlohmann::json& j) {
   FasterRcnnEpochResult e;
-  e.epoch = j.at("epoch").get<int>();
+  train::read_epoch_common(j, e);
   e.loss_objectness = j.at("loss_objectness").get<double>();
   e.loss_rpn_box_reg = j.at("loss_rpn_box_reg").get<double>();
   e.loss_classifier = j.at("loss_classifier").get<double>();
   e.loss_box_reg = j.at("loss_box_reg").get<double>();
-  e.precision = j.at("precision").get<double>();
-  e.recall = j.at("recall").get<double>();
-  e.map50 = j.at("map50").get<double>();
-  e.map50_95 = j.at("map50_95").get<double>();
-  e.fitness = j.at("fitness").get<double>();
   e.lr = j.at("lr").get<double>();
-  e.train_seconds = j.at("train_seconds").get<double>();
-  e.val_seconds = j.at("val_seconds").get<double>();
-  e.images_per_second = j.at("images_per_second").get<double>();
   return e;
 }
 
@@ -181,11 +161,7 @@ class FasterRcnnTrainer {
     auto device = train::resolve_device(m_options.device);
     if (!device) return std::unexpected(device.error());
     m_device = *device;
-    const int cores = static_cast<int>(std::max(1U, std::thread::hardware_concurrency()));
-    const int torch_threads = m_options.threads > 0 ? m_options.threads : cores;
-    at::set_num_threads(torch_threads);
-    // As for yolo: a loader thread only helps on a core LibTorch leaves free.
-    m_report.loader_workers = std::min(m_options.workers, std::max(0, cores - torch_threads));
+    m_report.loader_workers = train::set_training_threads(m_options.threads, m_options.workers);
     torch::manual_seed(m_options.seed);
 
     auto samples = load_detection_samples(m_options.samples);
@@ -221,11 +197,7 @@ class FasterRcnnTrainer {
       if (auto ok = resume(); !ok) return std::unexpected(ok.error());
     }
     if (auto ok = fit(loader); !ok) return std::unexpected(ok.error());
-    if (m_report.interrupted_in_epoch > 0) {
-      std::error_code ec;
-      if (!std::filesystem::is_regular_file(m_report.last_pt, ec)) m_report.last_pt.clear();
-      if (!std::filesystem::is_regular_file(m_report.best_pt, ec)) m_report.best_pt.clear();
-    }
+    if (m_report.interrupted_in_epoch > 0) train::forget_unwritten_checkpoints(m_report.best_pt, m_report.last_pt);
     return std::move(m_report);
   }
 
@@ -512,35 +484,9 @@ Expected<FasterRcnnTrainReport> train_faster_rcnn(const FasterRcnnTrainOptions& 
 }
 
 nlohmann::json to_json(const FasterRcnnTrainReport& r) {
-  const auto path_or_null = [](const std::filesystem::path& p) { return p.empty() ? nlohmann::json(nullptr) : nlohmann::json(p.string()); };
-  nlohmann::json epochs = nlohmann::json::array();
-  double seconds = 0;
-  for (const auto& e : r.epochs) {
-    epochs.push_back(epoch_json(e));
-    seconds += e.train_seconds + e.val_seconds;
-  }
-  nlohmann::json plots = nlohmann::json::array();
-  for (const auto& p : r.plots) plots.push_back(p.string());
-  const auto best = to_json(r.best);
-  return {{"epochs_trained", r.epochs_trained},
-          {"best_epoch", r.best_epoch},
-          {"stopped_early", r.stopped_early},
-          {"best_map50", r.best.map50},
-          {"best_map50_95", r.best.map50_95},
-          {"best_metrics", best},
-          {"per_class", best.value("per_class", nlohmann::json::array())},
-          {"best_pt", path_or_null(r.best_pt)},
-          {"last_pt", path_or_null(r.last_pt)},
-          {"results_csv", r.results_csv.string()},
-          {"plots", plots},
-          {"parameters", r.parameters},
-          {"loader_workers", r.loader_workers},
-          {"optimizer", r.optimizer},
-          {"weights", r.weights},
-          {"samples", r.samples},
-          {"images_per_second", r.images_per_second},
-          {"seconds_per_epoch", r.epochs.empty() ? 0.0 : seconds / static_cast<double>(r.epochs.size())},
-          {"epochs", epochs}};
+  auto j = train::training_report_json(r, epoch_json);
+  j["samples"] = r.samples;
+  return j;
 }
 
 }  // namespace vision

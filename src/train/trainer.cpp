@@ -13,7 +13,6 @@
 #include <filesystem>
 #include <fstream>
 #include <optional>
-#include <thread>
 
 #include "batch_loader.hpp"
 #include "detection_loss.hpp"
@@ -42,36 +41,18 @@ using train::format_number;
 using train::seconds_since;
 
 nlohmann::json epoch_json(const EpochResult& e) {
-  return {{"epoch", e.epoch},
-          {"box_loss", e.box_loss},
-          {"cls_loss", e.cls_loss},
-          {"dfl_loss", e.dfl_loss},
-          {"precision", e.precision},
-          {"recall", e.recall},
-          {"map50", e.map50},
-          {"map50_95", e.map50_95},
-          {"fitness", e.fitness},
-          {"lr", e.lr},
-          {"train_seconds", e.train_seconds},
-          {"val_seconds", e.val_seconds},
-          {"images_per_second", e.images_per_second}};
+  auto j = train::epoch_common_json(e);
+  j.update({{"box_loss", e.box_loss}, {"cls_loss", e.cls_loss}, {"dfl_loss", e.dfl_loss}, {"lr", e.lr}});
+  return j;
 }
 
 EpochResult epoch_from_json(const nlohmann::json& j) {
   EpochResult e;
-  e.epoch = j.at("epoch").get<int>();
+  train::read_epoch_common(j, e);
   e.box_loss = j.at("box_loss").get<double>();
   e.cls_loss = j.at("cls_loss").get<double>();
   e.dfl_loss = j.at("dfl_loss").get<double>();
-  e.precision = j.at("precision").get<double>();
-  e.recall = j.at("recall").get<double>();
-  e.map50 = j.at("map50").get<double>();
-  e.map50_95 = j.at("map50_95").get<double>();
-  e.fitness = j.at("fitness").get<double>();
   e.lr = j.at("lr").get<std::array<double, 3>>();
-  e.train_seconds = j.at("train_seconds").get<double>();
-  e.val_seconds = j.at("val_seconds").get<double>();
-  e.images_per_second = j.at("images_per_second").get<double>();
   return e;
 }
 
@@ -98,13 +79,7 @@ class Trainer {
     auto device = train::resolve_device(m_options.device);
     if (!device) return std::unexpected(device.error());
     m_device = *device;
-    const int cores = static_cast<int>(std::max(1U, std::thread::hardware_concurrency()));
-    const int torch_threads = m_options.threads > 0 ? m_options.threads : cores;
-    at::set_num_threads(torch_threads);
-    // Loader threads only help on cores LibTorch leaves free: on a busy core they stall its
-    // OpenMP regions (measured on 2 cores, mosaic at 320 px: 9.0 images/s without workers, 7.7
-    // with 2). Without a free core the batches are built between steps on this thread.
-    m_workers = std::min(m_options.workers, std::max(0, cores - torch_threads));
+    m_workers = train::set_training_threads(m_options.threads, m_options.workers);
     torch::manual_seed(m_options.seed);
     at::globalContext().setDeterministicAlgorithms(m_options.deterministic, /*warn_only=*/true);
 
@@ -158,13 +133,7 @@ class Trainer {
                                        " MB: validation reads its images every epoch");
     }
     if (auto ok = fit(loader, schedule, *val); !ok) return std::unexpected(ok.error());
-    if (m_report.interrupted_in_epoch > 0) {
-      // Stopped before its first epoch ended, a run has no last.pt (and a best.pt only when a
-      // resumed run carried one over).
-      std::error_code ec;
-      if (!std::filesystem::is_regular_file(m_report.last_pt, ec)) m_report.last_pt.clear();
-      if (!std::filesystem::is_regular_file(m_report.best_pt, ec)) m_report.best_pt.clear();
-    }
+    if (m_report.interrupted_in_epoch > 0) train::forget_unwritten_checkpoints(m_report.best_pt, m_report.last_pt);
     return std::move(m_report);
   }
 
@@ -499,34 +468,7 @@ Expected<YoloTrainReport> train_yolo(const YoloTrainOptions& options, const Epoc
 }
 
 nlohmann::json to_json(const YoloTrainReport& r) {
-  const auto path_or_null = [](const std::filesystem::path& p) { return p.empty() ? nlohmann::json(nullptr) : nlohmann::json(p.string()); };
-  nlohmann::json epochs = nlohmann::json::array();
-  double seconds = 0;
-  for (const auto& e : r.epochs) {
-    epochs.push_back(epoch_json(e));
-    seconds += e.train_seconds + e.val_seconds;
-  }
-  nlohmann::json plots = nlohmann::json::array();
-  for (const auto& p : r.plots) plots.push_back(p.string());
-  const auto best = to_json(r.best);
-  return {{"epochs_trained", r.epochs_trained},
-          {"best_epoch", r.best_epoch},
-          {"stopped_early", r.stopped_early},
-          {"best_map50", r.best.map50},
-          {"best_map50_95", r.best.map50_95},
-          {"best_metrics", best},
-          {"per_class", best.value("per_class", nlohmann::json::array())},
-          {"best_pt", path_or_null(r.best_pt)},
-          {"last_pt", path_or_null(r.last_pt)},
-          {"results_csv", r.results_csv.string()},
-          {"plots", plots},
-          {"parameters", r.parameters},
-          {"loader_workers", r.loader_workers},
-          {"optimizer", r.optimizer},
-          {"weights", r.weights},
-          {"images_per_second", r.images_per_second},
-          {"seconds_per_epoch", r.epochs.empty() ? 0.0 : seconds / static_cast<double>(r.epochs.size())},
-          {"epochs", epochs}};
+  return train::training_report_json(r, epoch_json);
 }
 
 Expected<DetectionMetrics> validate_checkpoint(const CheckpointValOptions& options) {

@@ -1,10 +1,12 @@
 // The backend-independent parts of a training loop (see training_run.hpp).
 #include "training_run.hpp"
 
+#include <ATen/Parallel.h>
 #include <torch/torch.h>
 
 #include <algorithm>
 #include <cstdio>
+#include <thread>
 
 #include "vision/core/exception_error.hpp"
 #include "vision/core/log.hpp"
@@ -33,6 +35,13 @@ Expected<torch::Device> resolve_device(const std::string& name) {
     return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(index));
   }
   return fail(ErrorCode::config, "train.device = \"" + name + "\": must be cpu, cuda, cuda:N or mps");
+}
+
+int set_training_threads(int threads, int workers) {
+  const int cores = static_cast<int>(std::max(1U, std::thread::hardware_concurrency()));
+  const int torch_threads = threads > 0 ? threads : cores;
+  at::set_num_threads(torch_threads);
+  return std::min(workers, std::max(0, cores - torch_threads));
 }
 
 std::string format_number(double value) {
@@ -83,6 +92,12 @@ Expected<std::vector<std::filesystem::path>> write_training_plots(const std::fil
   if (auto ok = write_pr_curve_plot(pr, best); !ok) return std::unexpected(ok.error());
   if (auto ok = write_confusion_matrix_plot(confusion, best); !ok) return std::unexpected(ok.error());
   return std::vector<std::filesystem::path>{results, pr, confusion};
+}
+
+void forget_unwritten_checkpoints(std::filesystem::path& best, std::filesystem::path& last) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(last, ec)) last.clear();
+  if (!std::filesystem::is_regular_file(best, ec)) best.clear();
 }
 
 Expected<void> carry_resume_over(const std::filesystem::path& resume_from, const std::filesystem::path& models_dir,
