@@ -348,6 +348,8 @@ void register_backends() {
   autolabelers().add("model", autolabel_with_model);
   autolabelers().add("llm", autolabel_with_llm);
   evaluators().add("yolo", validate_model);
+  // The model file says what it is (ONNX layout, checkpoint format): val reads any of them.
+  evaluators().add("faster_rcnn", validate_model);
   edge_modes().add("local", deploy_edge);
   edge_modes().add("stream", deploy_edge);
   edge_modes().add("llm", deploy_edge);

@@ -62,6 +62,12 @@ int run_predict_command(const PredictCommand& command) {
       command.common, "predict", [](const Config&) { return RunSpec{"predict", "", ""}; },
       [&options](const Config&) -> Expected<void> {
         if (auto ok = require_path(options.detector.model_path, "--model", false); !ok) return ok;
+        // Training checkpoints (either backend) run through their ONNX export, as on a device.
+        if (options.detector.model_path.extension() == ".pt") {
+          return fail(ErrorCode::config, "--model " + options.detector.model_path.string() +
+                                             " is a training checkpoint; predict runs ONNX models: export it with "
+                                             "`vision export --model " + options.detector.model_path.string() + "`");
+        }
         std::error_code ec;
         if (!fs::exists(options.source, ec)) return fail(ErrorCode::not_found, "--source: not found: " + options.source.string());
         return {};

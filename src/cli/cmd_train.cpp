@@ -74,6 +74,8 @@ Expected<void> require_training_build() {
 #endif
 }
 
+bool is_faster_rcnn(const Config& config) { return config.string("train.backend") == "faster_rcnn"; }
+
 RunSpec spec(const std::string& mode, const Config& config) {
   return {mode, "backend", config.string("train.backend")};
 }
@@ -82,13 +84,23 @@ int run_train(TrainOptions options) {
   bind(options);
   return run_command(options.common, "train", [](const Config& c) { return spec("train", c); },
                      [](const Config& c) -> Expected<void> {
-                       if (auto ok = require_dataset(c.path("data.yolo_dataset_dir")); !ok) return ok;
-                       const auto weights = c.path("train.yolo.weights");
-                       return weights.empty() ? Expected<void>{} : require_path(weights, "train.yolo.weights", false);
+                       const auto section = "train." + c.string("train.backend");
+                       if (is_faster_rcnn(c)) {
+                         const auto dir = faster_rcnn_data_dir(c);
+                         const bool yolo = dir == c.path("data.yolo_dataset_dir");
+                         if (auto ok = yolo ? require_dataset(dir) : require_path(dir, "data.labeled_dir", true); !ok) return ok;
+                       } else if (auto ok = require_dataset(c.path("data.yolo_dataset_dir")); !ok) {
+                         return ok;
+                       }
+                       const auto weights = c.path(section + ".weights");
+                       return weights.empty() ? Expected<void>{} : require_path(weights, section + ".weights", false);
                      },
                      [](Run& run) -> Expected<void> {
                        const Config& c = run.config();
-                       if (auto ok = check_dataset(run); !ok) return ok;
+                       // faster_rcnn on a flat LabelRecord folder has no YOLO data set to check.
+                       if (!is_faster_rcnn(c) || faster_rcnn_data_dir(c) == c.path("data.yolo_dataset_dir")) {
+                         if (auto ok = check_dataset(run); !ok) return ok;
+                       }
                        if (auto ok = require_training_build(); !ok) return ok;
                        auto backend = trainers().find(c.string("train.backend"));
                        if (!backend) return std::unexpected(backend.error());
@@ -127,7 +139,7 @@ void add_train_commands(CLI::App& app, Action& action) {
   auto* train = app.add_subcommand("train", "Train a detector, validate it, export ONNX + INT8");
   add_common_options(*train, train_options->common);
   add_train_flags(*train, *train_options);
-  train->add_option("--weights", train_options->weights, "train.yolo.weights (checkpoint or ONNX)");
+  train->add_option("--weights", train_options->weights, "train.yolo.weights (checkpoint or ONNX); backend faster_rcnn: --set train.faster_rcnn.weights=…");
   train->add_option("--data", train_options->data, "data.yolo_dataset_dir");
   train->add_flag("--dry-run", train_options->dry_run, "train.dry_run: one batch, then export");
   train->callback([&action, train_options] { action = [train_options] { return run_train(*train_options); }; });

@@ -7,6 +7,7 @@
 
 #include "scopes.hpp"
 #include "vision/core/log.hpp"
+#include "vision/data/detection_samples.hpp"
 #include "vision/core/secrets.hpp"
 
 namespace fs = std::filesystem;
@@ -94,6 +95,12 @@ std::optional<Config> load_config(const CommonOptions& options,
     return std::nullopt;
   }
   return std::move(*config);
+}
+
+fs::path faster_rcnn_data_dir(const Config& config) {
+  const auto yolo = config.path("data.yolo_dataset_dir");
+  std::error_code ec;
+  return !yolo.empty() && fs::exists(yolo, ec) && holds_yolo_dataset(yolo) ? yolo : config.path("data.labeled_dir");
 }
 
 Expected<void> require_path(const fs::path& path, const std::string& what, bool folder) {

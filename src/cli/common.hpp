@@ -81,6 +81,10 @@ llm::LlmClientOptions llm_client_options(const Config& config, const std::string
 // checked before a run reads or sends anything.
 Expected<void> require_llm_api_key(const Config& config, const std::string& section);
 
+// The folder the faster_rcnn backend reads its samples from: data.yolo_dataset_dir when it holds
+// a YOLO data set, else data.labeled_dir (the Python original's flat LabelRecord folder).
+std::filesystem::path faster_rcnn_data_dir(const Config& config);
+
 // This vision binary's path, for commands that start another vision process.
 std::filesystem::path vision_executable();
 
@@ -99,8 +103,8 @@ Registry<Backend>& exporters();
 void register_backends();
 // `vision val`'s output: the metrics table on stdout, the figures in artifacts (backends.cpp).
 void report_val_metrics(Run& run, const DetectionMetrics& metrics);
-// The trainer's backends (train_backend.cpp, VISION_WITH_TRAINING builds only): train "yolo",
-// and `vision val` on a checkpoint.
+// The trainer's backends (train_backend.cpp, VISION_WITH_TRAINING builds only): train "yolo"
+// and "faster_rcnn", and `vision val` on a checkpoint of either.
 void register_training_backends();
 Expected<void> validate_checkpoint_model(Run& run);
 // The body of `vision deploy remote` (backends.cpp); `insecure` is its --insecure flag.

@@ -1,5 +1,6 @@
 // The training backends of this build (VISION_WITH_TRAINING): `vision train` with backend
-// "yolo" and `vision val` on a checkpoint. Binds config keys to the trainer's options struct.
+// "yolo" or "faster_rcnn" and `vision val` on a checkpoint. Binds config keys to the trainers'
+// options structs.
 #include <sys/resource.h>
 
 #include <cstdio>
@@ -9,6 +10,7 @@
 #include "vision/core/log.hpp"
 #include "vision/eval/validate.hpp"
 #include "vision/export/model_export.hpp"
+#include "vision/train/faster_rcnn_trainer.hpp"
 #include "vision/train/trainer.hpp"
 
 namespace vision::cli {
@@ -23,12 +25,13 @@ DatasetOptions dataset_options(const Config& c) {
   return options;
 }
 
-// resume = true continues the newest last.pt of this run name, or the last.pt given as weights.
-Expected<std::filesystem::path> resume_checkpoint(const Config& c) {
-  const auto weights = c.path("train.yolo.weights");
+// <section>.resume = true (section train.yolo or train.faster_rcnn) continues the newest last.pt
+// of this run name, or the last.pt given as <section>.weights.
+Expected<std::filesystem::path> resume_checkpoint(const Config& c, const std::string& section) {
+  const auto weights = c.path(section + ".weights");
   if (!weights.empty()) {
     if (weights.filename() != "last.pt") {
-      return fail(ErrorCode::config, "train.yolo.resume = true needs a last.pt; train.yolo.weights = " + weights.string());
+      return fail(ErrorCode::config, section + ".resume = true needs a last.pt; " + section + ".weights = " + weights.string());
     }
     return weights;
   }
@@ -47,7 +50,7 @@ Expected<std::filesystem::path> resume_checkpoint(const Config& c) {
     }
   }
   if (newest.empty()) {
-    return fail(ErrorCode::not_found, "train.yolo.resume = true: no " + models.string() + "/" + prefix + "*/last.pt to resume from");
+    return fail(ErrorCode::not_found, section + ".resume = true: no " + models.string() + "/" + prefix + "*/last.pt to resume from");
   }
   return newest;
 }
@@ -114,7 +117,9 @@ Expected<void> export_into(Run& run, const ModelExportOptions& options) {
 std::string epochs_text(int n) { return std::to_string(n) + (n == 1 ? " epoch" : " epochs"); }
 
 // Ctrl+C or SIGTERM during a training: what finished, where it is, and how to go on.
-Expected<void> interrupted_training(Run& run, const YoloTrainReport& report) {
+// `resume_flags` are the options that continue it.
+template <typename Report>
+Expected<void> interrupted_training(Run& run, const Report& report, const std::string& resume_flags) {
   std::string message = "training stopped in epoch " + std::to_string(report.interrupted_in_epoch) + " after " +
                         epochs_text(report.epochs_trained) + " finished";
   if (report.last_pt.empty()) {
@@ -122,10 +127,18 @@ Expected<void> interrupted_training(Run& run, const YoloTrainReport& report) {
   } else {
     message += "; checkpoints: " + report.last_pt.string() +
                (report.best_pt.empty() ? "" : " and " + report.best_pt.string()) +
-               "; resume with: vision train --config " + (run.dir() / "config.resolved.toml").string() +
-               " --set train.yolo.resume=true --weights " + report.last_pt.string();
+               "; resume with: vision train --config " + (run.dir() / "config.resolved.toml").string() + " " +
+               resume_flags;
   }
   return fail(ErrorCode::interrupted, message);
+}
+
+// peak_rss_mb and dry_run: the figures every backend's training adds to artifacts.
+void report_training_run(Run& run, bool dry_run) {
+  run.artifacts()["dry_run"] = dry_run;
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  run.artifacts()["peak_rss_mb"] = static_cast<double>(usage.ru_maxrss) / 1024.0;  // kilobytes on Linux
 }
 
 // A training's result stands whatever its export does: an export that fails (or throws) ends
@@ -189,7 +202,7 @@ Expected<void> train_yolo_backend(Run& run) {
   o.scale_gain = c.number("train.yolo.scale");
   o.fliplr = c.number("train.yolo.fliplr");
   if (c.boolean("train.yolo.resume")) {
-    auto checkpoint = resume_checkpoint(c);
+    auto checkpoint = resume_checkpoint(c, "train.yolo");
     if (!checkpoint) return std::unexpected(checkpoint.error());
     o.resume_from = *checkpoint;
   } else {
@@ -200,14 +213,69 @@ Expected<void> train_yolo_backend(Run& run) {
   auto report = train_yolo(o);
   if (!report) return std::unexpected(report.error());
   run.artifacts().update(to_json(*report));
-  if (report->interrupted_in_epoch > 0) return interrupted_training(run, *report);
-  run.artifacts()["dry_run"] = o.dry_run;
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  run.artifacts()["peak_rss_mb"] = static_cast<double>(usage.ru_maxrss) / 1024.0;  // kilobytes on Linux
+  if (report->interrupted_in_epoch > 0) {
+    return interrupted_training(run, *report, "--set train.yolo.resume=true --weights " + report->last_pt.string());
+  }
+  report_training_run(run, o.dry_run);
   auto exported = export_options(run, report->best_pt);
   exported.evaluate = !o.dry_run;
   return export_after_training(run, exported);
+}
+
+// Where a Faster R-CNN training would export best.pt, as the yolo backend does: that export is
+// `vision export --model best.pt`, so the run ends with the checkpoints and says so.
+Expected<void> export_faster_rcnn_after_training(Run& run, const FasterRcnnTrainReport& report) {
+  run.artifacts()["model_path"] = nullptr;
+  run.artifacts()["model_int8_path"] = nullptr;
+  log::info("train.export.skipped", "backend faster_rcnn: export " + report.best_pt.string() +
+                                        " with: vision export --config " + (run.dir() / "config.resolved.toml").string() +
+                                        " --model " + report.best_pt.string());
+  return {};
+}
+
+Expected<void> train_faster_rcnn_backend(Run& run) {
+  const Config& c = run.config();
+  FasterRcnnTrainOptions o;
+  o.samples.dir = faster_rcnn_data_dir(c);
+  o.samples.class_names = c.class_names();
+  o.samples.strictness = c.boolean("train.yolo.strict_labels") ? LabelStrictness::strict : LabelStrictness::lenient;
+  o.samples.val_fraction = c.number("autolabel.val_fraction");
+  o.samples.max_samples = c.integer("train.faster_rcnn.max_samples");
+  o.samples.seed = static_cast<std::uint64_t>(c.integer("train.seed"));
+  o.models_dir = run.models_dir();
+  o.run_dir = run.dir();
+  o.run_id = run.id();
+  o.variant = c.string("train.faster_rcnn.variant");
+  o.device = c.string("train.device");
+  o.seed = static_cast<std::uint64_t>(c.integer("train.seed"));
+  o.epochs = static_cast<int>(c.integer("train.epochs"));
+  o.batch_size = static_cast<int>(c.integer("train.batch_size"));
+  o.img_size = static_cast<int>(c.integer("train.img_size"));
+  o.threads = static_cast<int>(c.integer("train.threads"));
+  o.workers = static_cast<int>(c.integer("train.faster_rcnn.num_workers"));
+  o.dry_run = c.boolean("train.dry_run");
+  o.lr = c.number("train.faster_rcnn.lr");
+  o.momentum = c.number("train.faster_rcnn.momentum");
+  o.weight_decay = c.number("train.faster_rcnn.weight_decay");
+  o.patience = static_cast<int>(c.integer("train.faster_rcnn.patience"));
+  if (c.boolean("train.faster_rcnn.resume")) {
+    auto checkpoint = resume_checkpoint(c, "train.faster_rcnn");
+    if (!checkpoint) return std::unexpected(checkpoint.error());
+    o.resume_from = *checkpoint;
+  } else {
+    o.weights = c.path("train.faster_rcnn.weights");
+  }
+  log::info("train.start", "training faster_rcnn " + o.variant + " at " + std::to_string(o.img_size) + " px for " +
+                               epochs_text(o.epochs) + (o.dry_run ? " (dry run)" : ""));
+  auto report = train_faster_rcnn(o);
+  if (!report) return std::unexpected(report.error());
+  run.artifacts().update(to_json(*report));
+  if (report->interrupted_in_epoch > 0) {
+    return interrupted_training(run, *report, "--set train.faster_rcnn.resume=true --set train.faster_rcnn.weights=" +
+                                                  report->last_pt.string());
+  }
+  report_training_run(run, o.dry_run);
+  return export_faster_rcnn_after_training(run, *report);
 }
 
 Expected<void> export_checkpoint_backend(Run& run) {
@@ -232,6 +300,7 @@ Expected<void> validate_checkpoint_model(Run& run) {
 
 void register_training_backends() {
   trainers().add("yolo", train_yolo_backend);
+  trainers().add("faster_rcnn", train_faster_rcnn_backend);
   exporters().add("yolo", export_checkpoint_backend);
 }
 

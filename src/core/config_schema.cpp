@@ -97,6 +97,9 @@ momentum = 0.9
 weight_decay = 0.0005
 num_workers = 0
 max_samples = 0
+weights = ""
+resume = false
+patience = 0
 
 [export]
 onnx = true
@@ -187,7 +190,8 @@ spool_max_mb = 64.0
 const std::vector<std::string>& config_path_keys() {
   static const std::vector<std::string> keys = {
       "workspace.root",          "data.yolo_dataset_dir",     "data.labeled_dir",
-      "data.unlabeled_dir",      "train.yolo.weights",        "autolabel.model.onnx_model",
+      "data.unlabeled_dir",      "train.yolo.weights",        "train.faster_rcnn.weights",
+      "autolabel.model.onnx_model",
       "deploy.edge.video_path",  "deploy.edge.images_dir",    "deploy.edge.local_model",
       "deploy.remote.model",     "deploy.statistics.db_path",
   };
@@ -459,6 +463,7 @@ std::vector<ConfigRule> build_rules() {
       non_negative_number("train.faster_rcnn.weight_decay"),
       non_negative_int("train.faster_rcnn.num_workers"),
       non_negative_int("train.faster_rcnn.max_samples"),
+      non_negative_int("train.faster_rcnn.patience"),
       int_range("export.opset", 13, 21),
       one_of("export.quantize_mode", {"dynamic", "static"}),
       one_of("deploy.statistics.ack", {"commit", "queue"}),

@@ -28,15 +28,6 @@ void skip(DetectionSamples& samples, const std::string& reason, const std::strin
   if (samples.skipped_records.size() < k_max_skipped_listed) samples.skipped_records.push_back(message);
 }
 
-bool is_yolo_dataset(const fs::path& dir) {
-  std::error_code ec;
-  if (fs::is_regular_file(dir, ec)) return true;
-  for (const char* entry : {"dataset.yaml", "data.yaml", "images/train", "images/train2017"}) {
-    if (fs::exists(dir / entry, ec)) return true;
-  }
-  return false;
-}
-
 // The sample of a YOLO item; nullopt (counted) when its image does not decode.
 std::optional<DetectionSample> yolo_sample(const DatasetItem& item, DetectionSamples& samples) {
   auto image = read_image(item.image);
@@ -160,6 +151,15 @@ void keep_max_samples(std::vector<DetectionSample>& train, std::int64_t max_samp
 
 }  // namespace
 
+bool holds_yolo_dataset(const fs::path& dir) {
+  std::error_code ec;
+  if (fs::is_regular_file(dir, ec)) return true;
+  for (const char* entry : {"dataset.yaml", "data.yaml", "images/train", "images/train2017"}) {
+    if (fs::exists(dir / entry, ec)) return true;
+  }
+  return false;
+}
+
 const char* detection_source_name(DetectionSource source) {
   return source == DetectionSource::flat_records ? "flat_records" : "yolo_dataset";
 }
@@ -169,7 +169,7 @@ Expected<DetectionSamples> load_detection_samples(const DetectionSamplesOptions&
   samples.dir = options.dir;
   std::error_code ec;
   if (!fs::exists(options.dir, ec)) return fail(ErrorCode::not_found, "data set folder not found: " + options.dir.string());
-  samples.source = is_yolo_dataset(options.dir) ? DetectionSource::yolo_dataset : DetectionSource::flat_records;
+  samples.source = holds_yolo_dataset(options.dir) ? DetectionSource::yolo_dataset : DetectionSource::flat_records;
   auto loaded = samples.source == DetectionSource::yolo_dataset ? load_yolo(options, samples) : load_flat(options, samples);
   if (!loaded) return std::unexpected(loaded.error());
   samples.train_usable = static_cast<std::int64_t>(samples.train.size());

@@ -13,12 +13,13 @@
 #include <filesystem>
 #include <fstream>
 #include <optional>
-#include <thread>
 
 #include "batch_loader.hpp"
 #include "detection_loss.hpp"
 #include "model_ema.hpp"
+#include "faster_rcnn_validation.hpp"
 #include "optimizer.hpp"
+#include "training_run.hpp"
 #include "validation.hpp"
 #include "vision/core/exception_error.hpp"
 #include "vision/core/interrupt.hpp"
@@ -28,89 +29,44 @@
 #include "vision/eval/plots.hpp"
 #include "vision/eval/validate.hpp"
 #include "vision/train/checkpoint.hpp"
+#include "vision/train/faster_rcnn/weights.hpp"
 #include "vision/train/onnx_weights.hpp"
 
 namespace vision {
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
-
-Expected<torch::Device> resolve_device(const std::string& name) {
-  if (name == "cpu") return torch::Device(torch::kCPU);
-  if (name == "mps") {
-    return fail(ErrorCode::not_in_build, "train.device = \"mps\": this build of vision has no Apple GPU support; use \"cpu\"");
-  }
-  const bool numeric = !name.empty() && std::all_of(name.begin(), name.end(), [](char c) { return c >= '0' && c <= '9'; });
-  if (name.starts_with("cuda") || numeric) {
-    if (!torch::cuda::is_available()) {
-      return fail(ErrorCode::not_in_build, "train.device = \"" + name +
-                                               "\": this build of LibTorch has no CUDA, or no GPU is visible; use \"cpu\"");
-    }
-    const int index = numeric ? std::stoi(name) : (name.size() > 5 ? std::stoi(name.substr(5)) : 0);
-    if (index >= static_cast<int>(torch::cuda::device_count())) {
-      return fail(ErrorCode::config, "train.device = \"" + name + "\": only " + std::to_string(torch::cuda::device_count()) +
-                                         " GPU(s) are visible");
-    }
-    return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(index));
-  }
-  return fail(ErrorCode::config, "train.device = \"" + name + "\": must be cpu, cuda, cuda:N or mps");
-}
-
-std::string format_number(double value) {
-  char text[32];
-  std::snprintf(text, sizeof text, "%.5g", value);
-  return text;
-}
+using train::Clock;
+using train::format_number;
+using train::seconds_since;
 
 nlohmann::json epoch_json(const EpochResult& e) {
-  return {{"epoch", e.epoch},
-          {"box_loss", e.box_loss},
-          {"cls_loss", e.cls_loss},
-          {"dfl_loss", e.dfl_loss},
-          {"precision", e.precision},
-          {"recall", e.recall},
-          {"map50", e.map50},
-          {"map50_95", e.map50_95},
-          {"fitness", e.fitness},
-          {"lr", e.lr},
-          {"train_seconds", e.train_seconds},
-          {"val_seconds", e.val_seconds},
-          {"images_per_second", e.images_per_second}};
+  auto j = train::epoch_common_json(e);
+  j.update({{"box_loss", e.box_loss}, {"cls_loss", e.cls_loss}, {"dfl_loss", e.dfl_loss}, {"lr", e.lr}});
+  return j;
 }
 
 EpochResult epoch_from_json(const nlohmann::json& j) {
   EpochResult e;
-  e.epoch = j.at("epoch").get<int>();
+  train::read_epoch_common(j, e);
   e.box_loss = j.at("box_loss").get<double>();
   e.cls_loss = j.at("cls_loss").get<double>();
   e.dfl_loss = j.at("dfl_loss").get<double>();
-  e.precision = j.at("precision").get<double>();
-  e.recall = j.at("recall").get<double>();
-  e.map50 = j.at("map50").get<double>();
-  e.map50_95 = j.at("map50_95").get<double>();
-  e.fitness = j.at("fitness").get<double>();
   e.lr = j.at("lr").get<std::array<double, 3>>();
-  e.train_seconds = j.at("train_seconds").get<double>();
-  e.val_seconds = j.at("val_seconds").get<double>();
-  e.images_per_second = j.at("images_per_second").get<double>();
   return e;
 }
 
 Expected<void> write_results_csv(const std::filesystem::path& path, const std::vector<EpochResult>& epochs) {
-  std::string text =
-      "epoch,train/box_loss,train/cls_loss,train/dfl_loss,metrics/precision(B),metrics/recall(B),metrics/mAP50(B),"
-      "metrics/mAP50-95(B),lr/pg0,lr/pg1,lr/pg2,time/train_s,time/val_s,train/images_per_s\n";
+  static const std::vector<std::string> columns = {
+      "epoch", "train/box_loss", "train/cls_loss", "train/dfl_loss", "metrics/precision(B)", "metrics/recall(B)",
+      "metrics/mAP50(B)", "metrics/mAP50-95(B)", "lr/pg0", "lr/pg1", "lr/pg2", "time/train_s", "time/val_s",
+      "train/images_per_s"};
+  std::vector<train::ResultsRow> rows;
   for (const auto& e : epochs) {
-    const double values[] = {e.box_loss, e.cls_loss, e.dfl_loss, e.precision, e.recall, e.map50, e.map50_95,
-                             e.lr[0], e.lr[1], e.lr[2], e.train_seconds, e.val_seconds, e.images_per_second};
-    text += std::to_string(e.epoch);
-    for (double v : values) text += "," + format_number(v);
-    text += "\n";
+    rows.push_back({e.epoch, {e.box_loss, e.cls_loss, e.dfl_loss, e.precision, e.recall, e.map50, e.map50_95, e.lr[0],
+                              e.lr[1], e.lr[2], e.train_seconds, e.val_seconds, e.images_per_second}});
   }
-  return write_file_atomic(path, text);
+  return train::write_results_csv(path, columns, rows);
 }
 
 // One training: run() sets up the data, model, optimiser and EMA, then fit() runs the epochs;
@@ -120,16 +76,10 @@ class Trainer {
   Trainer(const YoloTrainOptions& options, const EpochCallback& on_epoch) : m_options(options), m_on_epoch(on_epoch) {}
 
   Expected<YoloTrainReport> run() {
-    auto device = resolve_device(m_options.device);
+    auto device = train::resolve_device(m_options.device);
     if (!device) return std::unexpected(device.error());
     m_device = *device;
-    const int cores = static_cast<int>(std::max(1U, std::thread::hardware_concurrency()));
-    const int torch_threads = m_options.threads > 0 ? m_options.threads : cores;
-    at::set_num_threads(torch_threads);
-    // Loader threads only help on cores LibTorch leaves free: on a busy core they stall its
-    // OpenMP regions (measured on 2 cores, mosaic at 320 px: 9.0 images/s without workers, 7.7
-    // with 2). Without a free core the batches are built between steps on this thread.
-    m_workers = std::min(m_options.workers, std::max(0, cores - torch_threads));
+    m_workers = train::set_training_threads(m_options.threads, m_options.workers);
     torch::manual_seed(m_options.seed);
     at::globalContext().setDeterministicAlgorithms(m_options.deterministic, /*warn_only=*/true);
 
@@ -183,13 +133,7 @@ class Trainer {
                                        " MB: validation reads its images every epoch");
     }
     if (auto ok = fit(loader, schedule, *val); !ok) return std::unexpected(ok.error());
-    if (m_report.interrupted_in_epoch > 0) {
-      // Stopped before its first epoch ended, a run has no last.pt (and a best.pt only when a
-      // resumed run carried one over).
-      std::error_code ec;
-      if (!std::filesystem::is_regular_file(m_report.last_pt, ec)) m_report.last_pt.clear();
-      if (!std::filesystem::is_regular_file(m_report.best_pt, ec)) m_report.best_pt.clear();
-    }
+    if (m_report.interrupted_in_epoch > 0) train::forget_unwritten_checkpoints(m_report.best_pt, m_report.last_pt);
     return std::move(m_report);
   }
 
@@ -250,25 +194,13 @@ class Trainer {
     m_ema = std::make_unique<train::ModelEma>(*m_resume->model, 0.9999, 2000, meta.ema_updates);
     m_start_epoch = meta.epoch;
     m_report.epochs_trained = meta.epoch;
-    m_best_fitness = meta.best_fitness;
+    m_fitness.restore(meta.best_epoch, meta.best_fitness);
     m_report.best_epoch = meta.best_epoch;
     for (const auto& row : meta.history) m_report.epochs.push_back(epoch_from_json(row));
-    if (m_start_epoch >= m_options.epochs) {
-      return fail(ErrorCode::config, "cannot resume from " + m_options.resume_from.string() + ": it already finished " +
-                                         std::to_string(m_start_epoch) +
-                                         " of train.epochs = " + std::to_string(m_options.epochs));
-    }
-    // The new run carries the earlier best.pt: when no resumed epoch beats it, it stays the best.
-    const auto earlier_best = m_options.resume_from.parent_path() / "best.pt";
-    std::error_code ec;
-    if (meta.best_epoch > 0 && std::filesystem::is_regular_file(earlier_best, ec)) {
-      std::filesystem::create_directories(m_options.models_dir);
-      std::filesystem::copy_file(earlier_best, m_options.models_dir / "best.pt",
-                                 std::filesystem::copy_options::overwrite_existing, ec);
-      if (ec) {
-        return fail(ErrorCode::io,
-                    "cannot copy " + earlier_best.string() + " to " + m_options.models_dir.string() + ": " + ec.message());
-      }
+    if (auto ok = train::carry_resume_over(m_options.resume_from, m_options.models_dir, meta.epoch, m_options.epochs,
+                                           meta.best_epoch);
+        !ok) {
+      return ok;
     }
     m_report.weights = {{"resumed_from", m_options.resume_from.string()}, {"start_epoch", m_start_epoch + 1}};
     log::info("train.resume",
@@ -284,7 +216,7 @@ class Trainer {
     m.img_size = m_options.img_size;
     m.epoch = epochs_done;
     m.epochs = m_options.epochs;
-    m.best_fitness = m_best_fitness;
+    m.best_fitness = m_fitness.best_fitness();
     m.best_epoch = m_report.best_epoch;
     m.ema_updates = m_ema->updates();
     m.run_id = m_options.run_id;
@@ -317,9 +249,9 @@ class Trainer {
 
   // Creates the models folder and names best.pt and last.pt in it.
   void name_checkpoints() {
-    std::filesystem::create_directories(m_options.models_dir);
-    m_report.best_pt = m_options.models_dir / "best.pt";
-    m_report.last_pt = m_options.models_dir / "last.pt";
+    const auto paths = train::name_checkpoints(m_options.models_dir);
+    m_report.best_pt = paths.best;
+    m_report.last_pt = paths.last;
   }
 
   train::BatchTargets targets_on_device(const train::BatchTargets& t) const {
@@ -421,9 +353,8 @@ class Trainer {
     result.map50_95 = metrics.map50_95;
     result.fitness = metrics.fitness;
     m_report.epochs.push_back(result);
-    const bool best = m_report.best_epoch == 0 || metrics.fitness > m_best_fitness;
+    const bool best = m_fitness.add(result.epoch, metrics.fitness);
     if (best) {
-      m_best_fitness = metrics.fitness;
       m_report.best_epoch = result.epoch;
       m_report.best = metrics;
     }
@@ -444,14 +375,8 @@ class Trainer {
   // Early stopping: `patience` epochs without a better fitness end the training before its
   // last epoch.
   bool stops_early(const EpochResult& result) {
-    if (m_options.patience <= 0 || result.epoch - m_report.best_epoch < m_options.patience || result.epoch >= m_options.epochs) {
-      return false;
-    }
-    m_report.stopped_early = true;
-    log::info("train.early_stop", "no improvement for " + std::to_string(m_options.patience) +
-                                      (m_options.patience == 1 ? " epoch" : " epochs") + " (train.yolo.patience); best epoch " +
-                                      std::to_string(m_report.best_epoch));
-    return true;
+    m_report.stopped_early = m_fitness.stops_early(result.epoch, m_options.epochs);
+    return m_report.stopped_early;
   }
 
   // After the last epoch: the best metrics (read from best.pt itself when a resumed run never
@@ -478,13 +403,9 @@ class Trainer {
       const double values[] = {e.box_loss, e.cls_loss, e.dfl_loss, e.precision, e.recall, e.map50, e.map50_95, e.lr[1]};
       for (size_t k = 0; k < series.size(); ++k) series[k].values.push_back(values[k]);
     }
-    const auto results = m_options.run_dir / "results.png";
-    const auto pr = m_options.run_dir / "PR_curve.png";
-    const auto confusion = m_options.run_dir / "confusion_matrix.png";
-    if (auto ok = write_results_plot(results, series); !ok) return ok;
-    if (auto ok = write_pr_curve_plot(pr, m_report.best); !ok) return ok;
-    if (auto ok = write_confusion_matrix_plot(confusion, m_report.best); !ok) return ok;
-    m_report.plots = {results, pr, confusion};
+    auto plots = train::write_training_plots(m_options.run_dir, series, m_report.best);
+    if (!plots) return std::unexpected(plots.error());
+    m_report.plots = std::move(*plots);
     return {};
   }
 
@@ -507,7 +428,7 @@ class Trainer {
   std::int64_t m_batches = 0;
   int m_workers = 0;
   int m_start_epoch = 0;
-  double m_best_fitness = 0;
+  train::FitnessTracker m_fitness{m_options.patience, "train.yolo.patience"};
   std::int64_t m_last_optimizer_step = -1;  // the iteration of the last optimiser step
   double m_images_trained = 0;                // this run's, for the overall images/s
   double m_train_seconds = 0;
@@ -517,7 +438,7 @@ class Trainer {
 // `vision val --model best.pt`: the checkpoint on the val split through the trainer's own
 // validation, so its figures compare with the epochs'.
 Expected<DetectionMetrics> evaluate_checkpoint(const CheckpointValOptions& options) {
-  auto device = resolve_device(options.device);
+  auto device = train::resolve_device(options.device);
   if (!device) return std::unexpected(device.error());
   if (options.threads > 0) at::set_num_threads(options.threads);
   auto checkpoint = train::load_checkpoint(options.checkpoint);
@@ -536,64 +457,27 @@ Expected<DetectionMetrics> evaluate_checkpoint(const CheckpointValOptions& optio
   return val->evaluate(*checkpoint->model, dataset->names, options.batch_size);
 }
 
-// The error a facade returns for the exception that ended `step`: a VisionError as it is, any
-// other with the step and the library's own words. Call it only inside a catch block.
-Error facade_error(const std::string& step) {
-  try {
-    throw;
-  } catch (const c10::Error& e) {
-    return {ErrorCode::runtime, step + " failed in LibTorch: " + e.what_without_backtrace()};
-  } catch (...) {
-    return error_from_current_exception(step + " failed");
-  }
-}
-
 }  // namespace
 
 Expected<YoloTrainReport> train_yolo(const YoloTrainOptions& options, const EpochCallback& on_epoch) {
   try {
     return Trainer(options, on_epoch).run();
   } catch (...) {
-    return std::unexpected(facade_error("training"));
+    return std::unexpected(train::facade_error("training"));
   }
 }
 
 nlohmann::json to_json(const YoloTrainReport& r) {
-  const auto path_or_null = [](const std::filesystem::path& p) { return p.empty() ? nlohmann::json(nullptr) : nlohmann::json(p.string()); };
-  nlohmann::json epochs = nlohmann::json::array();
-  double seconds = 0;
-  for (const auto& e : r.epochs) {
-    epochs.push_back(epoch_json(e));
-    seconds += e.train_seconds + e.val_seconds;
-  }
-  nlohmann::json plots = nlohmann::json::array();
-  for (const auto& p : r.plots) plots.push_back(p.string());
-  const auto best = to_json(r.best);
-  return {{"epochs_trained", r.epochs_trained},
-          {"best_epoch", r.best_epoch},
-          {"stopped_early", r.stopped_early},
-          {"best_map50", r.best.map50},
-          {"best_map50_95", r.best.map50_95},
-          {"best_metrics", best},
-          {"per_class", best.value("per_class", nlohmann::json::array())},
-          {"best_pt", path_or_null(r.best_pt)},
-          {"last_pt", path_or_null(r.last_pt)},
-          {"results_csv", r.results_csv.string()},
-          {"plots", plots},
-          {"parameters", r.parameters},
-          {"loader_workers", r.loader_workers},
-          {"optimizer", r.optimizer},
-          {"weights", r.weights},
-          {"images_per_second", r.images_per_second},
-          {"seconds_per_epoch", r.epochs.empty() ? 0.0 : seconds / static_cast<double>(r.epochs.size())},
-          {"epochs", epochs}};
+  return train::training_report_json(r, epoch_json);
 }
 
 Expected<DetectionMetrics> validate_checkpoint(const CheckpointValOptions& options) {
   try {
+    // A .pt is either kind: a Faster R-CNN weight file says so in its meta record.
+    if (train::faster_rcnn::read_weights_meta(options.checkpoint)) return train::validate_faster_rcnn_checkpoint(options);
     return evaluate_checkpoint(options);
   } catch (...) {
-    return std::unexpected(facade_error("validation of " + options.checkpoint.string()));
+    return std::unexpected(train::facade_error("validation of " + options.checkpoint.string()));
   }
 }
 

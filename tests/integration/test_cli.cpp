@@ -117,19 +117,20 @@ TEST(CliRun, MissingModelFileIsAUsageErrorNamingIt) {
   }
 }
 
-TEST(CliRun, UndeliveredBackendsSayNotAvailableYet) {
+// Backend faster_rcnn trains where the build has a trainer (a dry run here); a build without
+// LibTorch says it has none. Either way the data set is read first.
+TEST(CliRun, FasterRcnnBackendTrainsWhereTheBuildHasATrainer) {
   TempDir dir;
   ASSERT_EQ(run_vision({"datagen", "--out", (dir / "data").string(), "--train", "2", "--val", "1", "--size", "64"}).exit_code, 0);
   const auto train = run_vision({"train", "--workdir", dir.path().string(), "--set",
-                                 "class_map.names=[circle,square,triangle,star]", "--data",
-                                 (dir / "data").string(), "--backend", "faster_rcnn"});
-  const auto metrics = read_json(vision::test::only_run_dir(dir.path()) / "metrics.json");
+                                 "class_map.names=[circle,square,triangle,star]", "--data", (dir / "data").string(),
+                                 "--backend", "faster_rcnn", "--dry-run", "--img-size", "64", "--batch-size", "2"});
 #ifdef VISION_WITH_TRAINING
-  EXPECT_EQ(train.exit_code, 1);
-  EXPECT_NE(metrics["error"].get<std::string>().find("not available yet"), std::string::npos);
+  EXPECT_EQ(train.exit_code, 0) << train.err;
 #else
   // A build without LibTorch has no backend to train with at all: exit 3, "not in this build".
   EXPECT_EQ(train.exit_code, 3);
+  const auto metrics = read_json(vision::test::only_run_dir(dir.path()) / "metrics.json");
   EXPECT_NE(metrics["error"].get<std::string>().find("no trainer"), std::string::npos);
 #endif
   const auto artifacts = read_json(vision::test::only_run_dir(dir.path()) / "artifacts.json");

@@ -67,6 +67,10 @@ struct DetectionSamples {
 // when either split ends up empty.
 Expected<DetectionSamples> load_detection_samples(const DetectionSamplesOptions& options);
 
+// True when `dir` is a yaml file or holds dataset.yaml, data.yaml or images/train: the test
+// load_detection_samples uses to choose its source.
+bool holds_yolo_dataset(const std::filesystem::path& dir);
+
 // artifacts.json form: {source, dir, names, train, val, train_usable, skipped (images left out,
 // so without label_line_invalid), skipped_by_reason, skipped_records}.
 nlohmann::json to_json(const DetectionSamples& samples);

@@ -74,26 +74,46 @@ class EntryReader {
   bool m_skip_predictor;
 };
 
+// Loads the file into `archive` and reads its meta record; LibTorch's errors pass through.
+Expected<WeightsMeta> open_weights(const std::filesystem::path& path, torch::serialize::InputArchive& archive) {
+  if (!std::filesystem::is_regular_file(path)) return fail(ErrorCode::not_found, "weights not found: " + path.string());
+  archive.load_from(path.string());
+  auto j = read_archive_meta(archive, path, k_what, k_format);
+  if (!j) return std::unexpected(j.error());
+  return parse_meta(*j, path);
+}
+
 }  // namespace
 
 Expected<void> save_weights(const std::filesystem::path& path, FasterRcnnImpl& model, const WeightsMeta& meta) {
+  return save_weights(path, model, meta, {});
+}
+
+Expected<void> save_weights(const std::filesystem::path& path, FasterRcnnImpl& model, const WeightsMeta& meta,
+                            const std::function<void(torch::serialize::OutputArchive&)>& extra) {
   return save_archive(path, "weights", [&](torch::serialize::OutputArchive& archive) {
     const nlohmann::json j = {{"format", k_format}, {"variant", meta.variant}, {"names", meta.names}, {"img_size", meta.img_size}};
     archive.write("meta", c10::IValue(j.dump()));
     torch::serialize::OutputArchive weights;
     model.save(weights);
     archive.write("model", weights);
+    if (extra) extra(archive);
   });
 }
 
-Expected<LoadedWeights> load_weights(const std::filesystem::path& path, FasterRcnnImpl& model) {
-  if (!std::filesystem::is_regular_file(path)) return fail(ErrorCode::not_found, "weights not found: " + path.string());
+Expected<WeightsMeta> read_weights_meta(const std::filesystem::path& path) {
   try {
     torch::serialize::InputArchive archive;
-    archive.load_from(path.string());
-    auto j = read_archive_meta(archive, path, k_what, k_format);
-    if (!j) return std::unexpected(j.error());
-    auto meta = parse_meta(*j, path);
+    return open_weights(path, archive);
+  } catch (const c10::Error& e) {
+    return fail(ErrorCode::invalid_data, path.string() + ": not a readable weight file: " + e.what_without_backtrace());
+  }
+}
+
+Expected<LoadedWeights> load_weights(const std::filesystem::path& path, FasterRcnnImpl& model) {
+  try {
+    torch::serialize::InputArchive archive;
+    auto meta = open_weights(path, archive);
     if (!meta) return std::unexpected(meta.error());
     if (meta->variant != model.spec.name) {
       return fail(ErrorCode::invalid_data, path.string() + ": weights of variant " + meta->variant + ", the model is " +

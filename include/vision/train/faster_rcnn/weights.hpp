@@ -6,10 +6,15 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <vector>
 
 #include "vision/core/error.hpp"
+
+namespace torch::serialize {
+class OutputArchive;
+}  // namespace torch::serialize
 
 namespace vision::train::faster_rcnn {
 
@@ -23,6 +28,15 @@ struct WeightsMeta {
 
 // Writes through a temporary file and a rename, so a crash never leaves half a file.
 Expected<void> save_weights(const std::filesystem::path& path, FasterRcnnImpl& model, const WeightsMeta& meta);
+
+// save_weights plus the entries `extra` writes beside "meta" and "model" (a training's checkpoint
+// adds its state for resume); load_weights reads such a file as it reads any other.
+Expected<void> save_weights(const std::filesystem::path& path, FasterRcnnImpl& model, const WeightsMeta& meta,
+                            const std::function<void(torch::serialize::OutputArchive&)>& extra);
+
+// The meta record of a weight file; a file of another format (a YOLO checkpoint) is an
+// ErrorCode::invalid_data error, so callers can tell the two kinds of .pt apart.
+Expected<WeightsMeta> read_weights_meta(const std::filesystem::path& path);
 
 struct LoadedWeights {
   WeightsMeta meta;
