@@ -86,6 +86,19 @@ Expected<void> save_weights(const std::filesystem::path& path, FasterRcnnImpl& m
   });
 }
 
+Expected<WeightsMeta> read_weights_meta(const std::filesystem::path& path) {
+  if (!std::filesystem::is_regular_file(path)) return fail(ErrorCode::not_found, "weights not found: " + path.string());
+  try {
+    torch::serialize::InputArchive archive;
+    archive.load_from(path.string());
+    auto j = read_archive_meta(archive, path, k_what, k_format);
+    if (!j) return std::unexpected(j.error());
+    return parse_meta(*j, path);
+  } catch (const c10::Error& e) {
+    return fail(ErrorCode::invalid_data, path.string() + ": not " + k_what + " (" + e.what_without_backtrace() + ")");
+  }
+}
+
 Expected<LoadedWeights> load_weights(const std::filesystem::path& path, FasterRcnnImpl& model) {
   if (!std::filesystem::is_regular_file(path)) return fail(ErrorCode::not_found, "weights not found: " + path.string());
   try {

@@ -29,6 +29,11 @@ struct LoadedWeights {
   bool predictor_reinitialised = false;  // the class counts differed: box_predictor kept its start
 };
 
+// The meta record of a weight file, without a model to load it into (the exporter tells the
+// file from a YOLO checkpoint by it): not_found when there is no file, invalid_data when it is not
+// a Vision Faster R-CNN weight file.
+Expected<WeightsMeta> read_weights_meta(const std::filesystem::path& path);
+
 // Copies a weight file of the model's variant into `model`. When the file's class count differs
 // from the model's, roi_heads.box_predictor.* are skipped and keep their fresh initialisation;
 // any other missing entry or shape difference is an ErrorCode::invalid_data error naming the
