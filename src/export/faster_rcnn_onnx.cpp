@@ -301,16 +301,24 @@ class Emitter {
   // batched_nms by the offset trick: each group's boxes move by group · (largest coordinate + 1),
   // so one NonMaxSuppression never pairs two groups. Indices [M] of the kept boxes, best first,
   // at most max_kept. The 0 joined to the coordinates keeps the maximum defined for no boxes
-  // (every box here is clipped to the image, so it never raises the maximum).
+  // (every box here is clipped to the image, so it never raises the maximum). Equal scores keep
+  // their input order, as torch's stable sort does: TopK puts the lower index first among equal
+  // values, and NonMaxSuppression, whose order among equal scores is its own, sees ranks.
   std::string batched_nms(const std::string& boxes, const std::string& scores,
                           const std::string& groups, double iou, std::int64_t max_kept) {
     const std::string largest = reduce("ReduceMax", concat({reshape(boxes, {-1}), floats({0})}, 0));
     const std::string offsets = op("Mul", {groups, op("Add", {largest, scalar_float(1)})});
     const std::string shifted = op("Add", {boxes, unsqueeze(offsets, 1)});
+    const std::string count = op("Shape", {scores});
+    const auto sorted = g.node_outputs("TopK", {scores, count}, "sorted", 2);
+    g.attr_int("axis", 0);
+    const std::string ranks = cast(op("Range", {reshape(count, {}), scalar_int(0), scalar_int(-1)}),
+                                   onnx::TensorProto::FLOAT);
     const std::string selected =
-        op("NonMaxSuppression", {unsqueeze(shifted, 0), unsqueeze(unsqueeze(scores, 0), 0),
-                                 ints({max_kept}), floats({static_cast<float>(iou)})});
-    return reshape(slice(selected, 2, 3, 1), {-1});
+        op("NonMaxSuppression",
+           {unsqueeze(gather(shifted, sorted[1], 0), 0), unsqueeze(unsqueeze(ranks, 0), 0),
+            ints({max_kept}), floats({static_cast<float>(iou)})});
+    return gather(sorted[1], reshape(slice(selected, 2, 3, 1), {-1}), 0);
   }
 
   OnnxGraph& g;

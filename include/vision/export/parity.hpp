@@ -50,8 +50,10 @@ struct DetectionList {
   std::vector<float> scores;
 };
 
-// Compares detections image by image: the counts and the labels must be equal (otherwise an
-// ErrorCode::runtime error naming the image), then boxes and scores are held to `bounds`.
+// Compares detections image by image: the counts must be equal and every reference detection
+// is paired with the closest exported one of its label (equal scores leave their order to each
+// runtime); a count or a label without a partner is an ErrorCode::runtime error naming the
+// image. The pairs' boxes and scores are then held to `bounds`.
 Expected<ParityReport> compare_detections(std::span<const DetectionList> exported, std::span<const DetectionList> reference,
                                           const ParityBounds& bounds = k_detection_parity_bounds);
 
