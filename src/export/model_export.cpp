@@ -167,6 +167,39 @@ Expected<void> write_manifest(const ModelExportOptions& o, const onnx_export::Ch
   return write_file_atomic(r.manifest, manifest.dump(2) + "\n");
 }
 
+// The report's opset and model.onnx path, in an output folder that now exists.
+ModelExportReport started_report(const ModelExportOptions& o) {
+  ModelExportReport report;
+  report.opset = o.opset;
+  std::filesystem::create_directories(o.output_dir);
+  report.fp32.path = o.output_dir / "model.onnx";
+  return report;
+}
+
+// model.onnx at the checkpoint's size and classes, tagged with the run that trained it (else this one).
+OnnxExportOptions onnx_options(const ModelExportOptions& o, const onnx_export::CheckpointSummary& summary,
+                               const ModelExportReport& report) {
+  OnnxExportOptions onnx;
+  onnx.output = report.fp32.path;
+  onnx.img_height = onnx.img_width = summary.img_size;
+  onnx.opset = o.opset;
+  onnx.class_names = summary.names;
+  onnx.run_id = summary.run_id.empty() ? o.run_id : summary.run_id;
+  return onnx;
+}
+
+// model.onnx stays only when its parity check passed; then it is logged with the check's figures.
+Expected<void> keep_proven(const Expected<void>& checked, ModelExportReport& report) {
+  if (!checked) {
+    std::filesystem::remove(report.fp32.path);
+    return checked;
+  }
+  report.fp32.size_bytes = size_of(report.fp32.path);
+  log::info("train.export.onnx.ok", "wrote " + report.fp32.path.string(),
+            {{"max_box_diff", report.parity.max_box_diff}, {"max_score_diff", report.parity.max_score_diff}});
+  return {};
+}
+
 // The data set whose images check and measure the export; its classes must be the checkpoint's.
 Expected<YoloDataset> export_dataset(const ModelExportOptions& o, const std::vector<std::string>& names) {
   DatasetOptions dataset_options = o.dataset;
@@ -263,25 +296,11 @@ Expected<ModelExportReport> run_faster_rcnn_export(const ModelExportOptions& o, 
   const auto& summary = model.summary();
   auto dataset = export_dataset(o, summary.names);
   if (!dataset) return std::unexpected(dataset.error());
-  ModelExportReport report;
-  report.opset = o.opset;
-  std::filesystem::create_directories(o.output_dir);
-  report.fp32.path = o.output_dir / "model.onnx";
-  OnnxExportOptions onnx;
-  onnx.output = report.fp32.path;
-  onnx.img_height = onnx.img_width = summary.img_size;
-  onnx.opset = o.opset;
-  onnx.class_names = summary.names;
-  onnx.run_id = o.run_id;
-  if (auto ok = model.write_onnx(onnx); !ok) return std::unexpected(ok.error());
+  ModelExportReport report = started_report(o);
+  if (auto ok = model.write_onnx(onnx_options(o, summary, report)); !ok) return std::unexpected(ok.error());
   const auto& check_items = dataset->val.empty() ? dataset->train : dataset->val;
-  if (auto ok = check_detection_parity(model, report.fp32.path, pick(check_items, kParityImages, o.seed), report); !ok) {
-    std::filesystem::remove(report.fp32.path);
-    return std::unexpected(ok.error());
-  }
-  report.fp32.size_bytes = size_of(report.fp32.path);
-  log::info("train.export.onnx.ok", "wrote " + report.fp32.path.string(),
-            {{"max_box_diff", report.parity.max_box_diff}, {"max_score_diff", report.parity.max_score_diff}});
+  const auto checked = check_detection_parity(model, report.fp32.path, pick(check_items, kParityImages, o.seed), report);
+  if (auto ok = keep_proven(checked, report); !ok) return std::unexpected(ok.error());
   if (o.quantize) {
     report.int8_skipped = k_faster_rcnn_int8_skipped;
     log::info("train.export.int8.skipped", std::string("no model-int8.onnx: ") + k_faster_rcnn_int8_skipped);
@@ -317,25 +336,11 @@ Expected<ModelExportReport> run_export(const ModelExportOptions& o) {
   auto dataset = export_dataset(o, summary.names);
   if (!dataset) return std::unexpected(dataset.error());
 
-  ModelExportReport report;
-  report.opset = o.opset;
-  std::filesystem::create_directories(o.output_dir);
-  report.fp32.path = o.output_dir / "model.onnx";
-  OnnxExportOptions onnx;
-  onnx.output = report.fp32.path;
-  onnx.img_height = onnx.img_width = summary.img_size;
-  onnx.opset = o.opset;
-  onnx.class_names = summary.names;
-  onnx.run_id = summary.run_id.empty() ? o.run_id : summary.run_id;
-  if (auto ok = model->write_onnx(onnx); !ok) return std::unexpected(ok.error());
+  ModelExportReport report = started_report(o);
+  if (auto ok = model->write_onnx(onnx_options(o, summary, report)); !ok) return std::unexpected(ok.error());
   const auto& check_items = dataset->val.empty() ? dataset->train : dataset->val;
-  if (auto ok = check_parity(*model, report.fp32.path, pick(check_items, kParityImages, o.seed), report); !ok) {
-    std::filesystem::remove(report.fp32.path);
-    return std::unexpected(ok.error());
-  }
-  report.fp32.size_bytes = size_of(report.fp32.path);
-  log::info("train.export.onnx.ok", "wrote " + report.fp32.path.string(),
-            {{"max_box_diff", report.parity.max_box_diff}, {"max_score_diff", report.parity.max_score_diff}});
+  const auto checked = check_parity(*model, report.fp32.path, pick(check_items, kParityImages, o.seed), report);
+  if (auto ok = keep_proven(checked, report); !ok) return std::unexpected(ok.error());
 
   if (o.quantize) {
     QuantizeOptions q;

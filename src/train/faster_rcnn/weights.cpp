@@ -86,27 +86,30 @@ Expected<void> save_weights(const std::filesystem::path& path, FasterRcnnImpl& m
   });
 }
 
-Expected<WeightsMeta> read_weights_meta(const std::filesystem::path& path) {
+namespace {
+// Loads the archive and reads its meta record; LibTorch's errors pass through.
+Expected<WeightsMeta> open_weights(const std::filesystem::path& path, torch::serialize::InputArchive& archive) {
   if (!std::filesystem::is_regular_file(path)) return fail(ErrorCode::not_found, "weights not found: " + path.string());
+  archive.load_from(path.string());
+  auto j = read_archive_meta(archive, path, k_what, k_format);
+  if (!j) return std::unexpected(j.error());
+  return parse_meta(*j, path);
+}
+}  // namespace
+
+Expected<WeightsMeta> read_weights_meta(const std::filesystem::path& path) {
   try {
     torch::serialize::InputArchive archive;
-    archive.load_from(path.string());
-    auto j = read_archive_meta(archive, path, k_what, k_format);
-    if (!j) return std::unexpected(j.error());
-    return parse_meta(*j, path);
+    return open_weights(path, archive);
   } catch (const c10::Error& e) {
     return fail(ErrorCode::invalid_data, path.string() + ": not " + k_what + " (" + e.what_without_backtrace() + ")");
   }
 }
 
 Expected<LoadedWeights> load_weights(const std::filesystem::path& path, FasterRcnnImpl& model) {
-  if (!std::filesystem::is_regular_file(path)) return fail(ErrorCode::not_found, "weights not found: " + path.string());
   try {
     torch::serialize::InputArchive archive;
-    archive.load_from(path.string());
-    auto j = read_archive_meta(archive, path, k_what, k_format);
-    if (!j) return std::unexpected(j.error());
-    auto meta = parse_meta(*j, path);
+    auto meta = open_weights(path, archive);
     if (!meta) return std::unexpected(meta.error());
     if (meta->variant != model.spec.name) {
       return fail(ErrorCode::invalid_data, path.string() + ": weights of variant " + meta->variant + ", the model is " +
