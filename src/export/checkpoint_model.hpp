@@ -12,6 +12,7 @@
 
 #include "vision/core/error.hpp"
 #include "vision/export/onnx_export.hpp"
+#include "vision/export/parity.hpp"
 
 namespace vision::onnx_export {
 
@@ -21,6 +22,7 @@ struct CheckpointSummary {
   char scale = 'n';
   int epoch = 0;
   std::string run_id;
+  std::string variant;  // a Faster R-CNN's VariantSpec::name; empty for YOLO
 };
 
 class CheckpointModel {
@@ -38,6 +40,28 @@ class CheckpointModel {
  private:
   struct Impl;
   explicit CheckpointModel(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> m_impl;
+};
+
+// A Faster R-CNN weight file (vision/train/faster_rcnn/weights.hpp): its graph has a free input
+// size and gives detections after NMS (faster_rcnn_onnx.hpp), so LibTorch's side is one image's
+// detections too.
+class FasterRcnnCheckpoint {
+ public:
+  // Errors as read_weights_meta's: invalid_data for a file that is no Faster R-CNN weight file.
+  static Expected<FasterRcnnCheckpoint> open(const std::filesystem::path& weights);
+  FasterRcnnCheckpoint(FasterRcnnCheckpoint&&) noexcept;
+  FasterRcnnCheckpoint& operator=(FasterRcnnCheckpoint&&) noexcept;
+  ~FasterRcnnCheckpoint();
+
+  const CheckpointSummary& summary() const;
+  Expected<void> write_onnx(const OnnxExportOptions& options);
+  // LibTorch's eval forward on one RGB image, float CHW in 0..1: labels 1-based as the export's.
+  Expected<DetectionList> infer(const float* chw, int height, int width);
+
+ private:
+  struct Impl;
+  explicit FasterRcnnCheckpoint(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> m_impl;
 };
 

@@ -14,15 +14,16 @@ int ir_version_for(int opset) {
   return 10;
 }
 
-void set_type(onnx::ValueInfoProto* value, const std::string& name, const std::vector<std::int64_t>& dims) {
+void set_type(onnx::ValueInfoProto* value, const std::string& name, const std::vector<std::int64_t>& dims,
+              const std::vector<std::string>& dim_names, onnx::TensorProto::DataType type) {
   value->set_name(name);
   auto* tensor = value->mutable_type()->mutable_tensor_type();
-  tensor->set_elem_type(onnx::TensorProto::FLOAT);
+  tensor->set_elem_type(type);
   auto* shape = tensor->mutable_shape();
-  for (auto d : dims) {
+  for (size_t i = 0; i < dims.size(); ++i) {
     auto* dim = shape->add_dim();
-    if (d < 0) dim->set_dim_param("batch");
-    else dim->set_dim_value(d);
+    if (dims[i] >= 0) dim->set_dim_value(dims[i]);
+    else dim->set_dim_param(i < dim_names.size() ? dim_names[i] : "batch");
   }
 }
 
@@ -70,6 +71,16 @@ std::string OnnxGraph::node(const std::string& op, const std::vector<std::string
   return output;
 }
 
+std::vector<std::string> OnnxGraph::node_outputs(const std::string& op, const std::vector<std::string>& inputs,
+                                                const std::string& output_prefix, int count) {
+  std::vector<std::string> outputs = {node(op, inputs, output_prefix)};
+  for (int i = 1; i < count; ++i) {
+    outputs.push_back(fresh(output_prefix));
+    m_last->add_output(outputs.back());
+  }
+  return outputs;
+}
+
 void OnnxGraph::attr_int(const std::string& name, std::int64_t value) {
   auto* a = m_last->add_attribute();
   a->set_name(name);
@@ -98,8 +109,14 @@ void OnnxGraph::attr_float(const std::string& name, float value) {
   a->set_f(value);
 }
 
-void OnnxGraph::input(const std::string& name, const std::vector<std::int64_t>& dims) { set_type(m_graph->add_input(), name, dims); }
-void OnnxGraph::output(const std::string& name, const std::vector<std::int64_t>& dims) { set_type(m_graph->add_output(), name, dims); }
+void OnnxGraph::input(const std::string& name, const std::vector<std::int64_t>& dims, const std::vector<std::string>& dim_names) {
+  set_type(m_graph->add_input(), name, dims, dim_names, onnx::TensorProto::FLOAT);
+}
+
+void OnnxGraph::output(const std::string& name, const std::vector<std::int64_t>& dims, const std::vector<std::string>& dim_names,
+                       onnx::TensorProto::DataType type) {
+  set_type(m_graph->add_output(), name, dims, dim_names, type);
+}
 
 void OnnxGraph::rename_output(const std::string& from, const std::string& to) {
   for (auto& n : *m_graph->mutable_node()) {

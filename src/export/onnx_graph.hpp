@@ -24,14 +24,19 @@ class OnnxGraph {
   std::string add_int64(const std::string& name, const std::vector<std::int64_t>& dims, const std::vector<std::int64_t>& values);
   // Adds a node; returns its (single) output name.
   std::string node(const std::string& op, const std::vector<std::string>& inputs, const std::string& output_prefix);
+  // Adds a node with `count` outputs (TopK's values and indices); returns their names.
+  std::vector<std::string> node_outputs(const std::string& op, const std::vector<std::string>& inputs,
+                                        const std::string& output_prefix, int count);
   // Attributes on the node added last.
   void attr_int(const std::string& name, std::int64_t value);
   void attr_ints(const std::string& name, const std::vector<std::int64_t>& values);
   void attr_string(const std::string& name, const std::string& value);
   void attr_float(const std::string& name, float value);
 
-  void input(const std::string& name, const std::vector<std::int64_t>& dims);   // -1: symbolic "batch"
-  void output(const std::string& name, const std::vector<std::int64_t>& dims);
+  // A negative dim is symbolic: named by `dim_names` at its index when given, else "batch".
+  void input(const std::string& name, const std::vector<std::int64_t>& dims, const std::vector<std::string>& dim_names = {});
+  void output(const std::string& name, const std::vector<std::int64_t>& dims, const std::vector<std::string>& dim_names = {},
+              onnx::TensorProto::DataType type = onnx::TensorProto::FLOAT);
   void rename_output(const std::string& from, const std::string& to);
   void metadata(const std::string& key, const std::string& value);
 

@@ -4,6 +4,8 @@
 #include <cmath>
 #include <format>
 #include <limits>
+#include <optional>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -46,7 +48,64 @@ Expected<ParityReport> compare_outputs(std::span<const float> exported, std::spa
   return report;
 }
 
+Expected<ParityReport> compare_detections(std::span<const DetectionList> exported, std::span<const DetectionList> reference,
+                                          const ParityBounds& bounds) {
+  if (exported.size() != reference.size()) {
+    return fail(ErrorCode::runtime, std::format("the export gives detections for {} images, the checkpoint {}",
+                                                exported.size(), reference.size()));
+  }
+  ParityReport report;
+  report.bounds = bounds;
+  const auto track = [](double diff, double bound, double& max_diff, double& worst) {
+    max_diff = std::isfinite(diff) ? std::max(max_diff, diff) : diff;
+    worst = std::max(worst, margin(diff, bound));
+  };
+  for (size_t image = 0; image < reference.size(); ++image) {
+    const auto& a = exported[image];
+    const auto& b = reference[image];
+    if (a.labels.size() != b.labels.size() || a.scores.size() != b.scores.size() || a.boxes.size() != b.boxes.size()) {
+      return fail(ErrorCode::runtime, std::format("image {}: the export finds {} objects, the checkpoint {}", image,
+                                                  a.scores.size(), b.scores.size()));
+    }
+    // Equal scores (a flat image region gives identical boxes features) leave the order among
+    // them to each runtime's sort, so each reference detection is matched with the closest
+    // unmatched exported one of its label.
+    std::vector<bool> taken(a.scores.size(), false);
+    for (size_t i = 0; i < b.scores.size(); ++i) {
+      std::optional<size_t> match;
+      double match_diff = 0;
+      for (size_t j = 0; j < a.scores.size(); ++j) {
+        if (taken[j] || a.labels[j] != b.labels[i]) continue;
+        double diff = std::abs(static_cast<double>(a.scores[j]) - b.scores[i]) / bounds.score_absolute;
+        for (size_t c = 0; c < 4; ++c) diff = std::max(diff, std::abs(static_cast<double>(a.boxes[4 * j + c]) - b.boxes[4 * i + c]));
+        if (!match || diff < match_diff) {
+          match = j;
+          match_diff = diff;
+        }
+      }
+      if (!match) {
+        return fail(ErrorCode::runtime, std::format("image {}: the export has no object of label {} left", image, b.labels[i]));
+      }
+      taken[*match] = true;
+      for (size_t c = 0; c < 4; ++c) {
+        const double want = b.boxes[4 * i + c];
+        const double bound = bounds.box_pixels > 0 ? bounds.box_pixels : bounds.box_relative * std::max(1.0, std::abs(want));
+        track(std::abs(static_cast<double>(a.boxes[4 * *match + c]) - want), bound, report.max_box_diff, report.box_margin);
+      }
+      track(std::abs(static_cast<double>(a.scores[*match]) - b.scores[i]), bounds.score_absolute, report.max_score_diff,
+            report.score_margin);
+    }
+  }
+  return report;
+}
+
 std::string describe(const ParityReport& r) {
+  if (r.bounds.box_pixels > 0) {
+    return std::format(
+        "ONNX Runtime and LibTorch differ by {:.6g} px on boxes ({:.3g} of the bound {:g} px) and by {:.6g} on scores "
+        "({:.3g} of the bound {:g})",
+        r.max_box_diff, r.box_margin, r.bounds.box_pixels, r.max_score_diff, r.score_margin, r.bounds.score_absolute);
+  }
   return std::format(
       "ONNX Runtime and LibTorch differ by {:.6g} px on boxes ({:.3g} of the bound {:g}·max(1, |value|)) and "
       "by {:.6g} on scores ({:.3g} of the bound {:g})",
@@ -56,12 +115,14 @@ std::string describe(const ParityReport& r) {
 nlohmann::json to_json(const ParityReport& r) {
   // JSON has no infinity: a non-finite margin is written as null.
   const auto number = [](double x) { return std::isfinite(x) ? nlohmann::json(x) : nlohmann::json(nullptr); };
-  return {{"max_box_diff", number(r.max_box_diff)},
-          {"max_score_diff", number(r.max_score_diff)},
-          {"box_margin", number(r.box_margin)},
-          {"score_margin", number(r.score_margin)},
-          {"box_relative_bound", r.bounds.box_relative},
-          {"score_bound", r.bounds.score_absolute}};
+  nlohmann::json j = {{"max_box_diff", number(r.max_box_diff)},
+                      {"max_score_diff", number(r.max_score_diff)},
+                      {"box_margin", number(r.box_margin)},
+                      {"score_margin", number(r.score_margin)},
+                      {"box_relative_bound", r.bounds.box_relative},
+                      {"score_bound", r.bounds.score_absolute}};
+  if (r.bounds.box_pixels > 0) j["box_pixel_bound"] = r.bounds.box_pixels;
+  return j;
 }
 
 }  // namespace vision

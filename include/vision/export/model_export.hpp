@@ -1,4 +1,5 @@
-// After training (and in `vision export --model best.pt`): writes model.onnx from a checkpoint,
+// After training (and in `vision export --model best.pt`): writes model.onnx from a checkpoint
+// (a YOLO checkpoint or a Faster R-CNN weight file, told apart by its meta record),
 // proves it against LibTorch on real images, writes model-int8.onnx, measures both on the val
 // split and on this CPU, and writes the model.json manifest (SPEC 3.3 and 5). Free of LibTorch.
 #pragma once
@@ -44,7 +45,8 @@ struct ModelExportReport {
   std::string quantize_mode;  // "dynamic" | "static" | "" when not quantized
   bool evaluated = false;
   ModelFileReport fp32;
-  ModelFileReport int8;       // path empty when export.quantize = false
+  ModelFileReport int8;       // path empty when export.quantize = false or the model cannot be quantized
+  std::string int8_skipped;   // why export.quantize = true wrote no INT8 file (Faster R-CNN); else empty
   ParityReport parity;  // ONNX Runtime against LibTorch on parity_images val images
   int parity_images = 0;
   std::filesystem::path manifest;
@@ -57,7 +59,8 @@ Expected<ModelExportReport> export_model(const ModelExportOptions& options);
 Expected<ParityReport> check_export_parity(const std::filesystem::path& checkpoint, const std::filesystem::path& onnx,
                                            const std::vector<std::filesystem::path>& images);
 
-// artifacts.export: {onnx_path, int8_path, opset, quantize_mode, fp32: {…}, int8: {…}, parity: {…}}
+// artifacts.export: {onnx_path, int8_path, opset, quantize_mode, fp32: {…}, int8: {…}, parity: {…}},
+// plus int8_skipped (the reason) when the model could not be quantized.
 nlohmann::json to_json(const ModelExportReport& report);
 
 // SHA-256 (lower-case hex) of the class map as the manifest records it: the JSON text of the

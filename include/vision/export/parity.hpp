@@ -7,8 +7,10 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <span>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json_fwd.hpp>
 
@@ -19,7 +21,11 @@ namespace vision {
 struct ParityBounds {
   double box_relative = 1e-4;    // a box value passes when |a − b| ≤ box_relative · max(1, |b|)
   double score_absolute = 1e-4;  // a score passes when |a − b| ≤ score_absolute
+  double box_pixels = 0;         // > 0: a box value passes when |a − b| ≤ box_pixels instead
 };
+
+// Detections after NMS (Faster R-CNN) are compared box by box in pixels.
+inline constexpr ParityBounds k_detection_parity_bounds{.box_relative = 0, .score_absolute = 1e-4, .box_pixels = 1e-2};
 
 struct ParityReport {
   double max_box_diff = 0;    // the raw largest |a − b| over box values, in pixels
@@ -35,6 +41,21 @@ struct ParityReport {
 // sizes do not match each other or the layout.
 Expected<ParityReport> compare_outputs(std::span<const float> exported, std::span<const float> reference,
                                        std::size_t channels, std::size_t anchors, const ParityBounds& bounds = {});
+
+// One image's detections as an export and LibTorch give them: boxes x1 y1 x2 y2 (four values per
+// detection) in the image's pixels, labels 1-based (0 = background), scores highest first.
+struct DetectionList {
+  std::vector<float> boxes;
+  std::vector<std::int64_t> labels;
+  std::vector<float> scores;
+};
+
+// Compares detections image by image: the counts must be equal and every reference detection
+// is paired with the closest exported one of its label (equal scores leave their order to each
+// runtime); a count or a label without a partner is an ErrorCode::runtime error naming the
+// image. The pairs' boxes and scores are then held to `bounds`.
+Expected<ParityReport> compare_detections(std::span<const DetectionList> exported, std::span<const DetectionList> reference,
+                                          const ParityBounds& bounds = k_detection_parity_bounds);
 
 // "ONNX Runtime and LibTorch differ by … on boxes (… of the bound) …": the figures of a report.
 std::string describe(const ParityReport& report);

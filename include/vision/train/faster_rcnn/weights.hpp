@@ -34,8 +34,9 @@ Expected<void> save_weights(const std::filesystem::path& path, FasterRcnnImpl& m
 Expected<void> save_weights(const std::filesystem::path& path, FasterRcnnImpl& model, const WeightsMeta& meta,
                             const std::function<void(torch::serialize::OutputArchive&)>& extra);
 
-// The meta record of a weight file; a file of another format (a YOLO checkpoint) is an
-// ErrorCode::invalid_data error, so callers can tell the two kinds of .pt apart.
+// The meta record of a weight file, without a model to load it into: not_found when there is no
+// file; a file of another format (a YOLO checkpoint) is an ErrorCode::invalid_data error, so
+// callers (val, export) can tell the two kinds of .pt apart.
 Expected<WeightsMeta> read_weights_meta(const std::filesystem::path& path);
 
 struct LoadedWeights {
