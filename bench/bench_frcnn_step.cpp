@@ -2,7 +2,6 @@
 // random images and boxes, timed per stage, so a profile can be set against torchvision's
 // (bench/faster_rcnn/torchvision_step.py prints the same stages for the same shapes).
 //   bench_frcnn_step [--variant mobilenet_v3] [--size 320] [--batch 2] [--threads 1] [--steps 5]
-#include <ATen/Parallel.h>
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -14,6 +13,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "compute_threads.hpp"
 #include "vision/core/config.hpp"
 #include "vision/train/faster_rcnn/faster_rcnn.hpp"
 
@@ -47,7 +47,7 @@ int main(int argc, char** argv) {
   app.add_option("--boxes", boxes, "Boxes per image")->capture_default_str()->check(CLI::PositiveNumber);
   app.add_option("--classes", classes, "Object classes")->capture_default_str()->check(CLI::PositiveNumber);
   CLI11_PARSE(app, argc, argv);
-  at::set_num_threads(threads);
+  vision::train::set_compute_threads(threads);
   torch::manual_seed(0);
   auto spec = frcnn::variant_spec(variant_name);
   if (!spec) {

@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "batch_loader.hpp"
+#include "compute_threads.hpp"
 #include "detection_loss.hpp"
 #include "model_ema.hpp"
 #include "optimizer.hpp"
@@ -125,7 +126,7 @@ class Trainer {
     m_device = *device;
     const int cores = static_cast<int>(std::max(1U, std::thread::hardware_concurrency()));
     const int torch_threads = m_options.threads > 0 ? m_options.threads : cores;
-    at::set_num_threads(torch_threads);
+    train::set_compute_threads(torch_threads);
     // Loader threads only help on cores LibTorch leaves free: on a busy core they stall its
     // OpenMP regions (measured on 2 cores, mosaic at 320 px: 9.0 images/s without workers, 7.7
     // with 2). Without a free core the batches are built between steps on this thread.
@@ -519,7 +520,7 @@ class Trainer {
 Expected<DetectionMetrics> evaluate_checkpoint(const CheckpointValOptions& options) {
   auto device = resolve_device(options.device);
   if (!device) return std::unexpected(device.error());
-  if (options.threads > 0) at::set_num_threads(options.threads);
+  if (options.threads > 0) train::set_compute_threads(options.threads);
   auto checkpoint = train::load_checkpoint(options.checkpoint);
   if (!checkpoint) return std::unexpected(checkpoint.error());
   auto dataset_options = options.dataset;
