@@ -150,7 +150,6 @@ torch::Tensor roi_align(const torch::Tensor& input, const torch::Tensor& rois, d
       .permute({0, 3, 1, 2})
       .contiguous();
 }
-
 torch::Tensor map_levels(const torch::Tensor& boxes, int64_t k_min, int64_t k_max) {
   const auto area =
       (boxes.select(1, 2) - boxes.select(1, 0)) * (boxes.select(1, 3) - boxes.select(1, 1));
@@ -205,7 +204,9 @@ torch::Tensor MultiScaleRoiAlignImpl::forward(
     if (in_level.numel() == 0) continue;
     const auto pooled = roi_align(maps[level], rois.index_select(0, in_level), scales[level],
                                   output_size, output_size, sampling_ratio);
-    result = result.index_copy(0, in_level, pooled.to(result.scalar_type()));
+    // In place, as torchvision's result[idx] = …: a copy per level would move the whole
+    // [K, C, 7, 7] result again, forward and backward.
+    result.index_copy_(0, in_level, pooled.to(result.scalar_type()));
   }
   return result;
 }
