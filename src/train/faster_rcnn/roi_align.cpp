@@ -55,8 +55,8 @@ constexpr int64_t k_bin_grain = 16;
 // Pools map cells into bins: cells [M, C] (channels last), taps [B, T] int64 cell indices,
 // weights [B, T] → [B, C], out[b] = Σ_t weights[b, t] · cells[taps[b, t]]. Its backward
 // scatters the same weights back onto the cells. As a sparse [B, M] matrix times the cells this
-// is the same sum, but LibTorch's CPU sparse-CSR backward (the transposed product) took seconds
-// per training step; this loop runs over contiguous channel rows, which vectorise.
+// is the same sum, but LibTorch's CPU sparse-CSR product and its backward took about 0.7 s of a
+// 2.5 s step (mobilenet_v3, 320 px, batch 2, 1 thread); this loop runs over contiguous rows.
 struct BilinearPooling : torch::autograd::Function<BilinearPooling> {
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& cells,
                                const torch::Tensor& taps, const torch::Tensor& weights) {
@@ -150,6 +150,7 @@ torch::Tensor roi_align(const torch::Tensor& input, const torch::Tensor& rois, d
       .permute({0, 3, 1, 2})
       .contiguous();
 }
+
 torch::Tensor map_levels(const torch::Tensor& boxes, int64_t k_min, int64_t k_max) {
   const auto area =
       (boxes.select(1, 2) - boxes.select(1, 0)) * (boxes.select(1, 3) - boxes.select(1, 1));
