@@ -3,7 +3,6 @@
 // CPU. scripts/bench-train prints the trainer's throughput as a ratio of this figure, measured
 // in the same run.
 //   bench_train_step [--size 320] [--batch 16] [--threads 2] [--steps 8] [--scale n] [--boxes 16]
-#include <ATen/Parallel.h>
 #include <torch/torch.h>
 
 #include <chrono>
@@ -12,6 +11,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "compute_threads.hpp"
 #include "detection_loss.hpp"
 #include "vision/train/yolo_layers.hpp"
 
@@ -27,7 +27,7 @@ int main(int argc, char** argv) {
   app.add_option("--boxes", boxes, "Boxes per image")->capture_default_str()->check(CLI::PositiveNumber);
   CLI11_PARSE(app, argc, argv);
   const char scale = scale_name[0];
-  at::set_num_threads(threads);
+  vision::train::set_compute_threads(threads);
   torch::manual_seed(0);
   vision::train::YoloDetector model(vision::YoloModelOptions{4, scale, vision::k_yolo_reg_max});
   model->train();

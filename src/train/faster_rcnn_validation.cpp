@@ -8,6 +8,7 @@
 
 #include <opencv2/core.hpp>
 
+#include "compute_threads.hpp"
 #include "training_run.hpp"
 #include "vision/image/image_files.hpp"
 #include "vision/train/faster_rcnn/weights.hpp"
@@ -84,7 +85,7 @@ Expected<DetectionMetrics> evaluate_faster_rcnn(faster_rcnn::FasterRcnnImpl& mod
 Expected<DetectionMetrics> validate_faster_rcnn_checkpoint(const CheckpointValOptions& options) {
   auto device = resolve_device(options.device);
   if (!device) return std::unexpected(device.error());
-  if (options.threads > 0) at::set_num_threads(options.threads);
+  if (options.threads > 0) train::set_compute_threads(options.threads);
   auto meta = faster_rcnn::read_weights_meta(options.checkpoint);
   if (!meta) return std::unexpected(meta.error());
   auto names = options.dataset.class_names.empty() ? meta->names : options.dataset.class_names;

@@ -15,6 +15,7 @@
 #include <optional>
 
 #include "batch_loader.hpp"
+#include "compute_threads.hpp"
 #include "detection_loss.hpp"
 #include "model_ema.hpp"
 #include "faster_rcnn_validation.hpp"
@@ -440,7 +441,7 @@ class Trainer {
 Expected<DetectionMetrics> evaluate_checkpoint(const CheckpointValOptions& options) {
   auto device = train::resolve_device(options.device);
   if (!device) return std::unexpected(device.error());
-  if (options.threads > 0) at::set_num_threads(options.threads);
+  if (options.threads > 0) train::set_compute_threads(options.threads);
   auto checkpoint = train::load_checkpoint(options.checkpoint);
   if (!checkpoint) return std::unexpected(checkpoint.error());
   auto dataset_options = options.dataset;

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <thread>
 
+#include "compute_threads.hpp"
 #include "vision/core/exception_error.hpp"
 #include "vision/core/log.hpp"
 #include "vision/core/run.hpp"
@@ -40,7 +41,7 @@ Expected<torch::Device> resolve_device(const std::string& name) {
 int set_training_threads(int threads, int workers) {
   const int cores = static_cast<int>(std::max(1U, std::thread::hardware_concurrency()));
   const int torch_threads = threads > 0 ? threads : cores;
-  at::set_num_threads(torch_threads);
+  set_compute_threads(torch_threads);
   return std::min(workers, std::max(0, cores - torch_threads));
 }
 

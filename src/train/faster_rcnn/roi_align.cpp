@@ -1,7 +1,9 @@
-// RoIAlign as a sparse bilinear pooling matrix (torchvision's csrc/ops/cpu/roi_align_kernel.cpp,
+// RoIAlign as bilinear taps pooled by a small kernel (torchvision's csrc/ops/cpu/roi_align_kernel.cpp,
 // the same computation as ONNX RoiAlign) and MultiScaleRoiAlign (torchvision's ops/poolers.py).
 #include "faster_rcnn/roi_align.hpp"
 
+#include <ATen/Dispatch.h>
+#include <ATen/Parallel.h>
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -44,6 +46,73 @@ std::pair<torch::Tensor, torch::Tensor> axis_samples(const torch::Tensor& start,
   return {torch::stack({low, high}, -1), weights};
 }
 
+// Channels per task of the backward pass: each task owns whole columns of the gradient, so
+// threads never add into the same cell.
+constexpr int64_t k_channel_grain = 32;
+// Bins per task of the forward pass.
+constexpr int64_t k_bin_grain = 16;
+
+// Pools map cells into bins: cells [M, C] (channels last), taps [B, T] int64 cell indices,
+// weights [B, T] → [B, C], out[b] = Σ_t weights[b, t] · cells[taps[b, t]]. Its backward
+// scatters the same weights back onto the cells. As a sparse [B, M] matrix times the cells this
+// is the same sum, but LibTorch's CPU sparse-CSR product and its backward took about 0.7 s of a
+// 2.5 s step (mobilenet_v3, 320 px, batch 2, 1 thread); this loop runs over contiguous rows.
+struct BilinearPooling : torch::autograd::Function<BilinearPooling> {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& cells,
+                               const torch::Tensor& taps, const torch::Tensor& weights) {
+    ctx->save_for_backward({taps, weights});
+    ctx->saved_data["cells"] = cells.size(0);
+    const int64_t bins = taps.size(0), per_bin = taps.size(1), channels = cells.size(1);
+    auto out = torch::zeros({bins, channels}, cells.options());
+    AT_DISPATCH_FLOATING_TYPES(cells.scalar_type(), "bilinear_pooling", [&] {
+      const auto* cell = cells.const_data_ptr<scalar_t>();
+      const auto* tap = taps.const_data_ptr<int64_t>();
+      const auto* weight = weights.const_data_ptr<scalar_t>();
+      auto* pooled = out.mutable_data_ptr<scalar_t>();
+      at::parallel_for(0, bins, k_bin_grain, [&](int64_t begin, int64_t end) {
+        for (int64_t b = begin; b < end; ++b) {
+          scalar_t* row = pooled + b * channels;
+          for (int64_t t = b * per_bin; t < (b + 1) * per_bin; ++t) {
+            const scalar_t w = weight[t];
+            if (w == 0) continue;  // a sample outside the map
+            const scalar_t* source = cell + tap[t] * channels;
+            for (int64_t c = 0; c < channels; ++c) row[c] += w * source[c];
+          }
+        }
+      });
+    });
+    return out;
+  }
+
+  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
+                                               const torch::autograd::tensor_list& grad_outputs) {
+    const auto saved = ctx->get_saved_variables();
+    const auto& taps = saved[0];
+    const auto& weights = saved[1];
+    const auto grad = grad_outputs[0].contiguous();
+    const int64_t bins = taps.size(0), per_bin = taps.size(1), channels = grad.size(1);
+    auto grad_cells = torch::zeros({ctx->saved_data["cells"].toInt(), channels}, grad.options());
+    AT_DISPATCH_FLOATING_TYPES(grad.scalar_type(), "bilinear_pooling_backward", [&] {
+      const auto* tap = taps.const_data_ptr<int64_t>();
+      const auto* weight = weights.const_data_ptr<scalar_t>();
+      const auto* source = grad.const_data_ptr<scalar_t>();
+      auto* cells = grad_cells.mutable_data_ptr<scalar_t>();
+      at::parallel_for(0, channels, k_channel_grain, [&](int64_t c_begin, int64_t c_end) {
+        for (int64_t b = 0; b < bins; ++b) {
+          const scalar_t* row = source + b * channels;
+          for (int64_t t = b * per_bin; t < (b + 1) * per_bin; ++t) {
+            const scalar_t w = weight[t];
+            if (w == 0) continue;
+            scalar_t* target = cells + tap[t] * channels;
+            for (int64_t c = c_begin; c < c_end; ++c) target[c] += w * row[c];
+          }
+        }
+      });
+    });
+    return {grad_cells, torch::Tensor(), torch::Tensor()};
+  }
+};
+
 }  // namespace
 
 torch::Tensor roi_align(const torch::Tensor& input, const torch::Tensor& rois, double spatial_scale,
@@ -51,6 +120,7 @@ torch::Tensor roi_align(const torch::Tensor& input, const torch::Tensor& rois, d
   TORCH_CHECK(input.dim() == 4, "roi_align: input must be [N, C, H, W]");
   TORCH_CHECK(rois.dim() == 2 && rois.size(1) == 5, "roi_align: rois must be [K, 5]");
   TORCH_CHECK(sampling_ratio > 0, "roi_align: sampling_ratio must be positive");
+  TORCH_CHECK(input.device().is_cpu(), "roi_align: the pooling kernel runs on the CPU");
   const int64_t channels = input.size(1), height = input.size(2), width = input.size(3);
   if (rois.size(0) == 0)
     return torch::zeros({0, channels, output_height, output_width}, input.options());
@@ -65,22 +135,17 @@ torch::Tensor roi_align(const torch::Tensor& input, const torch::Tensor& rois, d
   const auto [cols, wx] =
       axis_samples(x1, (r.select(1, 3) * spatial_scale - x1).clamp_min(1.0), out_w, ratio, width);
   // Every output bin is a weighted sum of 4·ratio² cells (ratio² samples × 4 corners), laid out
-  // [K, bin y, bin x, sample y, corner y, sample x, corner x]: one row of a sparse matrix over
-  // the map's cells. Multiplying it with the cells (channels last) pools every bin at once
-  // without materialising the gathered features, and autograd's backward is its transpose.
+  // [K, bin y, bin x, sample y, corner y, sample x, corner x]; the cells are read channels last,
+  // so each tap adds one contiguous row.
   const auto cell = (batch * height * width).view({k, 1, 1, 1, 1, 1, 1}) +
                     rows.view({k, out_h, 1, ratio, 2, 1, 1}) * width +
                     cols.view({k, 1, out_w, 1, 1, ratio, 2});
   const auto weights = wy.view({k, out_h, 1, ratio, 2, 1, 1}) *
                        wx.view({k, 1, out_w, 1, 1, ratio, 2}) / static_cast<double>(ratio * ratio);
   const int64_t bins = k * out_h * out_w, taps = 4 * ratio * ratio;
-  const auto long_options = torch::TensorOptions().dtype(torch::kLong).device(input.device());
-  const auto pooling = torch::sparse_csr_tensor(
-      torch::arange(0, bins * taps + 1, taps, long_options), cell.reshape(-1), weights.reshape(-1),
-      {bins, input.size(0) * height * width},
-      torch::TensorOptions().dtype(weights.scalar_type()).device(input.device()));
-  const auto cells = input.permute({0, 2, 3, 1}).reshape({-1, channels});
-  return torch::mm(pooling, cells)
+  const auto cells = input.permute({0, 2, 3, 1}).reshape({-1, channels}).contiguous();
+  return BilinearPooling::apply(cells, cell.reshape({bins, taps}).contiguous(),
+                                weights.reshape({bins, taps}).contiguous())
       .view({k, out_h, out_w, channels})
       .permute({0, 3, 1, 2})
       .contiguous();
@@ -140,7 +205,9 @@ torch::Tensor MultiScaleRoiAlignImpl::forward(
     if (in_level.numel() == 0) continue;
     const auto pooled = roi_align(maps[level], rois.index_select(0, in_level), scales[level],
                                   output_size, output_size, sampling_ratio);
-    result = result.index_copy(0, in_level, pooled.to(result.scalar_type()));
+    // In place, as torchvision's result[idx] = …: a copy per level would move the whole
+    // [K, C, 7, 7] result again, forward and backward.
+    result.index_copy_(0, in_level, pooled.to(result.scalar_type()));
   }
   return result;
 }

@@ -1,6 +1,5 @@
-// RoIAlign written with tensor ops (a sparse matrix of bilinear weights times the map), so
-// autograd gives its backward pass, and the FPN level rule of MultiScaleRoiAlign. Private to
-// src/train.
+// RoIAlign (bilinear taps computed with tensor ops, pooled by a small kernel with its own
+// backward pass) and the FPN level rule of MultiScaleRoiAlign. Private to src/train.
 #pragma once
 
 #include <torch/types.h>
