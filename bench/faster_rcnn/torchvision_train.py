@@ -1,8 +1,9 @@
 # The reference side of scripts/bench-frcnn: torchvision's Faster R-CNN trained from scratch on a
 # YOLO data set (images/{train,val}, labels/{train,val}/*.txt) the way references/detection
 # trains it — SGD, a linear warm-up over the first epoch's first min(1000, iterations - 1)
-# steps from lr/1000, lr × 0.1 at each of --lr-steps, horizontal flip 0.5 — with Vision's
-# transform sizes (min_size = img_size, max_size = round(img_size · 1333 / 800)).
+# steps from lr/1000, then its cosineannealinglr schedule stepped per epoch (Vision's
+# faster_rcnn recipe), horizontal flip 0.5 — with Vision's transform sizes (min_size =
+# img_size, max_size = round(img_size · 1333 / 800)).
 # Prints one line per epoch with its training images/s and the median of epochs 2..E, and
 # writes the val predictions (score >= 0.001, at most 300 per image, boxes in pixels, 0-based
 # classes) as JSON for bench_frcnn_score, so Vision's evaluator scores both sides the same way.
@@ -55,10 +56,8 @@ def read_boxes(path, width, height):
 
 
 class YoloSet(torch.utils.data.Dataset):
-    def __init__(self, data, split, flip, max_samples=0):
+    def __init__(self, data, split, flip):
         self.images = list_images(data, split)
-        if max_samples > 0:  # train.faster_rcnn.max_samples: the first images in name order
-            self.images = self.images[:max_samples]
         self.flip = flip
 
     def __len__(self):
@@ -91,9 +90,7 @@ def main():
     parser.add_argument("--lr", type=float, default=0.02)
     parser.add_argument("--momentum", type=float, default=0.9)
     parser.add_argument("--weight-decay", type=float, default=1e-4)
-    parser.add_argument("--lr-steps", default="16,22", help="epochs at which lr drops 10x (references/detection)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--max-samples", type=int, default=0, help="train on the first N images (0: all)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -104,9 +101,8 @@ def main():
     model = build(args.variant, num_classes + 1, args.img_size)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.SGD(params, lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay)
-    milestones = [int(e) for e in args.lr_steps.split(",") if e]
-    epoch_scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=milestones, gamma=0.1)
-    train_set = YoloSet(args.data, "train", flip=True, max_samples=args.max_samples)
+    epoch_scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=args.epochs)
+    train_set = YoloSet(args.data, "train", flip=True)
     loader = torch.utils.data.DataLoader(train_set, batch_size=args.batch, shuffle=True, num_workers=args.workers,
                                          collate_fn=collate, generator=torch.Generator().manual_seed(args.seed))
 
