@@ -396,6 +396,8 @@ class Trainer {
     auto& optimizer = schedule.optimizer();
     double box = 0, cls = 0, dfl = 0, images = 0;
     std::int64_t i = 0;
+    const auto waited_before = distributed() ? m_group->all_reduce_wait() : std::chrono::nanoseconds{0};
+    double backward_seconds = 0;
     while (true) {
       if (!distributed() && interrupt::requested()) {
         m_report.interrupted_in_epoch = epoch + 1;
@@ -407,7 +409,9 @@ class Trainer {
       const std::int64_t iteration = i + m_batches * epoch;
       const int accumulate = schedule.begin_iteration(iteration, epoch);
       auto loss = batch_loss(**batch);
+      const auto backward_started = Clock::now();
       if (auto ok = backward(loss.total); !ok) return std::unexpected(ok.error());
+      backward_seconds += seconds_since(backward_started);
       if (iteration - m_last_optimizer_step >= accumulate) {
         if (m_options.grad_clip > 0) torch::nn::utils::clip_grad_norm_(m_model->parameters(), m_options.grad_clip);
         optimizer.step();
@@ -434,6 +438,7 @@ class Trainer {
       progress->update(i, note);
     }
     if (progress) progress->finish();
+    if (distributed() && i > 0) log_communication(m_group->all_reduce_wait() - waited_before, backward_seconds, i);
     EpochResult result;
     result.epoch = epoch + 1;
     result.box_loss = box;
@@ -445,6 +450,18 @@ class Trainer {
     m_images_trained += images;
     m_train_seconds += result.train_seconds;
     return result;
+  }
+
+  // Per step of an epoch: the wait in blocking all-reduces (SyncBatchNorm, loss normaliser, step
+  // agreement) and the backward whose bucketed gradient all-reduce overlaps it (scripts/bench-dist).
+  void log_communication(std::chrono::nanoseconds waited, double backward_seconds, std::int64_t steps) const {
+    const double all_reduce_ms = std::chrono::duration<double, std::milli>(waited).count() / static_cast<double>(steps);
+    const double backward_ms = 1000 * backward_seconds / static_cast<double>(steps);
+    char line[160];
+    std::snprintf(line, sizeof line, "rank %d: per step %.1f ms waiting in all-reduces, %.1f ms in backward with the gradient all-reduce",
+                  m_group->rank(), all_reduce_ms, backward_ms);
+    log::info("train.distributed.step", line,
+              {{"rank", m_group->rank()}, {"all_reduce_ms_per_step", all_reduce_ms}, {"backward_ms_per_step", backward_ms}});
   }
 
   // In a data-parallel training the ranks' loss terms become the global batch's (their sum) and
