@@ -232,6 +232,10 @@ Expected<void> train_yolo_backend(Run& run) {
   auto report = train_yolo(o);
   if (!report) return std::unexpected(report.error());
   run.artifacts().update(to_json(*report));
+  if (report->interrupted_in_epoch > 0 && !writes) {
+    return fail(ErrorCode::interrupted, std::format("rank {} stopped with the others in epoch {}; rank 0 holds the checkpoints",
+                                                    o.distributed.rank, report->interrupted_in_epoch));
+  }
   if (report->interrupted_in_epoch > 0) {
     return interrupted_training(run, *report, "--set train.yolo.resume=true --weights " + report->last_pt.string());
   }
