@@ -16,10 +16,12 @@ namespace {
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
-// Per-channel sums in double: E[x²] - E[x]² loses too much in float32.
+// N, H and W: what a channel's statistics run over.
 const std::vector<std::int64_t> k_channel_dims = {0, 2, 3};
 
-at::Tensor channel_view(const at::Tensor& t) { return t.view({1, -1, 1, 1}); }
+at::Tensor channel_view(const at::Tensor& t) {
+  return t.view({1, -1, 1, 1});
+}
 
 // The mean over the ranks of `stats`, in place; a failure (a peer died or hangs) ends the step.
 void all_reduce_mean(DistributedGroup& group, at::Tensor& stats) {
@@ -29,10 +31,13 @@ void all_reduce_mean(DistributedGroup& group, at::Tensor& stats) {
 class SyncBatchNormFunction : public torch::autograd::Function<SyncBatchNormFunction> {
  public:
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& input, const at::Tensor& weight,
-                            const at::Tensor& bias, DistributedGroup* group, torch::nn::BatchNorm2dImpl* bn) {
+                            const at::Tensor& bias, DistributedGroup* group,
+                            torch::nn::BatchNorm2dImpl* bn) {
     const auto channels = input.size(1);
-    const double local_count = static_cast<double>(input.numel() / std::max<std::int64_t>(channels, 1));
+    const double local_count =
+        static_cast<double>(input.numel() / std::max<std::int64_t>(channels, 1));
     // Means over the ranks of (sum, sum of squares, count): their ratios are the global ones.
+    // Summed in double: E[x²] - E[x]² loses too much in float32.
     auto stats = torch::cat({input.sum(k_channel_dims, false, torch::kDouble),
                              (input * input).sum(k_channel_dims, false, torch::kDouble),
                              torch::full({1}, local_count, torch::kDouble)});
@@ -46,7 +51,8 @@ class SyncBatchNormFunction : public torch::autograd::Function<SyncBatchNormFunc
     const double total = count.item<double>() * group->world_size();
     const double momentum = bn->options.momentum().value_or(0.1);
     bn->running_mean.mul_(1 - momentum).add_(mean_f, momentum);
-    bn->running_var.mul_(1 - momentum).add_((var * (total / std::max(total - 1, 1.0))).to(input.scalar_type()), momentum);
+    bn->running_var.mul_(1 - momentum)
+        .add_((var * (total / std::max(total - 1, 1.0))).to(input.scalar_type()), momentum);
     bn->num_batches_tracked.add_(1);
     ctx->save_for_backward({input, weight, mean_f, invstd});
     ctx->saved_data["total"] = total;
@@ -62,7 +68,8 @@ class SyncBatchNormFunction : public torch::autograd::Function<SyncBatchNormFunc
     const auto& mean = saved[2];
     const auto& invstd = saved[3];
     const double total = ctx->saved_data["total"].toDouble();
-    auto* group = reinterpret_cast<DistributedGroup*>(static_cast<std::intptr_t>(ctx->saved_data["group"].toInt()));
+    auto* group = reinterpret_cast<DistributedGroup*>(
+        static_cast<std::intptr_t>(ctx->saved_data["group"].toInt()));
     const auto grad = grad_outputs[0].contiguous();
     const auto channels = input.size(1);
     const auto normalised = (input - channel_view(mean)) * channel_view(invstd);
@@ -72,16 +79,19 @@ class SyncBatchNormFunction : public torch::autograd::Function<SyncBatchNormFunc
     all_reduce_mean(*group, sums);
     const double ranks = group->world_size();
     const auto mean_dy = (sums.slice(0, 0, channels) * ranks / total).to(input.scalar_type());
-    const auto mean_dy_xhat = (sums.slice(0, channels, 2 * channels) * ranks / total).to(input.scalar_type());
+    const auto mean_dy_xhat =
+        (sums.slice(0, channels, 2 * channels) * ranks / total).to(input.scalar_type());
     const auto grad_input =
-        channel_view(weight * invstd) * (grad - channel_view(mean_dy) - normalised * channel_view(mean_dy_xhat));
+        channel_view(weight * invstd) *
+        (grad - channel_view(mean_dy) - normalised * channel_view(mean_dy_xhat));
     return {grad_input, sum_dy_xhat, sum_dy, at::Tensor(), at::Tensor()};
   }
 };
 
 }  // namespace
 
-at::Tensor sync_batch_norm(DistributedGroup& group, torch::nn::BatchNorm2dImpl& bn, const at::Tensor& input) {
+at::Tensor sync_batch_norm(DistributedGroup& group, torch::nn::BatchNorm2dImpl& bn,
+                           const at::Tensor& input) {
   if (!bn.is_training()) return bn.forward(input);
   return SyncBatchNormFunction::apply(input, bn.weight, bn.bias, &group, &bn);
 }

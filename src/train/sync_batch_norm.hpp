@@ -17,7 +17,8 @@ namespace vision::train {
 // bn's training-mode forward over the ranks of `group`: the per-channel sum, sum of squares and
 // count all-reduced in forward, the two per-channel gradient sums in backward (the weight and
 // bias gradients stay local: GradientReducer averages them). In eval mode bn's own forward.
-at::Tensor sync_batch_norm(DistributedGroup& group, torch::nn::BatchNorm2dImpl& bn, const at::Tensor& input);
+at::Tensor sync_batch_norm(DistributedGroup& group, torch::nn::BatchNorm2dImpl& bn,
+                           const at::Tensor& input);
 
 // Every ConvBnSilu of `model` normalised with sync_batch_norm over `group`, which must outlive
 // the model's training.

@@ -22,24 +22,35 @@ namespace {
 
 // Augmentation off, so both runs see the same pixels whichever rank reads an image.
 const std::vector<std::string> k_plain = {
-    "--set", "train.yolo.mosaic=0",    "--set", "train.yolo.hsv_h=0", "--set", "train.yolo.hsv_s=0",
-    "--set", "train.yolo.hsv_v=0",     "--set", "train.yolo.translate=0", "--set", "train.yolo.scale=0",
+    "--set", "train.yolo.mosaic=0",    "--set", "train.yolo.hsv_h=0",
+    "--set", "train.yolo.hsv_s=0",     "--set", "train.yolo.hsv_v=0",
+    "--set", "train.yolo.translate=0", "--set", "train.yolo.scale=0",
     "--set", "train.yolo.fliplr=0"};
 
 class DistributedTrain : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     s_dir = new TempDir;
-    ASSERT_EQ(run_vision({"datagen", "--out", (*s_dir / "data").string(), "--train", "32", "--val", "2", "--size", "64"})
+    ASSERT_EQ(run_vision({"datagen", "--out", (*s_dir / "data").string(), "--train", "32", "--val",
+                          "2", "--size", "64"})
                   .exit_code,
               0);
   }
   static void TearDownTestSuite() { delete s_dir; }
 
-  static std::vector<std::string> train_args(const std::string& workdir, std::vector<std::string> more) {
-    std::vector<std::string> args = {"train", "--workdir", (*s_dir / workdir).string(), "--data", (*s_dir / "data").string(),
-                                     "--img-size", "64", "--set", "class_map.names=[circle,square,triangle,star]",
-                                     "--set", "export.quantize=false"};
+  static std::vector<std::string> train_args(const std::string& workdir,
+                                             std::vector<std::string> more) {
+    std::vector<std::string> args = {"train",
+                                     "--workdir",
+                                     (*s_dir / workdir).string(),
+                                     "--data",
+                                     (*s_dir / "data").string(),
+                                     "--img-size",
+                                     "64",
+                                     "--set",
+                                     "class_map.names=[circle,square,triangle,star]",
+                                     "--set",
+                                     "export.quantize=false"};
     args.insert(args.end(), k_plain.begin(), k_plain.end());
     args.insert(args.end(), more.begin(), more.end());
     return args;
@@ -57,7 +68,8 @@ class DistributedTrain : public ::testing::Test {
 
   static std::set<std::string> file_names(const fs::path& dir) {
     std::set<std::string> names;
-    for (const auto& entry : fs::recursive_directory_iterator(dir)) names.insert(fs::relative(entry.path(), dir).string());
+    for (const auto& entry : fs::recursive_directory_iterator(dir))
+      names.insert(fs::relative(entry.path(), dir).string());
     return names;
   }
 
@@ -74,7 +86,8 @@ class TwoRanksAgainstOne : public DistributedTrain {
     const std::vector<std::string> recipe = {"--epochs", "2", "--batch-size", "16"};
     s_one = new vision::test::ProcessResult(run_vision(train_args("one", recipe)));
     auto two = recipe;
-    two.insert(two.end(), {"--nproc-per-node", "2", "--master-port", std::to_string(vision::net::free_loopback_port())});
+    two.insert(two.end(), {"--nproc-per-node", "2", "--master-port",
+                           std::to_string(vision::net::free_loopback_port())});
     s_two = new vision::test::ProcessResult(run_vision(train_args("two", two)));
   }
   static void TearDownTestSuite() {
@@ -101,18 +114,20 @@ TEST_F(TwoRanksAgainstOne, TrainTheWeightsOfOneProcessOnTheGlobalBatch) {
   ASSERT_EQ(expected.size(), actual.size());
   for (const auto& item : expected) {
     const auto& other = actual[item.key()];
-    EXPECT_TRUE(torch::allclose(other, item.value(), 1e-3, 1e-5)) << item.key() << " differs by "
-                                                                   << (other - item.value()).abs().max().item<double>();
+    EXPECT_TRUE(torch::allclose(other, item.value(), 1e-3, 1e-5))
+        << item.key() << " differs by " << (other - item.value()).abs().max().item<double>();
   }
   for (const auto& item : one->model->named_buffers()) {
     if (!item.value().is_floating_point()) continue;
-    EXPECT_TRUE(torch::allclose(two->model->named_buffers()[item.key()], item.value(), 1e-3, 1e-5)) << item.key();
+    EXPECT_TRUE(torch::allclose(two->model->named_buffers()[item.key()], item.value(), 1e-3, 1e-5))
+        << item.key();
   }
   // The same history: the epochs' losses (summed over the ranks) equal the one process's.
   EXPECT_EQ(one->meta.epoch, 2);
   EXPECT_EQ(two->meta.epoch, 2);
   EXPECT_EQ(one->meta.history.size(), two->meta.history.size());
-  EXPECT_NEAR(one->meta.history[1]["cls_loss"].get<double>(), two->meta.history[1]["cls_loss"].get<double>(), 1e-3);
+  EXPECT_NEAR(one->meta.history[1]["cls_loss"].get<double>(),
+              two->meta.history[1]["cls_loss"].get<double>(), 1e-3);
 }
 
 TEST_F(TwoRanksAgainstOne, WriteTheFilesOfOneProcess) {
@@ -122,7 +137,8 @@ TEST_F(TwoRanksAgainstOne, WriteTheFilesOfOneProcess) {
   EXPECT_EQ(file_names(rank0_folder("two", "models")), file_names(rank0_folder("one", "models")));
   // Rank 1 leaves only its own run record (its config, status and error), no models.
   std::set<std::string> runs;
-  for (const auto& entry : fs::directory_iterator(*s_dir / "two" / "runs")) runs.insert(entry.path().filename().string());
+  for (const auto& entry : fs::directory_iterator(*s_dir / "two" / "runs"))
+    runs.insert(entry.path().filename().string());
   EXPECT_EQ(runs.size(), 2U);
   std::size_t model_folders = 0;
   for (const auto& entry : fs::directory_iterator(*s_dir / "two" / "models")) {
@@ -132,10 +148,15 @@ TEST_F(TwoRanksAgainstOne, WriteTheFilesOfOneProcess) {
 }
 
 // Rank `rank` of two, started as torchrun starts it: by its environment.
-std::unique_ptr<vision::test::BackgroundProcess> start_rank(int rank, int port, const std::vector<std::string>& args) {
+std::unique_ptr<vision::test::BackgroundProcess> start_rank(int rank, int port,
+                                                            const std::vector<std::string>& args) {
   const std::vector<std::pair<std::string, std::string>> variables = {
-      {"WORLD_SIZE", "2"}, {"RANK", std::to_string(rank)}, {"LOCAL_RANK", std::to_string(rank)},
-      {"LOCAL_WORLD_SIZE", "2"}, {"MASTER_ADDR", "127.0.0.1"}, {"MASTER_PORT", std::to_string(port)}};
+      {"WORLD_SIZE", "2"},
+      {"RANK", std::to_string(rank)},
+      {"LOCAL_RANK", std::to_string(rank)},
+      {"LOCAL_WORLD_SIZE", "2"},
+      {"MASTER_ADDR", "127.0.0.1"},
+      {"MASTER_PORT", std::to_string(port)}};
   for (const auto& [name, value] : variables) setenv(name.c_str(), value.c_str(), 1);
   auto process = std::make_unique<vision::test::BackgroundProcess>(VISION_BINARY, args);
   for (const auto& [name, value] : variables) unsetenv(name.c_str());
@@ -144,8 +165,9 @@ std::unique_ptr<vision::test::BackgroundProcess> start_rank(int rank, int port, 
 
 TEST_F(DistributedTrain, AKilledRankEndsTheOtherWithinTheTimeoutAndLastPtStays) {
   constexpr int k_timeout_s = 10;
-  const auto args = train_args("killed", {"--epochs", "20", "--batch-size", "4", "--set", "export.onnx=false", "--set",
-                                          "train.distributed.timeout_s=" + std::to_string(k_timeout_s)});
+  const auto args =
+      train_args("killed", {"--epochs", "20", "--batch-size", "4", "--set", "export.onnx=false",
+                            "--set", "train.distributed.timeout_s=" + std::to_string(k_timeout_s)});
   const int port = vision::net::free_loopback_port();
   auto rank0 = start_rank(0, port, args);
   auto rank1 = start_rank(1, port, args);
@@ -162,7 +184,8 @@ TEST_F(DistributedTrain, AKilledRankEndsTheOtherWithinTheTimeoutAndLastPtStays) 
   std::this_thread::sleep_for(std::chrono::milliseconds(300));  // into the next epoch
   rank1->signal(SIGKILL);
   const auto killed = std::chrono::steady_clock::now();
-  ASSERT_TRUE(vision::test::wait_until([&] { return !rank0->running(); }, k_timeout_s + 20)) << rank0->err();
+  ASSERT_TRUE(vision::test::wait_until([&] { return !rank0->running(); }, k_timeout_s + 20))
+      << rank0->err();
   EXPECT_LT(std::chrono::steady_clock::now() - killed, std::chrono::seconds(k_timeout_s + 5));
   EXPECT_NE(rank0->stop(SIGTERM), 0) << rank0->err();
   EXPECT_NE(rank0->err().find("peer rank"), std::string::npos) << rank0->err();
