@@ -1,6 +1,7 @@
 // `vision train` data parallel on loopback: 2 ranks x batch 8 end with the weights of 1 rank x
-// batch 16, write the files a one-process run writes, and a rank killed mid-epoch ends the
-// other within train.distributed.timeout_s, non-zero, with the previous epoch's last.pt intact.
+// batch 16, write the files a one-process run writes, resume one process's last.pt, and a rank
+// killed mid-epoch ends the other within train.distributed.timeout_s, non-zero, with the previous
+// epoch's last.pt intact.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -145,6 +146,25 @@ TEST_F(TwoRanksAgainstOne, WriteTheFilesOfOneProcess) {
     model_folders += entry.is_directory() && !entry.is_symlink() ? 1 : 0;
   }
   EXPECT_EQ(model_folders, 1U);
+}
+
+// A checkpoint holds no per-rank state: one process's last.pt continues on two ranks.
+TEST_F(TwoRanksAgainstOne, ResumeOnAnotherNumberOfRanks) {
+  ASSERT_EQ(s_one->exit_code, 0) << s_one->err;
+  const auto last = rank0_folder("one", "models") / "last.pt";
+  const auto resumed = run_vision(
+      train_args("one", {"--epochs", "3", "--batch-size", "16", "--set", "train.yolo.resume=true",
+                         "--weights", last.string(), "--nproc-per-node", "2", "--master-port",
+                         std::to_string(vision::net::free_loopback_port())}));
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
+  std::size_t resumed_epochs = 0;
+  for (const auto& entry : fs::directory_iterator(*s_dir / "one" / "models")) {
+    if (entry.is_symlink() || !fs::is_regular_file(entry.path() / "last.pt")) continue;
+    auto checkpoint = vision::train::load_checkpoint(entry.path() / "last.pt");
+    ASSERT_TRUE(checkpoint) << checkpoint.error().message;
+    if (checkpoint->meta.epoch == 3) resumed_epochs = checkpoint->meta.history.size();
+  }
+  EXPECT_EQ(resumed_epochs, 3U);
 }
 
 // Rank `rank` of two, started as torchrun starts it: by its environment.
