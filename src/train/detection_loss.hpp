@@ -28,10 +28,11 @@ struct BatchTargets {
 
 // The loss of one rank of a data-parallel training, normalised so that the mean over the ranks
 // (what GradientReducer averages) equals one process's loss over the global batch: the target
-// score sum summed over the ranks and the scale world_size x global batch (docs/train.md).
+// score sum summed over the ranks and the scale world_size x the global batch's size
+// (docs/train.md).
 struct LossScope {
   std::function<double(double)> sum_over_ranks;  // empty: one process
-  double batch_scale = 0;                         // world_size x train.batch_size
+  double batch_scale = 0;                         // world_size x the global batch's size
 };
 
 struct LossResult {

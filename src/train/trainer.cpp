@@ -17,10 +17,10 @@
 #include "batch_loader.hpp"
 #include "detection_loss.hpp"
 #include "distributed_group.hpp"
-#include "gradient_reducer.hpp"
-#include "model_ema.hpp"
 #include "distributed_sampler.hpp"
 #include "faster_rcnn_validation.hpp"
+#include "gradient_reducer.hpp"
+#include "model_ema.hpp"
 #include "optimizer.hpp"
 #include "sync_batch_norm.hpp"
 #include "training_run.hpp"
@@ -323,7 +323,10 @@ class Trainer {
     train::LossScope scope;
     if (distributed()) {
       scope.sum_over_ranks = [this](double local) { return sum_over_ranks(local); };
-      scope.batch_scale = static_cast<double>(m_group->world_size()) * m_options.batch_size;
+      // The shards are equally long, so every rank's batch has this one's size and the global
+      // batch (short at an epoch's end, as one process's) is world x it.
+      const auto world = static_cast<double>(m_group->world_size());
+      scope.batch_scale = world * world * static_cast<double>(batch.images.size(0));
     }
     return train::detection_loss(raw, targets_on_device(batch.targets), static_cast<int>(m_names.size()),
                                  m_model->options.reg_max, m_model->head->strides, {},
