@@ -1,8 +1,15 @@
 // `vision train`, `vision val` and `vision export`: bind flags to config keys, check the inputs,
 // hand the run to the backend registered for train.backend.
+#include <fstream>
+#include <iterator>
+
 #include "common.hpp"
+#include "scopes.hpp"
 #include "vision/core/log.hpp"
 #include "vision/data/yolo_dataset.hpp"
+#ifdef VISION_WITH_TRAINING
+#include "vision/train/distributed.hpp"
+#endif
 
 namespace vision::cli {
 
@@ -13,6 +20,9 @@ struct TrainOptions {
   std::optional<std::string> backend, epochs, batch_size, img_size, device, weights, data;
   bool dry_run = false;
   std::string model;  // val / export: checkpoint or ONNX file
+  // train: the data-parallel launcher (torchrun's flags)
+  int nproc_per_node = 1, nnodes = 1, node_rank = 0, master_port = 29500;
+  std::string master_addr = "127.0.0.1";
 };
 
 void add_train_flags(CLI::App& command, TrainOptions& options) {
@@ -80,8 +90,52 @@ RunSpec spec(const std::string& mode, const Config& config) {
   return {mode, "backend", config.string("train.backend")};
 }
 
+#ifdef VISION_WITH_TRAINING
+// This process's argv, as the ranks re-execute it.
+std::vector<std::string> command_line() {
+  std::ifstream file("/proc/self/cmdline", std::ios::binary);
+  const std::string text{std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>()};
+  std::vector<std::string> argv;
+  for (std::size_t start = 0; start < text.size();) {
+    const auto end = text.find('\0', start);
+    argv.push_back(text.substr(start, end - start));
+    start = end == std::string::npos ? text.size() : end + 1;
+  }
+  return argv;
+}
+
+// --nproc-per-node N (or --nnodes M): this process starts the machine's ranks, each this command
+// without the launcher's flags and with torchrun's variables, and waits for them.
+int launch_ranks(const TrainOptions& options) {
+  train::LocalLaunchOptions launch;
+  launch.rendezvous = {options.nnodes, options.node_rank, options.nproc_per_node, options.master_addr,
+                       options.master_port};
+  launch.arguments = train::strip_launcher_flags(command_line());
+  auto done = train::launch_local_ranks(launch);
+  return done ? 0 : report_error(done.error());
+}
+
+// A rank other than 0 (torchrun's RANK) runs as <run_name>-rank<N>; rank 0 and a plain
+// training keep the run name.
+Expected<void> name_rank_run(CommonOptions& options) {
+  auto settings = train::distributed_settings_from_env();
+  if (!settings) return std::unexpected(settings.error());
+  if (settings->rank == 0) return {};
+  auto scopes = scopes_for_command("train");
+  if (!scopes) return std::unexpected(scopes.error());
+  auto config = load_config(options, *scopes);
+  if (!config) return fail(ErrorCode::config, "rank " + std::to_string(settings->rank) + ": the config does not load");
+  options.overrides.push_back("workspace.run_name=" + rank_run_name(config->string("workspace.run_name"), settings->rank));
+  return {};
+}
+#endif
+
 int run_train(TrainOptions options) {
   bind(options);
+#ifdef VISION_WITH_TRAINING
+  if (options.nproc_per_node > 1 || options.nnodes > 1) return launch_ranks(options);
+  if (auto named = name_rank_run(options.common); !named) return report_error(named.error());
+#endif
   return run_command(options.common, "train", [](const Config& c) { return spec("train", c); },
                      [](const Config& c) -> Expected<void> {
                        const auto section = "train." + c.string("train.backend");
@@ -142,6 +196,15 @@ void add_train_commands(CLI::App& app, Action& action) {
   train->add_option("--weights", train_options->weights, "train.yolo.weights (checkpoint or ONNX); backend faster_rcnn: --set train.faster_rcnn.weights=…");
   train->add_option("--data", train_options->data, "data.yolo_dataset_dir");
   train->add_flag("--dry-run", train_options->dry_run, "train.dry_run: one batch, then export");
+  train->add_option("--nproc-per-node", train_options->nproc_per_node, "data-parallel ranks to start on this machine")
+      ->capture_default_str();
+  train->add_option("--nnodes", train_options->nnodes, "machines in a data-parallel training")->capture_default_str();
+  train->add_option("--node-rank", train_options->node_rank, "this machine's index among --nnodes (0 hosts the master)")
+      ->capture_default_str();
+  train->add_option("--master-addr", train_options->master_addr, "address of machine 0 (the rendezvous)")
+      ->capture_default_str();
+  train->add_option("--master-port", train_options->master_port, "port of the rendezvous on machine 0")
+      ->capture_default_str();
   train->callback([&action, train_options] { action = [train_options] { return run_train(*train_options); }; });
 
   auto val_options = std::make_shared<TrainOptions>();

@@ -175,6 +175,15 @@ void set_if(CommonOptions& options, const std::string& key, const std::optional<
   if (value) options.overrides.push_back(key + "=" + *value);
 }
 
+std::string rank_run_name(const std::string& run_name, int rank) {
+  return rank == 0 ? run_name : std::format("{}-rank{}", run_name, rank);
+}
+
+std::string job_run_name(const std::string& run_name, int rank) {
+  const auto suffix = rank_run_name("", rank);
+  return run_name.ends_with(suffix) ? run_name.substr(0, run_name.size() - suffix.size()) : run_name;
+}
+
 Registry<Backend>& evaluators() {
   static Registry<Backend> registry("val backend");
   return registry;

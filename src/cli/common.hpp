@@ -67,6 +67,11 @@ void print_summary(const RunSummary& summary);
 // Appends `--set key=value` for a flag that is sugar over a config key.
 void set_if(CommonOptions& options, const std::string& key, const std::optional<std::string>& value);
 
+// A data-parallel rank other than 0 runs as <run_name>-rank<N>, so its run folder (its log and
+// error) never takes rank 0's run id; job_run_name gives the job's run name back.
+std::string rank_run_name(const std::string& run_name, int rank);
+std::string job_run_name(const std::string& run_name, int rank);
+
 // Prints a config or usage error the same way everywhere and returns its exit code.
 int report_error(const Error& error);
 

@@ -5,11 +5,13 @@
 
 #include <cstdio>
 #include <format>
+#include <thread>
 
 #include "common.hpp"
 #include "vision/core/log.hpp"
 #include "vision/eval/validate.hpp"
 #include "vision/export/model_export.hpp"
+#include "vision/train/distributed.hpp"
 #include "vision/train/faster_rcnn_trainer.hpp"
 #include "vision/train/trainer.hpp"
 
@@ -36,7 +38,8 @@ Expected<std::filesystem::path> resume_checkpoint(const Config& c, const std::st
     return weights;
   }
   const auto models = c.path("workspace.root") / "models";
-  const auto prefix = c.string("workspace.run_name") + "-";
+  auto rank = train::distributed_settings_from_env();
+  const auto prefix = job_run_name(c.string("workspace.run_name"), rank ? rank->rank : 0) + "-";
   std::filesystem::path newest;
   std::filesystem::file_time_type newest_time{};
   std::error_code ec;
@@ -161,11 +164,24 @@ Expected<void> export_after_training(Run& run, const ModelExportOptions& options
                   " --model " + options.checkpoint.string());
 }
 
+// Data parallel by torchrun's variables (set by --nproc-per-node or a launcher): the timeout,
+// SyncBatchNorm, and each rank's share of the machine's cores unless train.threads says.
+Expected<void> set_distributed(const Config& c, YoloTrainOptions& o) {
+  auto settings = train::distributed_settings_from_env();
+  if (!settings) return std::unexpected(settings.error());
+  o.distributed = *settings;
+  o.distributed_timeout_s = static_cast<int>(c.integer("train.distributed.timeout_s"));
+  o.sync_bn = c.boolean("train.distributed.sync_bn");
+  if (o.distributed.distributed() && o.threads == 0) {
+    o.threads = train::threads_per_rank(static_cast<int>(std::thread::hardware_concurrency()), settings->local_world_size);
+  }
+  return {};
+}
+
 Expected<void> train_yolo_backend(Run& run) {
   const Config& c = run.config();
   YoloTrainOptions o;
   o.dataset = dataset_options(c);
-  o.models_dir = run.models_dir();
   o.run_dir = run.dir();
   o.run_id = run.id();
   o.scale = c.string("train.yolo.model_scale").at(0);
@@ -201,6 +217,9 @@ Expected<void> train_yolo_backend(Run& run) {
   o.translate = c.number("train.yolo.translate");
   o.scale_gain = c.number("train.yolo.scale");
   o.fliplr = c.number("train.yolo.fliplr");
+  if (auto ok = set_distributed(c, o); !ok) return ok;
+  const bool writes = o.distributed.rank == 0;  // the other ranks write no models, results or export
+  if (writes) o.models_dir = run.models_dir();
   if (c.boolean("train.yolo.resume")) {
     auto checkpoint = resume_checkpoint(c, "train.yolo");
     if (!checkpoint) return std::unexpected(checkpoint.error());
@@ -213,9 +232,14 @@ Expected<void> train_yolo_backend(Run& run) {
   auto report = train_yolo(o);
   if (!report) return std::unexpected(report.error());
   run.artifacts().update(to_json(*report));
+  if (report->interrupted_in_epoch > 0 && !writes) {
+    return fail(ErrorCode::interrupted, std::format("rank {} stopped with the others in epoch {}; rank 0 holds the checkpoints",
+                                                    o.distributed.rank, report->interrupted_in_epoch));
+  }
   if (report->interrupted_in_epoch > 0) {
     return interrupted_training(run, *report, "--set train.yolo.resume=true --weights " + report->last_pt.string());
   }
+  if (!writes) return {};
   report_training_run(run, o.dry_run);
   auto exported = export_options(run, report->best_pt);
   exported.evaluate = !o.dry_run;
@@ -242,6 +266,12 @@ Expected<void> train_faster_rcnn_backend(Run& run) {
   o.samples.val_fraction = c.number("autolabel.val_fraction");
   o.samples.max_samples = c.integer("train.faster_rcnn.max_samples");
   o.samples.seed = static_cast<std::uint64_t>(c.integer("train.seed"));
+  auto distributed = train::distributed_settings_from_env();
+  if (!distributed) return std::unexpected(distributed.error());
+  if (distributed->distributed()) {
+    return fail(ErrorCode::config, "train.backend = faster_rcnn trains in one process for now: data-parallel training "
+                                   "(WORLD_SIZE > 1, --nproc-per-node, --nnodes) is available for backend yolo");
+  }
   o.models_dir = run.models_dir();
   o.run_dir = run.dir();
   o.run_id = run.id();

@@ -90,6 +90,10 @@ translate = 0.1
 scale = 0.5
 fliplr = 0.5
 
+[train.distributed]
+timeout_s = 300
+sync_bn = true
+
 [train.faster_rcnn]
 variant = "mobilenet_v3"
 lr = 0.005
@@ -464,6 +468,7 @@ std::vector<ConfigRule> build_rules() {
       non_negative_int("train.faster_rcnn.num_workers"),
       non_negative_int("train.faster_rcnn.max_samples"),
       non_negative_int("train.faster_rcnn.patience"),
+      positive_int("train.distributed.timeout_s"),
       int_range("export.opset", 13, 21),
       one_of("export.quantize_mode", {"dynamic", "static"}),
       one_of("deploy.statistics.ack", {"commit", "queue"}),

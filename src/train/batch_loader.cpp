@@ -15,6 +15,7 @@
 
 #include <opencv2/core/utility.hpp>
 
+#include "distributed_sampler.hpp"
 #include "vision/image/letterbox.hpp"
 
 namespace vision::train {
@@ -126,7 +127,7 @@ Expected<Batch> BatchLoader::Impl::build(const EpochPlan& epoch, std::int64_t b)
   const std::size_t n = items.size();
   const auto batch_size = static_cast<std::size_t>(options.batch_size);
   const std::size_t first = static_cast<std::size_t>(b) * batch_size;
-  const std::size_t count = std::min(batch_size, n - first);
+  const std::size_t count = std::min(batch_size, epoch.order.size() - first);
   const int size = options.img_size;
   const float s = static_cast<float>(size);
   AugmentOptions augment = options.augment_options;
@@ -219,7 +220,8 @@ BatchLoader::~BatchLoader() {
 }
 
 std::int64_t BatchLoader::batches_per_epoch() const {
-  const auto n = static_cast<std::int64_t>(m_impl->items.size());
+  const std::int64_t world = m_impl->options.world_size;
+  const auto n = (static_cast<std::int64_t>(m_impl->items.size()) + world - 1) / world;  // the rank's shard
   const std::int64_t batch_size = m_impl->options.batch_size;
   return (n + batch_size - 1) / batch_size;
 }
@@ -242,6 +244,9 @@ void BatchLoader::start_epoch(int epoch, bool mosaic) {
   } else {
     plan->order.resize(m_impl->items.size());
     std::iota(plan->order.begin(), plan->order.end(), std::size_t{0});
+  }
+  if (m_impl->options.world_size > 1) {
+    plan->order = shard_for_rank(plan->order, m_impl->options.rank, m_impl->options.world_size);
   }
   plan->batches = batches_per_epoch();
   std::lock_guard lock(m_impl->mutex);

@@ -18,7 +18,10 @@ namespace vision::train {
 
 struct LoaderOptions {
   int img_size = 640;
-  int batch_size = 16;
+  int batch_size = 16;  // a data-parallel rank's share of the global batch
+  // A data-parallel rank reads its shard (shard_for_rank) of each epoch's order.
+  int rank = 0;
+  int world_size = 1;
   int workers = 2;  // 0: batches are built on the thread that calls next()
   std::uint64_t seed = 0;
   bool shuffle = true;
@@ -49,7 +52,7 @@ class BatchLoader {
   BatchLoader(const BatchLoader&) = delete;
   BatchLoader& operator=(const BatchLoader&) = delete;
 
-  // ceil(n / batch_size); the last batch may be short.
+  // ceil(n / batch_size), n the rank's shard; the last batch may be short.
   std::int64_t batches_per_epoch() const;
   // Starts (or restarts) an epoch; batches of a previous epoch not yet taken are dropped.
   // `mosaic` false is Ultralytics' close_mosaic: letterbox + affine only.

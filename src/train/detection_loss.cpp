@@ -10,7 +10,7 @@ namespace vision::train {
 
 LossResult detection_loss(const std::vector<torch::Tensor>& raw, const BatchTargets& targets, int num_classes,
                           int reg_max, const std::vector<double>& strides, const AssignerOptions& assigner_options,
-                          const LossGains& gains) {
+                          const LossGains& gains, const LossScope& scope) {
   const auto batch = raw[0].size(0);
   const auto options = raw[0].options();
   const int channels = 4 * reg_max + num_classes;
@@ -53,7 +53,8 @@ LossResult detection_loss(const std::vector<torch::Tensor>& raw, const BatchTarg
   assigner.num_classes = num_classes;
   const auto a = assign(assigner, pred_logits.detach().sigmoid(), pred_boxes.detach() * stride, anchor_points * stride,
                         gt_labels, gt_boxes, gt_mask);
-  const auto score_sum = std::max(a.target_scores.sum().item<double>(), 1.0);
+  const double local_score_sum = a.target_scores.sum().item<double>();
+  const auto score_sum = std::max(scope.sum_over_ranks ? scope.sum_over_ranks(local_score_sum) : local_score_sum, 1.0);
 
   namespace F = torch::nn::functional;
   const auto cls = F::binary_cross_entropy_with_logits(pred_logits, a.target_scores,
@@ -72,10 +73,15 @@ LossResult detection_loss(const std::vector<torch::Tensor>& raw, const BatchTarg
                                                    target_boxes.index({fg}), reg_max);
     const auto fg_distribution = pred_distribution.index({fg}).view({-1, 4, reg_max});
     dfl = (distribution_focal_loss(fg_distribution, target_distances) * weight).sum() / score_sum;
+  } else if (scope.sum_over_ranks) {
+    // A rank without positives still gives the box branch a (zero) gradient: the reducer waits
+    // for every parameter's gradient before it all-reduces a bucket.
+    box = pred_distribution.sum() * 0.0;
   }
   LossResult result;
   const auto weighted_box = box * gains.box, weighted_cls = cls * gains.cls, weighted_dfl = dfl * gains.dfl;
-  result.total = (weighted_box + weighted_cls + weighted_dfl) * static_cast<double>(batch);
+  const double scale = scope.sum_over_ranks ? scope.batch_scale : static_cast<double>(batch);
+  result.total = (weighted_box + weighted_cls + weighted_dfl) * scale;
   result.box = weighted_box.item<double>();
   result.cls = weighted_cls.item<double>();
   result.dfl = weighted_dfl.item<double>();

@@ -87,6 +87,7 @@ struct DistributedGroup::Impl {
   std::chrono::milliseconds timeout;
   c10::intrusive_ptr<c10d::TCPStore> store;
   c10::intrusive_ptr<c10d::ProcessGroup> group;
+  std::chrono::nanoseconds all_reduce_wait{0};
 };
 
 DistributedGroup::DistributedGroup(std::unique_ptr<Impl> impl) : m_impl(std::move(impl)) {}
@@ -157,12 +158,16 @@ Expected<void> DistributedGroup::barrier(std::optional<std::chrono::milliseconds
   return {};
 }
 
+std::chrono::nanoseconds DistributedGroup::all_reduce_wait() const { return m_impl->all_reduce_wait; }
+
 Expected<void> DistributedGroup::all_reduce_mean(at::Tensor& tensor) {
   try {
     std::vector<at::Tensor> tensors{tensor};
     c10d::AllreduceOptions options;
     options.reduceOp = c10d::ReduceOp::SUM;  // Gloo has no AVG
+    const auto started = std::chrono::steady_clock::now();
     m_impl->group->allreduce(tensors, options)->wait();
+    m_impl->all_reduce_wait += std::chrono::steady_clock::now() - started;
     tensor.div_(world_size());
   } catch (...) {
     return std::unexpected(

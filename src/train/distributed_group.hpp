@@ -42,6 +42,8 @@ class DistributedGroup {
   Expected<void> barrier(std::optional<std::chrono::milliseconds> timeout = {});
   // Replaces `tensor` (in place) by its mean over the ranks, e.g. a loss for the log.
   Expected<void> all_reduce_mean(at::Tensor& tensor);
+  // The time all_reduce_mean calls have waited so far (the per-step cost a benchmark reports).
+  std::chrono::nanoseconds all_reduce_wait() const;
   // Rank 0's parameters and buffers copied into every rank's `module` (same architecture):
   // the initial weights or a resumed state.
   Expected<void> broadcast_from_rank0(torch::nn::Module& module);

@@ -18,7 +18,10 @@ ConvBnSiluImpl::ConvBnSiluImpl(int in, int out, int kernel, int stride) {
   bn = register_module("bn", torch::nn::BatchNorm2d(torch::nn::BatchNorm2dOptions(out).eps(1e-3).momentum(0.03)));
 }
 
-torch::Tensor ConvBnSiluImpl::forward(const torch::Tensor& x) { return torch::silu(bn(conv(x))); }
+torch::Tensor ConvBnSiluImpl::forward(const torch::Tensor& x) {
+  const auto y = conv(x);
+  return torch::silu(batch_norm ? batch_norm(*bn, y) : bn(y));
+}
 
 BottleneckImpl::BottleneckImpl(int in, int out, bool shortcut) : add(shortcut && in == out) {
   cv1 = register_module("cv1", ConvBnSilu(in, out, 3));

@@ -1,5 +1,6 @@
 // Quick checks of `vision train` around the training loop: dry run, devices this build lacks,
-// resume without a checkpoint, checkpoints that are not ours, and the export of a trained model.
+// resume without a checkpoint, checkpoints that are not ours, the export of a trained model, and
+// the data-parallel errors a rank finds before it trains.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -255,4 +256,18 @@ TEST_F(TrainCli, TheDatasetYamlItselfIsAccepted) {
   const auto result = run_vision(args);
   ASSERT_EQ(result.exit_code, 0) << result.err;
   EXPECT_EQ(run_file("artifacts.json")["artifacts"]["dataset"]["yaml"], (m_dir / "data" / "dataset.yaml").string());
+}
+
+// Data parallel: errors each rank finds before it trains end the launcher with the rank named.
+TEST_F(TrainCli, AGlobalBatchThatDoesNotDivideAmongTheRanksIsAConfigError) {
+  const auto result = train({"--nproc-per-node", "3"});  // batch 4
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_NE(result.err.find("train.batch_size 4 does not divide into 3 ranks"), std::string::npos) << result.err;
+  EXPECT_NE(result.err.find("rank"), std::string::npos) << result.err;
+}
+
+TEST_F(TrainCli, FasterRcnnOnSeveralRanksIsAClearError) {
+  const auto result = train({"--backend", "faster_rcnn", "--nproc-per-node", "2"});
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_NE(result.err.find("faster_rcnn trains in one process"), std::string::npos) << result.err;
 }

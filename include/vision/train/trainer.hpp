@@ -14,6 +14,7 @@
 #include "vision/core/error.hpp"
 #include "vision/data/yolo_dataset.hpp"
 #include "vision/eval/detection_metrics.hpp"
+#include "vision/train/distributed.hpp"
 #include "vision/train/yolo_model.hpp"
 
 namespace vision {
@@ -48,6 +49,12 @@ struct YoloTrainOptions {
   int patience = 100;  // epochs without a better fitness before stopping; 0 = never stop early
   int close_mosaic = 10;
   double mosaic = 1.0, hsv_h = 0.015, hsv_s = 0.7, hsv_v = 0.4, translate = 0.1, scale_gain = 0.5, fliplr = 0.5;
+
+  // Data parallel (world_size > 1): batch_size is the global batch; rank 0 alone validates and
+  // writes (models_dir and run_dir are not touched on the other ranks).
+  train::DistributedSettings distributed;
+  int distributed_timeout_s = train::k_distributed_default_timeout_s;  // train.distributed.timeout_s
+  bool sync_bn = true;                                                 // train.distributed.sync_bn
 };
 
 struct EpochResult {

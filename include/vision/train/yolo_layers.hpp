@@ -11,6 +11,7 @@
 #include <torch/nn/modules/pooling.h>
 #include <torch/nn/pimpl.h>
 
+#include <functional>
 #include <utility>
 #include <vector>
 
@@ -20,10 +21,14 @@ namespace vision::train {
 
 // Conv2d (no bias, "same" padding) → BatchNorm (eps 1e-3, momentum 0.03) → SiLU.
 struct ConvBnSiluImpl : torch::nn::Module {
+  using BatchNormFunction = std::function<torch::Tensor(torch::nn::BatchNorm2dImpl&, const torch::Tensor&)>;
   ConvBnSiluImpl(int in, int out, int kernel = 1, int stride = 1);
   torch::Tensor forward(const torch::Tensor& x);
   torch::nn::Conv2d conv{nullptr};
   torch::nn::BatchNorm2d bn{nullptr};
+  // Replaces bn's forward when set: a data-parallel training's synchronised BatchNorm, which
+  // keeps bn's parameters and buffers (and so the checkpoint keys).
+  BatchNormFunction batch_norm;
 };
 TORCH_MODULE(ConvBnSilu);
 

@@ -69,6 +69,7 @@ const std::vector<BrokenRule>& broken_rules() {
       {{"train.faster_rcnn.num_workers=-1"}, "train.faster_rcnn.num_workers", ">= 0"},
       {{"train.faster_rcnn.max_samples=-1"}, "train.faster_rcnn.max_samples", ">= 0"},
       {{"train.faster_rcnn.patience=-1"}, "train.faster_rcnn.patience", ">= 0"},
+      {{"train.distributed.timeout_s=0"}, "train.distributed.timeout_s", "> 0"},
       {{"export.opset=9"}, "export.opset", "[13, 21]"},
       {{"export.quantize_mode=fp16"}, "export.quantize_mode", "dynamic|static"},
       {{"export.calib_samples=0"}, "export.calib_samples", "> 0"},

@@ -19,6 +19,7 @@
 #include "distributed_group.hpp"
 #include "distributed_sampler.hpp"
 #include "gradient_reducer.hpp"
+#include "sync_batch_norm.hpp"
 #include "helpers/test_support.hpp"
 #include "vision/core/interrupt.hpp"
 #include "vision/train/distributed.hpp"
@@ -347,6 +348,46 @@ TEST(DistributedGroup, BroadcastsRankZerosWeightsAndAveragesTensors) {
   }
   EXPECT_TRUE(torch::equal(models[0]->weight, models[1]->weight));
   EXPECT_TRUE(torch::equal(models[0]->bias, models[1]->bias));
+}
+
+// Two ranks of 8 images through sync_batch_norm against one BatchNorm over all 16: the outputs,
+// the input gradients, the weight and bias gradients (summed over the ranks, as the reducer's
+// mean is for a loss summed over them) and the running statistics.
+TEST(SyncBatchNorm, TwoRanksOfEightNormaliseAsOneOfSixteen) {
+  auto groups = connect_all(2, 10s);
+  ASSERT_EQ(groups.size(), 2U);
+  torch::manual_seed(3);
+  const auto input = torch::randn({16, 4, 5, 5}) * 3 + 1;
+  const auto upstream = torch::randn({16, 4, 5, 5});
+  const auto options = torch::nn::BatchNorm2dOptions(4).eps(1e-3).momentum(0.03);
+  torch::nn::BatchNorm2d reference(options);
+  const auto reference_input = input.clone().requires_grad_(true);
+  const auto reference_output = reference(reference_input);
+  (reference_output * upstream).sum().backward();
+
+  std::vector<torch::nn::BatchNorm2d> norms = {torch::nn::BatchNorm2d(options), torch::nn::BatchNorm2d(options)};
+  std::vector<torch::Tensor> inputs, outputs(2);
+  for (int rank = 0; rank < 2; ++rank) inputs.push_back(input.slice(0, 8 * rank, 8 * (rank + 1)).clone().requires_grad_(true));
+  std::vector<std::future<void>> done;
+  for (int rank = 0; rank < 2; ++rank) {
+    done.push_back(std::async(std::launch::async, [&, rank] {
+      outputs[rank] = sync_batch_norm(*groups[rank], *norms[rank], inputs[rank]);
+      (outputs[rank] * upstream.slice(0, 8 * rank, 8 * (rank + 1))).sum().backward();
+    }));
+  }
+  for (auto& future : done) future.get();
+  EXPECT_TRUE(torch::allclose(torch::cat(outputs), reference_output, 1e-4, 1e-5));
+  EXPECT_TRUE(torch::allclose(torch::cat({inputs[0].grad(), inputs[1].grad()}), reference_input.grad(), 1e-4, 1e-5));
+  EXPECT_TRUE(torch::allclose(norms[0]->weight.grad() + norms[1]->weight.grad(), reference->weight.grad(), 1e-4, 1e-4));
+  EXPECT_TRUE(torch::allclose(norms[0]->bias.grad() + norms[1]->bias.grad(), reference->bias.grad(), 1e-4, 1e-4));
+  for (const auto& norm : norms) {
+    EXPECT_TRUE(torch::allclose(norm->running_mean, reference->running_mean, 1e-5, 1e-6));
+    EXPECT_TRUE(torch::allclose(norm->running_var, reference->running_var, 1e-5, 1e-6));
+  }
+  // Evaluation uses the running statistics, with no collective.
+  norms[0]->eval();
+  reference->eval();
+  EXPECT_TRUE(torch::allclose(sync_batch_norm(*groups[0], *norms[0], input), reference(input), 1e-5, 1e-6));
 }
 
 struct Net : torch::nn::Module {
