@@ -87,6 +87,7 @@ Expected<ParityReport> compare_detections(std::span<const DetectionList> exporte
         return fail(ErrorCode::runtime, std::format("image {}: the export has no object of label {} left", image, b.labels[i]));
       }
       taken[*match] = true;
+      ++report.detections;
       for (size_t c = 0; c < 4; ++c) {
         const double want = b.boxes[4 * i + c];
         const double bound = bounds.box_pixels > 0 ? bounds.box_pixels : bounds.box_relative * std::max(1.0, std::abs(want));
@@ -121,7 +122,10 @@ nlohmann::json to_json(const ParityReport& r) {
                       {"score_margin", number(r.score_margin)},
                       {"box_relative_bound", r.bounds.box_relative},
                       {"score_bound", r.bounds.score_absolute}};
-  if (r.bounds.box_pixels > 0) j["box_pixel_bound"] = r.bounds.box_pixels;
+  if (r.bounds.box_pixels > 0) {
+    j["box_pixel_bound"] = r.bounds.box_pixels;
+    j["detections"] = r.detections;
+  }
   return j;
 }
 

@@ -33,6 +33,9 @@ struct ParityReport {
   double box_margin = 0;      // the largest |a − b| / bound over box values: ≤ 1 passes
   double score_margin = 0;    // the same over scores; infinite when a value is not finite
   ParityBounds bounds;
+  // Detections paired by compare_detections: a parity over none (a model that finds nothing
+  // above its score threshold) proves nothing, so the report says how many there were.
+  std::int64_t detections = 0;
   bool ok() const { return box_margin <= 1 && score_margin <= 1; }
 };
 
