@@ -9,6 +9,8 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <iomanip>
+#include <iostream>
 
 #include <opencv2/core.hpp>
 #include <opencv2/imgcodecs.hpp>
@@ -241,6 +243,7 @@ TEST(FasterRcnnExport, ExportModelTakesAWeightFileAndSkipsInt8) {
   EXPECT_FALSE(report->int8_skipped.empty());
   EXPECT_EQ(report->parity_images, 2);
   EXPECT_TRUE(report->parity.ok());
+  EXPECT_GT(report->parity.detections, 0);
   EXPECT_TRUE(report->evaluated);
   EXPECT_GT(report->fp32.latency_ms, 0);
   const auto manifest = nlohmann::json::parse(vision::test::read_text(report->manifest));
@@ -248,4 +251,34 @@ TEST(FasterRcnnExport, ExportModelTakesAWeightFileAndSkipsInt8) {
   EXPECT_EQ(manifest.at("variant"), "mobilenet_v3");
   EXPECT_EQ(manifest.at("int8_skipped"), report->int8_skipped);
   EXPECT_EQ(vision::to_json(*report).at("int8_skipped"), report->int8_skipped);
+}
+
+TEST(FasterRcnnExportDebug, DumpImage3) {
+  TempDir dir;
+  auto model = untrained_model("mobilenet_v3", 192);
+  const auto file = dir / "model.onnx";
+  vision::OnnxExportOptions options{file, 192, 192, 17, k_names, "run-f"};
+  ASSERT_TRUE(vision::onnx_export::write_faster_rcnn_onnx(*model, options));
+  auto session = open_session(file);
+  const auto image = test_image(k_sizes[3], 4);
+  frcnn::ImageResult expected;
+  {
+    torch::NoGradGuard no_grad;
+    expected = model->forward({image}).results.at(0);
+  }
+  const auto actual = ort_run(session, image);
+  std::cout << "torch n=" << expected.scores.size(0) << " ort n=" << actual.scores.size(0) << "\n";
+  for (int64_t i = 0; i < std::max(expected.scores.size(0), actual.scores.size(0)); ++i) {
+    std::cout << i << " T ";
+    if (i < expected.scores.size(0))
+      std::cout << expected.classes[i].item<int64_t>() + 1 << " " << std::setprecision(9) << expected.scores[i].item<float>() << " "
+                << expected.boxes[i][0].item<float>() << "," << expected.boxes[i][1].item<float>() << ","
+                << expected.boxes[i][2].item<float>() << "," << expected.boxes[i][3].item<float>();
+    std::cout << " | O ";
+    if (i < actual.scores.size(0))
+      std::cout << actual.labels[i].item<int64_t>() << " " << actual.scores[i].item<float>() << " "
+                << actual.boxes[i][0].item<float>() << "," << actual.boxes[i][1].item<float>() << ","
+                << actual.boxes[i][2].item<float>() << "," << actual.boxes[i][3].item<float>();
+    std::cout << "\n";
+  }
 }
