@@ -12,6 +12,7 @@
 #include "vision/eval/validate.hpp"
 #include "vision/export/model_export.hpp"
 #include "vision/train/distributed.hpp"
+#include "vision/train/faster_rcnn/weights.hpp"
 #include "vision/train/faster_rcnn_trainer.hpp"
 #include "vision/train/trainer.hpp"
 
@@ -65,6 +66,12 @@ ModelExportOptions export_options(const Run& run, const std::filesystem::path& c
   o.output_dir = run.models_dir();
   o.run_id = run.id();
   o.dataset = dataset_options(c);
+  // A Faster R-CNN weight file, whatever train.backend says, checks its export on the samples
+  // its trainer reads: the YOLO data set when there is one, else the LabelRecord folder.
+  if (train::faster_rcnn::read_weights_meta(checkpoint)) {
+    o.dataset.dir = faster_rcnn_data_dir(c);
+    o.val_fraction = c.number("autolabel.val_fraction");
+  }
   o.onnx = c.boolean("export.onnx");
   o.quantize = c.boolean("export.quantize");
   o.quantize_mode = c.string("export.quantize_mode") == "static" ? QuantizeMode::static_qdq : QuantizeMode::dynamic;
@@ -246,17 +253,6 @@ Expected<void> train_yolo_backend(Run& run) {
   return export_after_training(run, exported);
 }
 
-// Where a Faster R-CNN training would export best.pt, as the yolo backend does: that export is
-// `vision export --model best.pt`, so the run ends with the checkpoints and says so.
-Expected<void> export_faster_rcnn_after_training(Run& run, const FasterRcnnTrainReport& report) {
-  run.artifacts()["model_path"] = nullptr;
-  run.artifacts()["model_int8_path"] = nullptr;
-  log::info("train.export.skipped", "backend faster_rcnn: export " + report.best_pt.string() +
-                                        " with: vision export --config " + (run.dir() / "config.resolved.toml").string() +
-                                        " --model " + report.best_pt.string());
-  return {};
-}
-
 Expected<void> train_faster_rcnn_backend(Run& run) {
   const Config& c = run.config();
   FasterRcnnTrainOptions o;
@@ -305,7 +301,9 @@ Expected<void> train_faster_rcnn_backend(Run& run) {
                                                   report->last_pt.string());
   }
   report_training_run(run, o.dry_run);
-  return export_faster_rcnn_after_training(run, *report);
+  auto exported = export_options(run, report->best_pt);
+  exported.evaluate = !o.dry_run;
+  return export_after_training(run, exported);
 }
 
 Expected<void> export_checkpoint_backend(Run& run) {
@@ -331,7 +329,9 @@ Expected<void> validate_checkpoint_model(Run& run) {
 void register_training_backends() {
   trainers().add("yolo", train_yolo_backend);
   trainers().add("faster_rcnn", train_faster_rcnn_backend);
+  // export_model tells the two kinds of checkpoint apart by the file, so one exporter serves both.
   exporters().add("yolo", export_checkpoint_backend);
+  exporters().add("faster_rcnn", export_checkpoint_backend);
 }
 
 }  // namespace vision::cli

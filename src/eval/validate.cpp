@@ -29,40 +29,39 @@ std::vector<GroundTruthBox> ground_truth_pixels(const DatasetItem& item, int wid
 
 namespace {
 
-Expected<DetectionMetrics> evaluate_onnx(const ValidateOptions& options,
-                                         const std::function<void(std::int64_t, std::int64_t)>& progress) {
-  auto dataset = load_yolo_dataset(options.dataset);
-  if (!dataset) return std::unexpected(dataset.error());
+// The images one after another through the detector in batches into the evaluator;
+// `truth(i, width, height)` is image i's ground truth in its pixels.
+Expected<DetectionMetrics> evaluate_images(const ValidateOptions& options, const std::vector<std::string>& names,
+                                           const std::vector<std::filesystem::path>& paths,
+                                           const std::function<std::vector<GroundTruthBox>(size_t, int, int)>& truth,
+                                           const std::function<void(std::int64_t, std::int64_t)>& progress) {
   DetectorOptions detector_options = options.detector;
-  detector_options.class_names = dataset->names;
+  detector_options.class_names = names;
   detector_options.max_batch = options.batch;
   auto detector = Detector::open(detector_options);
   if (!detector) return std::unexpected(detector.error());
 
-  DetectionEvaluator evaluator(dataset->names);
-  const auto total = static_cast<std::int64_t>(dataset->val.size());
+  DetectionEvaluator evaluator(names);
+  const auto total = static_cast<std::int64_t>(paths.size());
   std::int64_t done = 0;
   std::vector<cv::Mat> images;
-  std::vector<const DatasetItem*> items;
   const auto flush = [&]() -> Expected<void> {
     if (images.empty()) return {};
     auto results = (*detector)->detect(images);
     if (!results) return std::unexpected(results.error());
     for (size_t i = 0; i < images.size(); ++i) {
-      evaluator.add(ground_truth_pixels(*items[i], images[i].cols, images[i].rows), (*results)[i].detections);
+      evaluator.add(truth(static_cast<size_t>(done) + i, images[i].cols, images[i].rows), (*results)[i].detections);
     }
     done += static_cast<std::int64_t>(images.size());
     if (progress) progress(done, total);
     images.clear();
-    items.clear();
     return {};
   };
-  for (const auto& item : dataset->val) {
+  for (const auto& path : paths) {
     if (interrupt::requested()) return fail(ErrorCode::interrupted, "validation interrupted");
-    auto image = read_image(item.image);
+    auto image = read_image(path);
     if (!image) return std::unexpected(image.error());
     images.push_back(std::move(*image));
-    items.push_back(&item);
     if (static_cast<int>(images.size()) >= options.batch) {
       if (auto ok = flush(); !ok) return std::unexpected(ok.error());
     }
@@ -71,19 +70,47 @@ Expected<DetectionMetrics> evaluate_onnx(const ValidateOptions& options,
   return evaluator.compute();
 }
 
-}  // namespace
-
-Expected<DetectionMetrics> validate_onnx(const ValidateOptions& options,
+Expected<DetectionMetrics> evaluate_onnx(const ValidateOptions& options,
                                          const std::function<void(std::int64_t, std::int64_t)>& progress) {
-  // Every library below converts its own exceptions; what is left (the standard library's, an
-  // OpenCV or std::filesystem one that slipped through) names itself in what().
+  auto dataset = load_yolo_dataset(options.dataset);
+  if (!dataset) return std::unexpected(dataset.error());
+  std::vector<std::filesystem::path> paths;
+  for (const auto& item : dataset->val) paths.push_back(item.image);
+  const auto truth = [&](size_t i, int width, int height) { return ground_truth_pixels(dataset->val[i], width, height); };
+  return evaluate_images(options, dataset->names, paths, truth, progress);
+}
+
+// Standard-library and OpenCV exceptions that slipped through name themselves in what().
+Expected<DetectionMetrics> guarded(const ValidateOptions& options, const std::function<Expected<DetectionMetrics>()>& run) {
   try {
-    return evaluate_onnx(options, progress);
+    return run();
   } catch (const VisionError& e) {
     return std::unexpected(e.error());
   } catch (const std::exception& e) {
     return fail(ErrorCode::runtime, "validation of " + options.detector.model_path.string() + " failed: " + e.what());
   }
+}
+
+}  // namespace
+
+Expected<DetectionMetrics> validate_onnx(const ValidateOptions& options,
+                                         const std::function<void(std::int64_t, std::int64_t)>& progress) {
+  // Every library below converts its own exceptions; guarded catches what is left.
+  return guarded(options, [&] { return evaluate_onnx(options, progress); });
+}
+
+Expected<DetectionMetrics> validate_onnx_samples(const ValidateOptions& options, const std::vector<DetectionSample>& samples,
+                                                 const std::vector<std::string>& names) {
+  return guarded(options, [&]() -> Expected<DetectionMetrics> {
+    std::vector<std::filesystem::path> paths;
+    for (const auto& sample : samples) paths.push_back(sample.image);
+    const auto truth = [&](size_t i, int, int) {
+      std::vector<GroundTruthBox> boxes;
+      for (size_t b = 0; b < samples[i].boxes.size(); ++b) boxes.push_back({samples[i].class_ids[b], samples[i].boxes[b]});
+      return boxes;
+    };
+    return evaluate_images(options, names, paths, truth, {});
+  });
 }
 
 std::string format_metrics_table(const DetectionMetrics& m) {

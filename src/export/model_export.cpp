@@ -20,6 +20,7 @@
 #include "vision/core/log.hpp"
 #include "vision/core/percentile.hpp"
 #include "vision/core/run.hpp"
+#include "vision/data/detection_samples.hpp"
 #include "vision/eval/validate.hpp"
 #include "vision/image/image_files.hpp"
 #include "vision/image/letterbox.hpp"
@@ -88,7 +89,9 @@ Expected<void> check_parity(onnx_export::CheckpointModel& model, const std::file
   return {};
 }
 
-std::vector<std::filesystem::path> pick(const std::vector<DatasetItem>& items, int count, std::uint64_t seed) {
+// `count` of the items' images (DatasetItem or DetectionSample), chosen by a seeded shuffle.
+template <class Item>
+std::vector<std::filesystem::path> pick(const std::vector<Item>& items, int count, std::uint64_t seed) {
   std::vector<std::filesystem::path> paths;
   for (const auto& item : items) paths.push_back(item.image);
   std::mt19937_64 rng(seed);
@@ -97,16 +100,23 @@ std::vector<std::filesystem::path> pick(const std::vector<DatasetItem>& items, i
   return paths;
 }
 
-// `run_once` is one batch-1 inference through the detector, the thing timed.
-Expected<void> measure(ModelFileReport& file, const ModelExportOptions& o, const std::vector<std::string>& names,
-                       const std::function<Expected<void>(Detector&)>& run_once) {
+// The validation settings for one exported file.
+ValidateOptions validate_options(const ModelFileReport& file, const ModelExportOptions& o, const std::vector<std::string>& names) {
   ValidateOptions val = default_validate_options();
   val.dataset = o.dataset;
   val.dataset.class_names = names;
   val.detector.model_path = file.path;
   val.detector.threads = o.threads;
   val.detector.device = "cpu";
-  auto metrics = validate_onnx(val);
+  return val;
+}
+
+// `validate` gives the file's metrics; `run_once` is one batch-1 inference through the detector,
+// the thing timed.
+Expected<void> measure(ModelFileReport& file, const ModelExportOptions& o,
+                       const std::function<Expected<DetectionMetrics>(const ValidateOptions&)>& validate,
+                       const std::vector<std::string>& names, const std::function<Expected<void>(Detector&)>& run_once) {
+  auto metrics = validate(validate_options(file, o, names));
   if (!metrics) return std::unexpected(metrics.error());
   file.map50 = metrics->map50;
   file.map50_95 = metrics->map50_95;
@@ -292,13 +302,27 @@ Expected<void> write_faster_rcnn_manifest(const ModelExportOptions& o, const onn
 constexpr const char* k_faster_rcnn_int8_skipped =
     "the INT8 quantizer handles YOLO graphs only; a Faster R-CNN export stays FP32";
 
+// The samples the Faster R-CNN trainer reads from the same folder; their classes must be the file's.
+Expected<DetectionSamples> export_samples(const ModelExportOptions& o, const std::vector<std::string>& names) {
+  if (!o.dataset.class_names.empty() && o.dataset.class_names != names) {
+    return fail(ErrorCode::config, o.checkpoint.string() + " was trained on other classes than class_map.names");
+  }
+  DetectionSamplesOptions options;
+  options.dir = o.dataset.dir;
+  options.class_names = names;
+  options.strictness = o.dataset.strictness;
+  options.val_fraction = o.val_fraction;
+  options.seed = o.seed;
+  return load_detection_samples(options);
+}
+
 Expected<ModelExportReport> run_faster_rcnn_export(const ModelExportOptions& o, onnx_export::FasterRcnnCheckpoint& model) {
   const auto& summary = model.summary();
-  auto dataset = export_dataset(o, summary.names);
-  if (!dataset) return std::unexpected(dataset.error());
+  auto samples = export_samples(o, summary.names);
+  if (!samples) return std::unexpected(samples.error());
   ModelExportReport report = started_report(o);
   if (auto ok = model.write_onnx(onnx_options(o, summary, report)); !ok) return std::unexpected(ok.error());
-  const auto& check_items = dataset->val.empty() ? dataset->train : dataset->val;
+  const auto& check_items = samples->val.empty() ? samples->train : samples->val;
   const auto checked = check_detection_parity(model, report.fp32.path, pick(check_items, kParityImages, o.seed), report);
   if (auto ok = keep_proven(checked, report); !ok) return std::unexpected(ok.error());
   if (o.quantize) {
@@ -315,7 +339,8 @@ Expected<ModelExportReport> run_faster_rcnn_export(const ModelExportOptions& o, 
       if (!result) return std::unexpected(result.error());
       return {};
     };
-    if (auto ok = measure(report.fp32, o, summary.names, run_once); !ok) return std::unexpected(ok.error());
+    const auto validate = [&](const ValidateOptions& val) { return validate_onnx_samples(val, samples->val, summary.names); };
+    if (auto ok = measure(report.fp32, o, validate, summary.names, run_once); !ok) return std::unexpected(ok.error());
     report.evaluated = true;
   }
   report.manifest = o.output_dir / "model.json";
@@ -361,9 +386,10 @@ Expected<ModelExportReport> run_export(const ModelExportOptions& o) {
     auto sample = letterboxed_batch(pick(check_items, 1, o.seed), summary.img_size);
     if (!sample) return std::unexpected(sample.error());
     const auto run_once = [&](Detector& detector) { return detector.run_raw(sample->data(), 1); };
-    if (auto ok = measure(report.fp32, o, summary.names, run_once); !ok) return std::unexpected(ok.error());
+    const auto validate = [](const ValidateOptions& val) { return validate_onnx(val); };
+    if (auto ok = measure(report.fp32, o, validate, summary.names, run_once); !ok) return std::unexpected(ok.error());
     if (!report.int8.path.empty()) {
-      if (auto ok = measure(report.int8, o, summary.names, run_once); !ok) return std::unexpected(ok.error());
+      if (auto ok = measure(report.int8, o, validate, summary.names, run_once); !ok) return std::unexpected(ok.error());
     }
     report.evaluated = true;
   }

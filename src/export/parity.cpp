@@ -18,6 +18,15 @@ double margin(double diff, double bound) {
   return std::isfinite(diff) ? diff / bound : std::numeric_limits<double>::infinity();
 }
 
+// Intersection over union of two x1 y1 x2 y2 boxes.
+double iou(const float* a, const float* b) {
+  const double w = std::max(0.0F, std::min(a[2], b[2]) - std::max(a[0], b[0]));
+  const double h = std::max(0.0F, std::min(a[3], b[3]) - std::max(a[1], b[1]));
+  const double both = w * h;
+  const double either = static_cast<double>(a[2] - a[0]) * (a[3] - a[1]) + static_cast<double>(b[2] - b[0]) * (b[3] - b[1]) - both;
+  return either > 0 ? both / either : 0;
+}
+
 }  // namespace
 
 Expected<ParityReport> compare_outputs(std::span<const float> exported, std::span<const float> reference,
@@ -87,10 +96,22 @@ Expected<ParityReport> compare_detections(std::span<const DetectionList> exporte
         return fail(ErrorCode::runtime, std::format("image {}: the export has no object of label {} left", image, b.labels[i]));
       }
       taken[*match] = true;
-      for (size_t c = 0; c < 4; ++c) {
-        const double want = b.boxes[4 * i + c];
-        const double bound = bounds.box_pixels > 0 ? bounds.box_pixels : bounds.box_relative * std::max(1.0, std::abs(want));
-        track(std::abs(static_cast<double>(a.boxes[4 * *match + c]) - want), bound, report.max_box_diff, report.box_margin);
+      ++report.detections;
+      const float* exported_box = &a.boxes[4 * *match];
+      const float* reference_box = &b.boxes[4 * i];
+      double box_diff = 0;
+      for (size_t c = 0; c < 4; ++c) box_diff = std::max(box_diff, static_cast<double>(std::abs(exported_box[c] - reference_box[c])));
+      const bool swapped_tie = bounds.tie_score > 0 && box_diff > bounds.box_pixels &&
+                               std::abs(static_cast<double>(a.scores[*match]) - b.scores[i]) <= bounds.tie_score &&
+                               iou(exported_box, reference_box) > bounds.tie_iou;
+      if (swapped_tie) {
+        ++report.ties;
+      } else {
+        for (size_t c = 0; c < 4; ++c) {
+          const double want = reference_box[c];
+          const double bound = bounds.box_pixels > 0 ? bounds.box_pixels : bounds.box_relative * std::max(1.0, std::abs(want));
+          track(std::abs(static_cast<double>(exported_box[c]) - want), bound, report.max_box_diff, report.box_margin);
+        }
       }
       track(std::abs(static_cast<double>(a.scores[*match]) - b.scores[i]), bounds.score_absolute, report.max_score_diff,
             report.score_margin);
@@ -121,7 +142,11 @@ nlohmann::json to_json(const ParityReport& r) {
                       {"score_margin", number(r.score_margin)},
                       {"box_relative_bound", r.bounds.box_relative},
                       {"score_bound", r.bounds.score_absolute}};
-  if (r.bounds.box_pixels > 0) j["box_pixel_bound"] = r.bounds.box_pixels;
+  if (r.bounds.box_pixels > 0) {
+    j["box_pixel_bound"] = r.bounds.box_pixels;
+    j["detections"] = r.detections;
+    j["ties"] = r.ties;
+  }
   return j;
 }
 

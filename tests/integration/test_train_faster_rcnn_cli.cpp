@@ -1,6 +1,6 @@
 // `vision train` with backend faster_rcnn around its loop, quick cases: a dry run writes best.pt
-// and last.pt with the samples' skip counts in artifacts (and predict on it names the export),
-// and weights of another variant in
+// and last.pt with the samples' skip counts in artifacts and exports best.pt to model.onnx (FP32
+// only; predict on the checkpoint names the export), and weights of another variant in
 // train.faster_rcnn.weights are an error naming the key.
 #include <gtest/gtest.h>
 
@@ -42,8 +42,10 @@ TEST_F(FasterRcnnTrainCli, DryRunWritesCheckpointsAndSampleCounts) {
   EXPECT_EQ(artifacts["samples"]["val"], 2);
   EXPECT_TRUE(artifacts["samples"].contains("skipped_by_reason"));
   EXPECT_EQ(artifacts["optimizer"]["name"], "SGD");
-  EXPECT_TRUE(artifacts["model_path"].is_null());  // the export is `vision export --model best.pt`
-  EXPECT_NE(result.err.find("vision export"), std::string::npos) << result.err;
+  EXPECT_TRUE(fs::is_regular_file(artifacts["model_path"].get<std::string>()));
+  EXPECT_TRUE(artifacts["model_int8_path"].is_null());
+  EXPECT_FALSE(artifacts["export"]["int8_skipped"].get<std::string>().empty());
+  EXPECT_TRUE(fs::is_symlink(m_dir / "wd" / "models" / "exp001"));
 
   // predict runs ONNX models: a checkpoint is a usage error that names the export.
   const auto predicted = run_vision({"predict", "--workdir", (m_dir / "wd").string(), "--model",

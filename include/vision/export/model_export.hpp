@@ -22,6 +22,9 @@ struct ModelExportOptions {
   std::filesystem::path output_dir;  // models/<run_id>
   std::string run_id;
   DatasetOptions dataset;            // val images for parity and mAP, train images for calibration
+  // A Faster R-CNN weight file reads dataset.dir as its trainer does (load_detection_samples: a
+  // YOLO data set or a flat LabelRecord folder split by autolabel.val_fraction).
+  double val_fraction = 0.2;
   bool onnx = true;                  // export.onnx
   bool quantize = true;              // export.quantize
   QuantizeMode quantize_mode = QuantizeMode::static_qdq;

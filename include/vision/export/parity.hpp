@@ -22,10 +22,19 @@ struct ParityBounds {
   double box_relative = 1e-4;    // a box value passes when |a − b| ≤ box_relative · max(1, |b|)
   double score_absolute = 1e-4;  // a score passes when |a − b| ≤ score_absolute
   double box_pixels = 0;         // > 0: a box value passes when |a − b| ≤ box_pixels instead
+  // > 0 (detections): two detections of one label whose scores are within tie_score and whose
+  // boxes overlap by more than tie_iou are a tie NMS broke by float rounding (a model that pools
+  // two maps at one stride gives such near-duplicates); an exported one may stand for a
+  // reference one it ties with, and its box is then not held to the box bound.
+  double tie_score = 0;
+  double tie_iou = 0.5;
 };
 
 // Detections after NMS (Faster R-CNN) are compared box by box in pixels.
-inline constexpr ParityBounds k_detection_parity_bounds{.box_relative = 0, .score_absolute = 1e-4, .box_pixels = 1e-2};
+// Ties: scores within 1e-6 (the two runtimes differ by about 3e-8) of boxes overlapping beyond
+// the box head's NMS IoU (0.5).
+inline constexpr ParityBounds k_detection_parity_bounds{
+    .box_relative = 0, .score_absolute = 1e-4, .box_pixels = 1e-2, .tie_score = 1e-6, .tie_iou = 0.5};
 
 struct ParityReport {
   double max_box_diff = 0;    // the raw largest |a − b| over box values, in pixels
@@ -33,6 +42,10 @@ struct ParityReport {
   double box_margin = 0;      // the largest |a − b| / bound over box values: ≤ 1 passes
   double score_margin = 0;    // the same over scores; infinite when a value is not finite
   ParityBounds bounds;
+  // Detections paired by compare_detections: a parity over none (a model that finds nothing
+  // above its score threshold) proves nothing, so the report says how many there were.
+  std::int64_t detections = 0;
+  std::int64_t ties = 0;  // of them, paired with a tie (ParityBounds::tie_score) of another box
   bool ok() const { return box_margin <= 1 && score_margin <= 1; }
 };
 
@@ -53,7 +66,8 @@ struct DetectionList {
 // Compares detections image by image: the counts must be equal and every reference detection
 // is paired with the closest exported one of its label (equal scores leave their order to each
 // runtime); a count or a label without a partner is an ErrorCode::runtime error naming the
-// image. The pairs' boxes and scores are then held to `bounds`.
+// image. The pairs' boxes and scores are then held to `bounds`, except the box of a pair that is
+// a tie (bounds.tie_score), which is counted in `ties`.
 Expected<ParityReport> compare_detections(std::span<const DetectionList> exported, std::span<const DetectionList> reference,
                                           const ParityBounds& bounds = k_detection_parity_bounds);
 

@@ -123,9 +123,17 @@ void expect_same_detections(const Result& actual, const Result& expected,
   }
 }
 
-void expect_parity(const std::string& variant, int64_t img_size) {
+// Which detections the parity compares: after the model's own final NMS, or every candidate that
+// NMS would choose from (its IoU threshold at 1 and no cap on the count).
+enum class Stage { after_nms, before_final_nms };
+
+void expect_parity(const std::string& variant, int64_t img_size, Stage stage = Stage::after_nms) {
   TempDir dir;
   auto model = untrained_model(variant, img_size);
+  if (stage == Stage::before_final_nms) {
+    model->roi_heads->options.nms_thresh = 1.0;
+    model->roi_heads->options.detections_per_img = 1'000'000;
+  }
   const auto file = dir / "model.onnx";
   vision::OnnxExportOptions options{
       file, static_cast<int>(img_size), static_cast<int>(img_size), 17, k_names, "run-f"};
@@ -149,8 +157,16 @@ void expect_parity(const std::string& variant, int64_t img_size) {
 
 }  // namespace
 
-TEST(FasterRcnnExport, MobileNetV3MatchesLibTorchAfterNms) {
-  expect_parity("mobilenet_v3", 192);
+// fasterrcnn_mobilenet_v3_large_fpn pools two FPN maps at the same stride (32) with the same
+// anchors, so every anchor gives two proposals a fraction of a pixel apart, and the box head
+// (all RoIs pooled from map "0", a 4×10 map for a 120×330 image) scores them equally: in LibTorch
+// hundreds of overlapping same-label candidate pairs per image tie exactly or within 1e-6, and
+// which one the final NMS keeps is float rounding (ONNX Runtime's scores differ by 3e-8). That is
+// torchvision's architecture, not the graph, so this variant is compared on every candidate the
+// final NMS chooses from (2000 and more per image: the whole graph up to it, the RPN's NMS
+// included); the NMS stage itself is held to LibTorch by the ResNet-18 case, which has no ties.
+TEST(FasterRcnnExport, MobileNetV3MatchesLibTorchBeforeTheFinalNms) {
+  expect_parity("mobilenet_v3", 192, Stage::before_final_nms);
 }
 
 TEST(FasterRcnnExport, ResNet18FpnMatchesLibTorchAfterNms) {
@@ -241,6 +257,7 @@ TEST(FasterRcnnExport, ExportModelTakesAWeightFileAndSkipsInt8) {
   EXPECT_FALSE(report->int8_skipped.empty());
   EXPECT_EQ(report->parity_images, 2);
   EXPECT_TRUE(report->parity.ok());
+  EXPECT_GT(report->parity.detections, 0);
   EXPECT_TRUE(report->evaluated);
   EXPECT_GT(report->fp32.latency_ms, 0);
   const auto manifest = nlohmann::json::parse(vision::test::read_text(report->manifest));
@@ -249,3 +266,4 @@ TEST(FasterRcnnExport, ExportModelTakesAWeightFileAndSkipsInt8) {
   EXPECT_EQ(manifest.at("int8_skipped"), report->int8_skipped);
   EXPECT_EQ(vision::to_json(*report).at("int8_skipped"), report->int8_skipped);
 }
+

@@ -1,5 +1,6 @@
 // The export's parity check: boxes compared relative to their pixel magnitude, scores
-// absolutely, the raw differences kept; and a graph broken on purpose fails it.
+// absolutely, the raw differences kept; detections after NMS with their ties; and a graph broken
+// on purpose fails it.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -206,4 +207,31 @@ TEST_F(BrokenGraph, AnOutputOfAnotherLayoutFailsTheCheck) {
   EXPECT_FALSE(report->ok());
   EXPECT_GT(report->box_margin, 1) << vision::describe(*report);
   EXPECT_LT(report->score_margin, 1);
+}
+
+// Two overlapping boxes of one label with equal scores: which one NMS keeps is float rounding, so
+// an export that kept the other one passes as a tie; a clear score gap or little overlap does not.
+TEST(Parity, DetectionsSwappedInATieAreCountedNotFailed) {
+  const vision::DetectionList reference{{10, 10, 50, 50}, {1}, {0.3F}};
+  struct Case {
+    const char* name;
+    std::vector<float> box;
+    float score;
+    bool ok;
+    std::int64_t ties;
+  };
+  const std::vector<Case> cases = {
+      {"same box", {10, 10, 50, 50}, 0.3F, true, 0},
+      {"tie with an overlapping box", {12, 10, 52, 50}, 0.3F + 3e-8F, true, 1},
+      {"score gap beyond a tie", {12, 10, 52, 50}, 0.3F + 5e-5F, false, 0},
+      {"tie with a box that barely overlaps", {40, 10, 80, 50}, 0.3F, false, 0},
+  };
+  for (const auto& c : cases) {
+    const vision::DetectionList exported{c.box, {1}, {c.score}};
+    const auto report = vision::compare_detections(std::span(&exported, 1), std::span(&reference, 1));
+    ASSERT_TRUE(report) << c.name;
+    EXPECT_EQ(report->ok(), c.ok) << c.name;
+    EXPECT_EQ(report->ties, c.ties) << c.name;
+    EXPECT_EQ(report->detections, 1) << c.name;
+  }
 }
