@@ -92,7 +92,7 @@ fliplr = 0.5
 
 [train.distributed]
 timeout_s = 300
-sync_bn = true
+sync_bn = false
 
 [train.faster_rcnn]
 variant = "mobilenet_v3"

@@ -21,8 +21,10 @@ using vision::test::TempDir;
 
 namespace {
 
-// Augmentation off, so both runs see the same pixels whichever rank reads an image.
+// Augmentation off, so both runs see the same pixels whichever rank reads an image, and
+// BatchNorm over the global batch, so 2 ranks x 8 normalise as 1 x 16.
 const std::vector<std::string> k_plain = {
+    "--set", "train.distributed.sync_bn=true",
     "--set", "train.yolo.mosaic=0",    "--set", "train.yolo.hsv_h=0",
     "--set", "train.yolo.hsv_s=0",     "--set", "train.yolo.hsv_v=0",
     "--set", "train.yolo.translate=0", "--set", "train.yolo.scale=0",

@@ -54,7 +54,7 @@ struct YoloTrainOptions {
   // writes (models_dir and run_dir are not touched on the other ranks).
   train::DistributedSettings distributed;
   int distributed_timeout_s = train::k_distributed_default_timeout_s;  // train.distributed.timeout_s
-  bool sync_bn = true;                                                 // train.distributed.sync_bn
+  bool sync_bn = false;                                                 // train.distributed.sync_bn
 };
 
 struct EpochResult {
