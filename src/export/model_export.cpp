@@ -6,8 +6,8 @@
 #include <openssl/evp.h>
 
 #include <algorithm>
-#include <chrono>
 #include <array>
+#include <chrono>
 #include <cmath>
 #include <functional>
 #include <random>
@@ -25,6 +25,7 @@
 #include "vision/image/image_files.hpp"
 #include "vision/image/letterbox.hpp"
 #include "vision/infer/detector.hpp"
+#include "vision/infer/ort_env.hpp"
 #include "vision/train/faster_rcnn/weights.hpp"
 
 namespace vision {
@@ -252,9 +253,12 @@ DetectionList run_detection_graph(Ort::Session& session, const FullImage& image)
 
 Expected<void> check_detection_parity(onnx_export::FasterRcnnCheckpoint& model, const std::filesystem::path& onnx,
                                       const std::vector<std::filesystem::path>& images, ModelExportReport& report) {
-  static Ort::Env env(ORT_LOGGING_LEVEL_ERROR, "vision-export-parity");
   Ort::SessionOptions session_options;
-  Ort::Session session(env, onnx.c_str(), session_options);
+  session_options.SetLogSeverityLevel(ORT_LOGGING_LEVEL_ERROR);
+  Ort::Session session = [&] {
+    MutedCerr mute;
+    return Ort::Session(ort_env(), onnx.c_str(), session_options);
+  }();
   std::vector<DetectionList> exported, reference;
   for (const auto& path : images) {
     auto image = full_image(path);

@@ -28,8 +28,9 @@ Expected<torch::Device> resolve_device(const std::string& name);
 
 // Sets the compute threads, LibTorch's and OpenBLAS's (`threads`, 0 = every core), and returns
 // how many of the `workers` loader threads to use: loader threads only help on cores LibTorch
-// leaves free, on a busy core they stall its OpenMP regions (measured on 2 cores, mosaic at 320 px: 9.0 images/s
-// without workers, 7.7 with 2). Without a free core batches are built between steps.
+// leaves free, on a busy core they stall its OpenMP regions (measured on 2 cores, mosaic at
+// 320 px: 9.0 images/s without workers, 7.7 with 2). Without a free core batches are built
+// between steps.
 int set_training_threads(int threads, int workers);
 
 // The number format of results.csv and the logs: %.5g.
