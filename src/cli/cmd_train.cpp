@@ -162,6 +162,15 @@ int run_train(TrainOptions options) {
                      });
 }
 
+// With no YOLO data set, `vision val` on a checkpoint may read the flat LabelRecord folder
+// data.labeled_dir, as the faster_rcnn trainer does; the checkpoint's kind decides later
+// (a YOLO one is an error naming data.yolo_dataset_dir). ONNX models validate on YOLO sets only.
+bool validates_on_labeled_dir(const Config& c, const std::filesystem::path& model) {
+  std::error_code ec;
+  return model.extension() != ".onnx" && faster_rcnn_data_dir(c) != c.path("data.yolo_dataset_dir") &&
+         std::filesystem::is_directory(c.path("data.labeled_dir"), ec);
+}
+
 // val and export both start from a model file and differ in their registry.
 int run_from_model(TrainOptions options, const std::string& mode, Registry<Backend>& registry) {
   bind(options);
@@ -169,12 +178,13 @@ int run_from_model(TrainOptions options, const std::string& mode, Registry<Backe
   return run_command(options.common, mode, [mode](const Config& c) { return spec(mode, c); },
                      [model, mode](const Config& c) -> Expected<void> {
                        if (auto ok = require_path(model, "--model", false); !ok) return ok;
-                       return mode == "val" ? require_dataset(c.path("data.yolo_dataset_dir")) : Expected<void>{};
+                       if (mode != "val" || validates_on_labeled_dir(c, model)) return {};
+                       return require_dataset(c.path("data.yolo_dataset_dir"));
                      },
                      [model, mode, &registry](Run& run) -> Expected<void> {
                        const Config& c = run.config();
                        run.artifacts()["model"] = std::filesystem::absolute(model).string();
-                       if (mode == "val") {
+                       if (mode == "val" && !validates_on_labeled_dir(c, model)) {
                          if (auto ok = check_dataset(run); !ok) return ok;
                        }
                        if (mode == "export" || !std::filesystem::path(model).extension().string().ends_with("onnx")) {

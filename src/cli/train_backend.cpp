@@ -9,6 +9,7 @@
 
 #include "common.hpp"
 #include "vision/core/log.hpp"
+#include "vision/data/detection_samples.hpp"
 #include "vision/eval/validate.hpp"
 #include "vision/export/model_export.hpp"
 #include "vision/train/distributed.hpp"
@@ -25,6 +26,18 @@ DatasetOptions dataset_options(const Config& c) {
   options.dir = c.path("data.yolo_dataset_dir");
   options.class_names = c.class_names();
   options.strictness = c.boolean("train.yolo.strict_labels") ? LabelStrictness::strict : LabelStrictness::lenient;
+  return options;
+}
+
+// The samples a checkpoint is validated on. A Faster R-CNN weight file, whatever train.backend
+// says, reads what its trainer read: the YOLO data set when there is one, else the LabelRecord
+// folder data.labeled_dir, split by autolabel.val_fraction (into val_fraction).
+DatasetOptions checkpoint_dataset_options(const Config& c, const std::filesystem::path& checkpoint, double& val_fraction) {
+  DatasetOptions options = dataset_options(c);
+  if (train::faster_rcnn::read_weights_meta(checkpoint)) {
+    options.dir = faster_rcnn_data_dir(c);
+    val_fraction = c.number("autolabel.val_fraction");
+  }
   return options;
 }
 
@@ -65,13 +78,7 @@ ModelExportOptions export_options(const Run& run, const std::filesystem::path& c
   o.checkpoint = checkpoint;
   o.output_dir = run.models_dir();
   o.run_id = run.id();
-  o.dataset = dataset_options(c);
-  // A Faster R-CNN weight file, whatever train.backend says, checks its export on the samples
-  // its trainer reads: the YOLO data set when there is one, else the LabelRecord folder.
-  if (train::faster_rcnn::read_weights_meta(checkpoint)) {
-    o.dataset.dir = faster_rcnn_data_dir(c);
-    o.val_fraction = c.number("autolabel.val_fraction");
-  }
+  o.dataset = checkpoint_dataset_options(c, checkpoint, o.val_fraction);
   o.onnx = c.boolean("export.onnx");
   o.quantize = c.boolean("export.quantize");
   o.quantize_mode = c.string("export.quantize_mode") == "static" ? QuantizeMode::static_qdq : QuantizeMode::dynamic;
@@ -316,7 +323,12 @@ Expected<void> validate_checkpoint_model(Run& run) {
   const Config& c = run.config();
   CheckpointValOptions options;
   options.checkpoint = run.artifacts()["model"].get<std::string>();
-  options.dataset = dataset_options(c);
+  options.dataset = checkpoint_dataset_options(c, options.checkpoint, options.val_fraction);
+  if (!holds_yolo_dataset(options.dataset.dir) && !train::faster_rcnn::read_weights_meta(options.checkpoint)) {
+    return fail(ErrorCode::not_found, "data.yolo_dataset_dir: " + c.path("data.yolo_dataset_dir").string() +
+                                          " holds no YOLO data set; " + options.checkpoint.filename().string() +
+                                          " is a YOLO checkpoint (only Faster R-CNN ones read data.labeled_dir)");
+  }
   options.batch_size = static_cast<int>(std::min<std::int64_t>(c.integer("train.batch_size"), 32));
   options.threads = static_cast<int>(c.integer("train.threads"));
   options.device = c.string("train.device");

@@ -96,6 +96,7 @@ Expected<DetectionMetrics> validate_faster_rcnn_checkpoint(const CheckpointValOp
   samples_options.dir = options.dataset.dir;
   samples_options.class_names = names;
   samples_options.strictness = options.dataset.strictness;
+  samples_options.val_fraction = options.val_fraction;
   auto samples = load_detection_samples(samples_options);
   if (!samples) return std::unexpected(samples.error());
   auto spec = faster_rcnn::variant_spec(meta->variant);

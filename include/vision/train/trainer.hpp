@@ -96,6 +96,7 @@ nlohmann::json to_json(const YoloTrainReport& report);
 struct CheckpointValOptions {
   std::filesystem::path checkpoint;
   DatasetOptions dataset;
+  double val_fraction = 0.2;  // autolabel.val_fraction: a flat LabelRecord folder's split (Faster R-CNN)
   int img_size = 0;  // 0 = the size the checkpoint was trained at
   int batch_size = 16;
   int threads = 0;

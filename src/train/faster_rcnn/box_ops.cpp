@@ -132,7 +132,9 @@ torch::Tensor BoxCoder::decode(const torch::Tensor& codes, const torch::Tensor& 
   const auto h = (refs.select(1, 3) - refs.select(1, 1)).unsqueeze(1);
   const auto x = refs.select(1, 0).unsqueeze(1) + 0.5 * w;
   const auto y = refs.select(1, 1).unsqueeze(1) + 0.5 * h;
-  const auto per_box = codes.reshape({codes.size(0), -1, 4});
+  // Sizes spelled out: with no box at all (an image whose proposals all fell under the RPN's
+  // score threshold) a -1 would be ambiguous.
+  const auto per_box = codes.reshape({codes.size(0), codes.size(-1) / 4, 4});
   const auto cx = per_box.select(2, 0) / m_weights[0] * w + x;
   const auto cy = per_box.select(2, 1) / m_weights[1] * h + y;
   const auto half_w = 0.5 * torch::exp((per_box.select(2, 2) / m_weights[2]).clamp_max(m_clip)) * w;

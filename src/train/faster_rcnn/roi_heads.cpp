@@ -104,7 +104,7 @@ RoiHeadsLosses fastrcnn_loss(const torch::Tensor& class_logits, const torch::Ten
   const auto all_labels = torch::cat(labels);
   const auto all_targets = torch::cat(regression_targets);
   const auto positive = torch::where(all_labels > 0)[0];
-  const auto per_class = box_regression.reshape({class_logits.size(0), -1, 4});
+  const auto per_class = box_regression.reshape({class_logits.size(0), class_logits.size(1), 4});
   RoiHeadsLosses losses;
   losses.classifier = torch::cross_entropy_loss(class_logits, all_labels);
   losses.box_reg =

@@ -1,7 +1,8 @@
 // The whole Faster R-CNN model: every variant's state_dict names, shapes and parameter counts
 // against torchvision 0.21's (tests/data/faster_rcnn/<variant>_state.txt,
-// bench/faster_rcnn/param_counts.json), eval detections on a batch of two image sizes and the
-// training losses (the overfit is test_faster_rcnn_overfit.cpp, labelled slow).
+// bench/faster_rcnn/param_counts.json), eval detections on a batch of two image sizes and on
+// images without a proposal, and the training losses (the overfit is
+// test_faster_rcnn_overfit.cpp, labelled slow).
 #include <gtest/gtest.h>
 
 #include <torch/torch.h>
@@ -90,6 +91,23 @@ TEST(FasterRcnnModel, EvalGivesBoxesInsideEachOriginalImage) {
   }
   // Untrained, every class scores about 1/4 > box_score_thresh, so detections exist to check.
   EXPECT_GT(detections, 0);
+}
+
+TEST(FasterRcnnModel, AnImageWithoutProposalsGivesNoDetections) {
+  // A model early in training may score every anchor under the RPN's threshold (0.05 for
+  // mobilenet_v3): that image has no proposal, and no box, instead of an error.
+  torch::manual_seed(3);
+  auto model = make_model("mobilenet_v3", 3, 160);
+  model->eval();
+  model->rpn->options.score_thresh = 1.1;
+  torch::NoGradGuard no_grad;
+  const auto output = model->forward({torch::rand({3, 120, 160}), torch::rand({3, 160, 120})});
+  ASSERT_EQ(output.results.size(), 2U);
+  for (const auto& result : output.results) {
+    EXPECT_EQ(result.boxes.size(0), 0);
+    EXPECT_EQ(result.boxes.size(1), 4);
+    EXPECT_EQ(result.scores.size(0), 0);
+  }
 }
 
 TEST(FasterRcnnModel, TrainingReturnsTheFourLossesAndNeedsTargets) {
