@@ -1,8 +1,8 @@
 // The Faster R-CNN ONNX export against LibTorch's eval forward: the same untrained model (its
 // heads' weights spread so that detections come out and their scores differ well above float
 // noise) run by ONNX Runtime and by LibTorch must give, after NMS, the same count and labels,
-// boxes within 1e-2 px and scores within 1e-4, on images of several sizes; and the inference
-// engine (Detector) must run the export unchanged.
+// boxes within 1e-2 px and scores within 1e-4, on images of several sizes; an image without a
+// proposal gives empty outputs; and the inference engine (Detector) must run the export unchanged.
 #include <gtest/gtest.h>
 
 #include <onnxruntime_cxx_api.h>
@@ -171,6 +171,24 @@ TEST(FasterRcnnExport, MobileNetV3MatchesLibTorchBeforeTheFinalNms) {
 
 TEST(FasterRcnnExport, ResNet18FpnMatchesLibTorchAfterNms) {
   expect_parity("resnet18_fpn", 160);
+}
+
+TEST(FasterRcnnExport, AnImageWithoutProposalsGivesNoDetections) {
+  // No anchor scores over the RPN's threshold: both runtimes answer with empty outputs.
+  TempDir dir;
+  auto model = untrained_model("mobilenet_v3", 160);
+  model->rpn->options.score_thresh = 1.1;
+  const auto file = dir / "model.onnx";
+  ASSERT_TRUE(vision::onnx_export::write_faster_rcnn_onnx(*model, {file, 160, 160, 17, k_names, "run-e"}));
+  auto session = open_session(file);
+  const auto image = test_image({120, 150}, 4);
+  {
+    torch::NoGradGuard no_grad;
+    EXPECT_EQ(model->forward({image}).results.at(0).scores.size(0), 0);
+  }
+  const auto actual = ort_run(session, image);
+  EXPECT_EQ(actual.scores.size(0), 0);
+  EXPECT_EQ(actual.labels.size(0), 0);
 }
 
 TEST(FasterRcnnExport, DetectorRunsTheExportInOriginalPixels) {
