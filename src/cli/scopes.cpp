@@ -7,7 +7,8 @@ namespace vision::cli {
 Expected<std::vector<std::string>> scopes_for_command(const std::string& command) {
   static const std::map<std::string, std::vector<std::string>> k_scopes = {
       {"train", {"app", "workspace", "class_map", "data.yolo_dataset_dir", "data.labeled_dir", "train", "export"}},
-      {"val", {"app", "workspace", "class_map", "data.yolo_dataset_dir", "data.labeled_dir", "autolabel.val_fraction", "train"}},
+      {"val",
+       {"app", "workspace", "class_map", "data.yolo_dataset_dir", "data.labeled_dir", "autolabel.val_fraction", "train"}},
       {"export", {"app", "workspace", "class_map", "train", "export"}},
       {"predict", {"app", "workspace"}},
       {"autolabel",

@@ -32,7 +32,8 @@ DatasetOptions dataset_options(const Config& c) {
 // The samples a checkpoint is validated on. A Faster R-CNN weight file, whatever train.backend
 // says, reads what its trainer read: the YOLO data set when there is one, else the LabelRecord
 // folder data.labeled_dir, split by autolabel.val_fraction (into val_fraction).
-DatasetOptions checkpoint_dataset_options(const Config& c, const std::filesystem::path& checkpoint, double& val_fraction) {
+DatasetOptions checkpoint_dataset_options(const Config& c, const std::filesystem::path& checkpoint,
+                                          double& val_fraction) {
   DatasetOptions options = dataset_options(c);
   if (train::faster_rcnn::read_weights_meta(checkpoint)) {
     options.dir = faster_rcnn_data_dir(c);

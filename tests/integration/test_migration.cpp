@@ -259,16 +259,18 @@ TEST_F(Migration, TheOriginalsFolderChecksImportsAndTrains) {
   // With no YOLO data set the faster_rcnn backend reads the flat records, and `vision val` on its
   // checkpoint reads the same val split; a YOLO checkpoint there is an error naming the key.
   const std::string no_yolo_set = "data.yolo_dataset_dir=work-dir/nowhere";
-  const auto flat = run({"train", "--dry-run", "--device", "cpu", "--img-size", "64", "--batch-size", "2", "--set", no_yolo_set});
+  const auto flat =
+      run({"train", "--dry-run", "--device", "cpu", "--img-size", "64", "--batch-size", "2", "--set", no_yolo_set});
   ASSERT_EQ(flat.exit_code, 0) << flat.err;
   const auto flat_artifacts = printed_artifacts(flat)["artifacts"];
   EXPECT_EQ(flat_artifacts["samples"]["source"], "flat_records");
-  const auto flat_val = run({"val", "--model", flat_artifacts["best_pt"].get<std::string>(), "--set", no_yolo_set});
+  const std::string flat_best = flat_artifacts["best_pt"];
+  const auto flat_val = run({"val", "--device", "cpu", "--model", flat_best, "--set", no_yolo_set});
   ASSERT_EQ(flat_val.exit_code, 0) << flat_val.err;
   EXPECT_EQ(printed_artifacts(flat_val)["artifacts"]["metrics"]["images"], flat_artifacts["samples"]["val"]);
   write_config("yolo", "resnet50_fpn");
   const auto yolo_best = printed_artifacts(yolo)["artifacts"]["best_pt"].get<std::string>();
-  const auto yolo_val = run({"val", "--model", yolo_best, "--set", no_yolo_set});
+  const auto yolo_val = run({"val", "--device", "cpu", "--model", yolo_best, "--set", no_yolo_set});
   EXPECT_NE(yolo_val.exit_code, 0);
   EXPECT_NE(yolo_val.err.find("data.yolo_dataset_dir"), std::string::npos) << yolo_val.err;
 
