@@ -63,8 +63,9 @@ void Logger::write(LogLevel level, std::string_view event, std::string_view mess
                            {"level", log_level_name(level)},
                            {"event", event},
                            {"message", message}};
-    if (fields.is_object()) {
-      for (const auto& [key, value] : fields.items()) {
+    for (const auto* extra : {&fields, &m_context}) {
+      if (!extra->is_object()) continue;
+      for (const auto& [key, value] : extra->items()) {
         if (!line.contains(key)) line[key] = value;
       }
     }
