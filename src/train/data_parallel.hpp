@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 
 #include "distributed_group.hpp"
@@ -72,5 +73,34 @@ class DataParallel {
   std::unique_ptr<DistributedGroup> m_group;  // null: one process
   std::unique_ptr<GradientReducer> m_reducer;
 };
+
+// The epochs [first, epochs) of either backend's loop. `train_epoch(epoch)` gives
+// Expected<std::optional<Epoch>>, nullopt when interrupted (the loop ends at once, false); then
+// rank 0 (or the one process) calls `validate(result)`, which saves and gives true to stop early,
+// while the other ranks record the epoch in `report`; rank 0's decision ends every rank. True
+// when the loop ran to its end or stopped early.
+template <typename Report, typename TrainEpoch, typename Validate>
+Expected<bool> run_epochs(DataParallel& parallel, int first, int epochs, Report& report, TrainEpoch&& train_epoch,
+                          Validate&& validate) {
+  for (int epoch = first; epoch < epochs; ++epoch) {
+    auto trained = train_epoch(epoch);
+    if (!trained) return std::unexpected(trained.error());
+    if (!*trained) return false;
+    auto& result = **trained;
+    bool stop = false;
+    if (parallel.writes()) {
+      auto stops = validate(result);
+      if (!stops) return std::unexpected(stops.error());
+      stop = *stops;
+    } else {
+      report.epochs.push_back(result);
+      report.epochs_trained = result.epoch;
+    }
+    auto stopping = parallel.rank0_decides(stop, result.epoch, result.train_seconds);
+    if (!stopping) return std::unexpected(stopping.error());
+    if (*stopping) break;
+  }
+  return true;
+}
 
 }  // namespace vision::train

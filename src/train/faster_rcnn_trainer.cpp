@@ -297,25 +297,16 @@ class FasterRcnnTrainer {
       std::filesystem::create_directories(m_options.run_dir);
       m_report.results_csv = m_options.run_dir / "results.csv";
     }
-    for (int epoch = m_start_epoch; epoch < m_options.epochs; ++epoch) {
-      auto trained = train_epoch(loader, epoch);
-      if (!trained) return std::unexpected(trained.error());
-      if (!*trained) return {};
-      auto& result = **trained;
-      bool stop = false;
-      if (writes()) {
-        if (auto ok = validate_and_save(result); !ok) return ok;
-        if (m_on_epoch) m_on_epoch(result);
-        m_report.stopped_early = m_fitness.stops_early(result.epoch, m_options.epochs);
-        stop = m_report.stopped_early;
-      } else {
-        m_report.epochs.push_back(result);
-        m_report.epochs_trained = result.epoch;
-      }
-      auto stopping = m_parallel.rank0_decides(stop, result.epoch, result.train_seconds);
-      if (!stopping) return std::unexpected(stopping.error());
-      if (*stopping) break;
-    }
+    auto finished = train::run_epochs(
+        m_parallel, m_start_epoch, m_options.epochs, m_report, [&](int epoch) { return train_epoch(loader, epoch); },
+        [&](FasterRcnnEpochResult& result) -> Expected<bool> {
+          if (auto ok = validate_and_save(result); !ok) return std::unexpected(ok.error());
+          if (m_on_epoch) m_on_epoch(result);
+          m_report.stopped_early = m_fitness.stops_early(result.epoch, m_options.epochs);
+          return m_report.stopped_early;
+        });
+    if (!finished) return std::unexpected(finished.error());
+    if (!*finished) return {};
     m_report.images_per_second = m_images_trained / std::max(m_train_seconds, 1e-9);
     m_parallel.log_weights_checksum(*m_model);
     return writes() ? finish() : Expected<void>{};

@@ -306,24 +306,16 @@ class Trainer {
       m_report.results_csv = m_options.run_dir / "results.csv";
     }
     schedule.optimizer().zero_grad();
-    for (int epoch = m_start_epoch; epoch < m_options.epochs; ++epoch) {
-      auto trained = train_epoch(loader, schedule, epoch);
-      if (!trained) return std::unexpected(trained.error());
-      if (!*trained) return {};
-      auto& result = **trained;
-      bool stop = false;
-      if (writes()) {
-        if (auto ok = validate_and_save(result, val, schedule.optimizer()); !ok) return ok;
-        if (m_on_epoch) m_on_epoch(result);
-        stop = stops_early(result);
-      } else {
-        m_report.epochs.push_back(result);
-        m_report.epochs_trained = result.epoch;
-      }
-      auto stopping = m_parallel.rank0_decides(stop, result.epoch, result.train_seconds);
-      if (!stopping) return std::unexpected(stopping.error());
-      if (*stopping) break;
-    }
+    auto finished = train::run_epochs(
+        m_parallel, m_start_epoch, m_options.epochs, m_report,
+        [&](int epoch) { return train_epoch(loader, schedule, epoch); },
+        [&](EpochResult& result) -> Expected<bool> {
+          if (auto ok = validate_and_save(result, val, schedule.optimizer()); !ok) return std::unexpected(ok.error());
+          if (m_on_epoch) m_on_epoch(result);
+          return stops_early(result);
+        });
+    if (!finished) return std::unexpected(finished.error());
+    if (!*finished) return {};
     m_report.images_per_second = m_images_trained / std::max(m_train_seconds, 1e-9);
     m_parallel.log_weights_checksum(*m_model);
     return writes() ? finish(val) : Expected<void>{};
