@@ -105,22 +105,26 @@ std::vector<std::string> command_line() {
 }
 
 // --nproc-per-node N (or --nnodes M): this process starts the machine's ranks, each this command
-// without the launcher's flags and with torchrun's variables, and waits for them.
+// without the launcher's flags and with torchrun's variables, and waits for them; a failed rank
+// is named and its own exit code (128 + N when signal N killed it) is the launcher's.
 int launch_ranks(const TrainOptions& options) {
   train::LocalLaunchOptions launch;
   launch.rendezvous = {options.nnodes, options.node_rank, options.nproc_per_node, options.master_addr,
                        options.master_port};
   launch.arguments = train::strip_launcher_flags(command_line());
   auto done = train::launch_local_ranks(launch);
-  return done ? 0 : report_error(done.error());
+  if (!done) return report_error(done.error());
+  if (done->exit_code != 0) report_error({ErrorCode::runtime, done->failure});
+  return done->exit_code;
 }
 
-// A rank other than 0 (torchrun's RANK) runs as <run_name>-rank<N>; rank 0 and a plain
-// training keep the run name.
+// A rank other than 0 (torchrun's RANK) runs as <run_name>-rank<N> and every line it logs
+// carries its "rank"; rank 0 and a plain training keep the run name and their lines.
 Expected<void> name_rank_run(CommonOptions& options) {
   auto settings = train::distributed_settings_from_env();
   if (!settings) return std::unexpected(settings.error());
   if (settings->rank == 0) return {};
+  Logger::global().set_context({{"rank", settings->rank}});
   auto scopes = scopes_for_command("train");
   if (!scopes) return std::unexpected(scopes.error());
   auto config = load_config(options, *scopes);

@@ -179,18 +179,31 @@ Expected<void> export_after_training(Run& run, const ModelExportOptions& options
                   " --model " + options.checkpoint.string());
 }
 
-// Data parallel by torchrun's variables (set by --nproc-per-node or a launcher): the timeout,
-// SyncBatchNorm, and each rank's share of the machine's cores unless train.threads says.
-Expected<void> set_distributed(const Config& c, YoloTrainOptions& o) {
+// Data parallel by torchrun's variables (set by --nproc-per-node or a launcher), for either
+// backend: the timeout, SyncBatchNorm, and each rank's share of the machine's cores unless
+// train.threads says. True on rank 0 (or alone), which alone gets the models folder: the other
+// ranks write no models, results or export.
+Expected<bool> set_distributed(const Run& run, train::DataParallelOptions& o, int& threads,
+                               std::filesystem::path& models_dir) {
+  const Config& c = run.config();
   auto settings = train::distributed_settings_from_env();
   if (!settings) return std::unexpected(settings.error());
-  o.distributed = *settings;
-  o.distributed_timeout_s = static_cast<int>(c.integer("train.distributed.timeout_s"));
+  o.settings = *settings;
+  o.timeout_s = static_cast<int>(c.integer("train.distributed.timeout_s"));
   o.sync_bn = c.boolean("train.distributed.sync_bn");
-  if (o.distributed.distributed() && o.threads == 0) {
-    o.threads = train::threads_per_rank(static_cast<int>(std::thread::hardware_concurrency()), settings->local_world_size);
+  if (o.settings.distributed() && threads == 0) {
+    threads = train::threads_per_rank(static_cast<int>(std::thread::hardware_concurrency()), settings->local_world_size);
   }
-  return {};
+  if (o.settings.rank != 0) return false;
+  models_dir = run.models_dir();
+  return true;
+}
+
+// A rank other than 0 ends an interrupted training without the resume hint: rank 0 holds the
+// checkpoints.
+Expected<void> rank_interrupted(const train::DistributedSettings& settings, int epoch) {
+  return fail(ErrorCode::interrupted,
+              std::format("rank {} stopped with the others in epoch {}; rank 0 holds the checkpoints", settings.rank, epoch));
 }
 
 Expected<void> train_yolo_backend(Run& run) {
@@ -232,9 +245,9 @@ Expected<void> train_yolo_backend(Run& run) {
   o.translate = c.number("train.yolo.translate");
   o.scale_gain = c.number("train.yolo.scale");
   o.fliplr = c.number("train.yolo.fliplr");
-  if (auto ok = set_distributed(c, o); !ok) return ok;
-  const bool writes = o.distributed.rank == 0;  // the other ranks write no models, results or export
-  if (writes) o.models_dir = run.models_dir();
+  auto rank0 = set_distributed(run, o.data_parallel, o.threads, o.models_dir);
+  if (!rank0) return std::unexpected(rank0.error());
+  const bool writes = *rank0;
   if (c.boolean("train.yolo.resume")) {
     auto checkpoint = resume_checkpoint(c, "train.yolo");
     if (!checkpoint) return std::unexpected(checkpoint.error());
@@ -247,10 +260,7 @@ Expected<void> train_yolo_backend(Run& run) {
   auto report = train_yolo(o);
   if (!report) return std::unexpected(report.error());
   run.artifacts().update(to_json(*report));
-  if (report->interrupted_in_epoch > 0 && !writes) {
-    return fail(ErrorCode::interrupted, std::format("rank {} stopped with the others in epoch {}; rank 0 holds the checkpoints",
-                                                    o.distributed.rank, report->interrupted_in_epoch));
-  }
+  if (report->interrupted_in_epoch > 0 && !writes) return rank_interrupted(o.data_parallel.settings, report->interrupted_in_epoch);
   if (report->interrupted_in_epoch > 0) {
     return interrupted_training(run, *report, "--set train.yolo.resume=true --weights " + report->last_pt.string());
   }
@@ -270,13 +280,6 @@ Expected<void> train_faster_rcnn_backend(Run& run) {
   o.samples.val_fraction = c.number("autolabel.val_fraction");
   o.samples.max_samples = c.integer("train.faster_rcnn.max_samples");
   o.samples.seed = static_cast<std::uint64_t>(c.integer("train.seed"));
-  auto distributed = train::distributed_settings_from_env();
-  if (!distributed) return std::unexpected(distributed.error());
-  if (distributed->distributed()) {
-    return fail(ErrorCode::config, "train.backend = faster_rcnn trains in one process for now: data-parallel training "
-                                   "(WORLD_SIZE > 1, --nproc-per-node, --nnodes) is available for backend yolo");
-  }
-  o.models_dir = run.models_dir();
   o.run_dir = run.dir();
   o.run_id = run.id();
   o.variant = c.string("train.faster_rcnn.variant");
@@ -292,6 +295,9 @@ Expected<void> train_faster_rcnn_backend(Run& run) {
   o.momentum = c.number("train.faster_rcnn.momentum");
   o.weight_decay = c.number("train.faster_rcnn.weight_decay");
   o.patience = static_cast<int>(c.integer("train.faster_rcnn.patience"));
+  auto rank0 = set_distributed(run, o.data_parallel, o.threads, o.models_dir);
+  if (!rank0) return std::unexpected(rank0.error());
+  const bool writes = *rank0;
   if (c.boolean("train.faster_rcnn.resume")) {
     auto checkpoint = resume_checkpoint(c, "train.faster_rcnn");
     if (!checkpoint) return std::unexpected(checkpoint.error());
@@ -304,10 +310,12 @@ Expected<void> train_faster_rcnn_backend(Run& run) {
   auto report = train_faster_rcnn(o);
   if (!report) return std::unexpected(report.error());
   run.artifacts().update(to_json(*report));
+  if (report->interrupted_in_epoch > 0 && !writes) return rank_interrupted(o.data_parallel.settings, report->interrupted_in_epoch);
   if (report->interrupted_in_epoch > 0) {
     return interrupted_training(run, *report, "--set train.faster_rcnn.resume=true --set train.faster_rcnn.weights=" +
                                                   report->last_pt.string());
   }
+  if (!writes) return {};
   report_training_run(run, o.dry_run);
   auto exported = export_options(run, report->best_pt);
   exported.evaluate = !o.dry_run;

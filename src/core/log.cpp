@@ -63,8 +63,10 @@ void Logger::write(LogLevel level, std::string_view event, std::string_view mess
                            {"level", log_level_name(level)},
                            {"event", event},
                            {"message", message}};
-    if (fields.is_object()) {
-      for (const auto& [key, value] : fields.items()) {
+    const nlohmann::json& context = m_context;
+    for (const auto* extra : {&fields, &context}) {
+      if (!extra->is_object()) continue;
+      for (const auto& [key, value] : extra->items()) {
         if (!line.contains(key)) line[key] = value;
       }
     }

@@ -93,6 +93,10 @@ std::string describe_end(int status) {
   return std::format("exited with code {}", WEXITSTATUS(status));
 }
 
+int exit_code_of(int status) {
+  return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
+}
+
 bool failed(int status) {
   return WIFSIGNALED(status) || WEXITSTATUS(status) != 0;
 }
@@ -136,8 +140,8 @@ void stop_all(std::vector<Rank>& ranks, std::chrono::milliseconds grace) {
 
 }  // namespace
 
-Expected<void> launch_local_ranks(const LocalLaunchOptions& options) {
-  if (auto valid = validate_launch_options(options.rendezvous); !valid) return valid;
+Expected<LaunchResult> launch_local_ranks(const LocalLaunchOptions& options) {
+  if (auto valid = validate_launch_options(options.rendezvous); !valid) return std::unexpected(valid.error());
   if (options.arguments.empty())
     return fail(ErrorCode::usage, "the launcher was given no command to run");
   std::vector<Rank> ranks;
@@ -150,7 +154,7 @@ Expected<void> launch_local_ranks(const LocalLaunchOptions& options) {
     }
     ranks.push_back({.pid = *pid, .rank = settings.rank});
   }
-  std::optional<Error> error;
+  LaunchResult result;
   bool forwarded = false;
   while (any_running(ranks)) {
     if (interrupt::requested() && !forwarded) {
@@ -158,18 +162,18 @@ Expected<void> launch_local_ranks(const LocalLaunchOptions& options) {
       forwarded = true;
     }
     if (Rank* failure = reap(ranks); failure != nullptr && !forwarded) {
-      error = Error{ErrorCode::runtime,
-                    std::format("rank {} (pid {}) {}; stopped the other ranks", failure->rank,
-                                failure->pid, describe_end(failure->status))};
+      result = {exit_code_of(failure->status),
+                std::format("rank {} (pid {}) {}; stopped the other ranks", failure->rank,
+                            failure->pid, describe_end(failure->status))};
       stop_all(ranks, options.stop_grace);
       break;
     }
     std::this_thread::sleep_for(k_poll_interval);
   }
-  if (error) return std::unexpected(*error);
+  if (result.exit_code != 0) return result;
   if (interrupt::requested())
     return fail(ErrorCode::interrupted, "training stopped by a signal; every rank has exited");
-  return {};
+  return result;
 }
 
 std::vector<std::string> strip_launcher_flags(std::span<const std::string> argv) {

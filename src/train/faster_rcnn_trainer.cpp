@@ -3,7 +3,8 @@
 // min(1000, iterations of epoch 1 − 1) iterations from lr·0.001 (engine.py), then a cosine
 // schedule stepped per epoch (train.py --lr-scheduler cosineannealinglr), horizontal flip 0.5 as
 // the only augmentation, no EMA. Validation, best / last, results.csv, patience and the plots go
-// through the pieces the yolo backend uses (training_run.hpp).
+// through the pieces the yolo backend uses (training_run.hpp), several ranks through its
+// DataParallel (data_parallel.hpp).
 #include "vision/train/faster_rcnn_trainer.hpp"
 
 #include <torch/torch.h>
@@ -11,11 +12,12 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <future>
 #include <numbers>
 #include <optional>
-#include <random>
 
+#include "data_parallel.hpp"
+#include "distributed_sampler.hpp"
+#include "faster_rcnn_sample_loader.hpp"
 #include "faster_rcnn_validation.hpp"
 #include "training_run.hpp"
 #include "vision/core/interrupt.hpp"
@@ -31,6 +33,8 @@ namespace {
 
 using train::Clock;
 using train::format_number;
+using train::FasterRcnnBatch;
+using train::FasterRcnnSampleLoader;
 using train::seconds_since;
 namespace frcnn = train::faster_rcnn;
 
@@ -65,88 +69,6 @@ std::vector<double> results_values(const FasterRcnnEpochResult& e) {
           e.map50,           e.map50_95,        e.lr};
 }
 
-// One batch as the model takes it: images [3, H, W] in [0, 1] and their boxes.
-struct Batch {
-  std::vector<torch::Tensor> images;
-  std::vector<frcnn::ImageBoxes> targets;
-};
-
-// Reads a batch's images and flips each with probability `fliplr`, from a generator seeded by
-// the batch's place in the run, so the flips do not depend on which thread builds the batch.
-Expected<Batch> read_batch(const std::vector<DetectionSample>& samples, const std::vector<size_t>& order, size_t start,
-                           size_t count, double fliplr, std::uint64_t seed) {
-  std::mt19937_64 random(seed);
-  std::bernoulli_distribution flip(fliplr);
-  Batch batch;
-  for (size_t i = start; i < std::min(order.size(), start + count); ++i) {
-    const auto& sample = samples[order[i]];
-    auto image = train::sample_image(sample);
-    if (!image) return std::unexpected(image.error());
-    std::vector<float> corners;
-    for (const auto& box : sample.boxes) corners.insert(corners.end(), box.begin(), box.end());
-    auto boxes = torch::tensor(corners, torch::kFloat32).reshape({static_cast<int64_t>(sample.boxes.size()), 4});
-    auto classes = torch::tensor(std::vector<int64_t>(sample.class_ids.begin(), sample.class_ids.end()), torch::kInt64);
-    if (flip(random)) {
-      *image = image->flip({2}).contiguous();
-      const auto width = static_cast<float>(sample.width);
-      boxes = torch::stack({width - boxes.select(1, 2), boxes.select(1, 1), width - boxes.select(1, 0), boxes.select(1, 3)}, 1);
-    }
-    batch.images.push_back(std::move(*image));
-    batch.targets.push_back({boxes, classes});
-  }
-  return batch;
-}
-
-// The training split in a per-epoch shuffled order, batch by batch; with a worker the next
-// batch is read while the current one trains.
-class SampleLoader {
- public:
-  SampleLoader(const std::vector<DetectionSample>& samples, int batch_size, double fliplr, std::uint64_t seed, bool prefetch)
-      : m_samples(samples), m_batch_size(static_cast<size_t>(batch_size)), m_fliplr(fliplr), m_seed(seed), m_prefetch(prefetch) {}
-
-  std::int64_t batches_per_epoch() const {
-    return static_cast<std::int64_t>((m_samples.size() + m_batch_size - 1) / m_batch_size);
-  }
-
-  void start_epoch(int epoch) {
-    m_epoch = epoch;
-    m_order.resize(m_samples.size());
-    for (size_t i = 0; i < m_order.size(); ++i) m_order[i] = i;
-    std::mt19937_64 random(m_seed + static_cast<std::uint64_t>(epoch));
-    std::shuffle(m_order.begin(), m_order.end(), random);
-    m_next = 0;
-    m_pending.reset();
-  }
-
-  // nullopt after the epoch's last batch.
-  Expected<std::optional<Batch>> next() {
-    if (m_next >= m_order.size()) return std::optional<Batch>();
-    auto batch = m_pending ? m_pending->get() : read(m_next);
-    m_pending.reset();
-    m_next += m_batch_size;
-    if (m_prefetch && m_next < m_order.size()) m_pending = std::async(std::launch::async, [this, at = m_next] { return read(at); });
-    if (!batch) return std::unexpected(batch.error());
-    return std::optional<Batch>(std::move(*batch));
-  }
-
- private:
-  Expected<Batch> read(size_t start) const {
-    const auto batch_index = static_cast<std::uint64_t>(start / m_batch_size);
-    return read_batch(m_samples, m_order, start, m_batch_size, m_fliplr,
-                      m_seed ^ (static_cast<std::uint64_t>(m_epoch) << 32U) ^ (batch_index * 0x9E3779B97F4A7C15ULL));
-  }
-
-  const std::vector<DetectionSample>& m_samples;
-  size_t m_batch_size;
-  double m_fliplr;
-  std::uint64_t m_seed;
-  bool m_prefetch;
-  int m_epoch = 0;
-  std::vector<size_t> m_order;
-  size_t m_next = 0;
-  std::optional<std::future<Expected<Batch>>> m_pending;
-};
-
 // The training state a checkpoint carries beside the weights ("training"), and last.pt's
 // optimiser state ("optimizer").
 constexpr const char* k_training_entry = "training";
@@ -170,8 +92,21 @@ class FasterRcnnTrainer {
     m_report.samples = to_json(m_samples);
     m_names = m_samples.names;
 
+    auto rank_batch = train::per_rank_batch_size(m_options.batch_size, m_options.data_parallel.settings.world_size);
+    if (!rank_batch) return std::unexpected(rank_batch.error());
+    if (auto ok = m_parallel.join(m_device); !ok) return std::unexpected(ok.error());
     if (auto ok = build_model(); !ok) return std::unexpected(ok.error());
-    SampleLoader loader(m_samples.train, m_options.batch_size, m_options.fliplr, m_options.seed, m_report.loader_workers > 0);
+    if (auto ok = check_sync_bn(); !ok) return std::unexpected(ok.error());
+    // torchvision's losses are means over a fixed number of sampled anchors (RPN) and proposals
+    // (RoI heads) per image, averaged over the batch: averaging the ranks' gradients, as torch's
+    // DistributedDataParallel does, gives the gradient of one process on the global batch.
+    if (auto ok = m_parallel.share(*m_model); !ok) return std::unexpected(ok.error());
+    FasterRcnnSampleLoader loader(m_samples.train, {.batch_size = *rank_batch,
+                                                    .rank = m_options.data_parallel.settings.rank,
+                                                    .world_size = m_options.data_parallel.settings.world_size,
+                                                    .fliplr = m_options.fliplr,
+                                                    .seed = m_options.seed,
+                                                    .prefetch = m_report.loader_workers > 0});
     m_batches = loader.batches_per_epoch();
     std::vector<torch::Tensor> parameters;
     for (const auto& p : m_model->parameters()) {
@@ -202,6 +137,23 @@ class FasterRcnnTrainer {
   }
 
  private:
+  bool writes() const { return m_parallel.writes(); }  // validation, checkpoints, files
+
+  // The variants that train BatchNorm (from scratch: mobilenet_v3, resnet50_fpn, resnet50_fpn_v2)
+  // normalise each rank's batch on its own, as torch's DDP does without SyncBatchNorm;
+  // normalising over the global batch is not built for this backend.
+  Expected<void> check_sync_bn() {
+    if (!m_parallel.active() || !m_options.data_parallel.sync_bn) return {};
+    for (const auto& module : m_model->modules()) {
+      if (dynamic_cast<torch::nn::BatchNorm2dImpl*>(module.get()) != nullptr) {
+        return fail(ErrorCode::config, "train.distributed.sync_bn = true is not available for train.backend = faster_rcnn (variant " +
+                                           m_options.variant + " trains BatchNorm): set it to false, each rank then "
+                                           "normalises its own share of the batch");
+      }
+    }
+    return {};
+  }
+
   Expected<void> build_model() {
     auto spec = frcnn::variant_spec(m_options.variant);
     if (!spec) return std::unexpected(spec.error());
@@ -249,7 +201,9 @@ class FasterRcnnTrainer {
     m_report.best_epoch = best_epoch;
     m_fitness.restore(best_epoch, state.at("best_fitness").get<double>());
     for (const auto& row : state.at("history")) m_report.epochs.push_back(epoch_from_json(row));
-    if (auto ok = train::carry_resume_over(m_options.resume_from, m_options.models_dir, epochs_done, m_options.epochs, best_epoch);
+    if (auto ok = writes() ? train::carry_resume_over(m_options.resume_from, m_options.models_dir, epochs_done,
+                                                      m_options.epochs, best_epoch)
+                           : Expected<void>{};
         !ok) {
       return ok;
     }
@@ -288,7 +242,7 @@ class FasterRcnnTrainer {
     m_report.last_pt = paths.last;
   }
 
-  frcnn::Losses batch_losses(const Batch& batch) {
+  frcnn::Losses batch_losses(const FasterRcnnBatch& batch) {
     std::vector<torch::Tensor> images;
     std::vector<frcnn::ImageBoxes> targets;
     for (size_t i = 0; i < batch.images.size(); ++i) {
@@ -298,14 +252,15 @@ class FasterRcnnTrainer {
     return m_model->forward(images, targets).losses;
   }
 
-  Expected<FasterRcnnTrainReport> dry_run(SampleLoader& loader) {
+  Expected<FasterRcnnTrainReport> dry_run(FasterRcnnSampleLoader& loader) {
     loader.start_epoch(0);
     auto batch = loader.next();
     if (!batch) return std::unexpected(batch.error());
     m_model->train();
     const auto losses = batch_losses(**batch);
     m_optimizer->zero_grad();
-    losses.total().backward();
+    if (auto ok = m_parallel.backward(losses.total()); !ok) return std::unexpected(ok.error());
+    if (!writes()) return std::move(m_report);
     nlohmann::json figures;
     std::string line = "one batch:";
     for (const auto& [name, value] : losses.named()) {
@@ -334,34 +289,44 @@ class FasterRcnnTrainer {
     for (auto& group : m_optimizer->param_groups()) static_cast<torch::optim::SGDOptions&>(group.options()).lr(lr);
   }
 
-  Expected<void> fit(SampleLoader& loader) {
-    name_checkpoints();
-    std::filesystem::create_directories(m_options.run_dir);
-    m_report.results_csv = m_options.run_dir / "results.csv";
-    for (int epoch = m_start_epoch; epoch < m_options.epochs; ++epoch) {
-      auto trained = train_epoch(loader, epoch);
-      if (!trained) return std::unexpected(trained.error());
-      if (!*trained) return {};
-      auto& result = **trained;
-      if (auto ok = validate_and_save(result); !ok) return ok;
-      if (m_on_epoch) m_on_epoch(result);
-      m_report.stopped_early = m_fitness.stops_early(result.epoch, m_options.epochs);
-      if (m_report.stopped_early) break;
+  // The epochs from m_start_epoch on; with several ranks rank 0 alone validates and saves while
+  // the others wait, and its early stop ends every rank.
+  Expected<void> fit(FasterRcnnSampleLoader& loader) {
+    if (writes()) {
+      name_checkpoints();
+      std::filesystem::create_directories(m_options.run_dir);
+      m_report.results_csv = m_options.run_dir / "results.csv";
     }
+    auto finished = train::run_epochs(
+        m_parallel, m_start_epoch, m_options.epochs, m_report, [&](int epoch) { return train_epoch(loader, epoch); },
+        [&](FasterRcnnEpochResult& result) -> Expected<bool> {
+          if (auto ok = validate_and_save(result); !ok) return std::unexpected(ok.error());
+          if (m_on_epoch) m_on_epoch(result);
+          m_report.stopped_early = m_fitness.stops_early(result.epoch, m_options.epochs);
+          return m_report.stopped_early;
+        });
+    if (!finished) return std::unexpected(finished.error());
+    if (!*finished) return {};
     m_report.images_per_second = m_images_trained / std::max(m_train_seconds, 1e-9);
-    return finish();
+    m_parallel.log_weights_checksum(*m_model);
+    return writes() ? finish() : Expected<void>{};
   }
 
-  Expected<std::optional<FasterRcnnEpochResult>> train_epoch(SampleLoader& loader, int epoch) {
+  // One pass over the rank's share of the training split. Alone, an interrupt between two
+  // batches gives nullopt; with several ranks every step's all-reduce tells all of an interrupt
+  // any of them saw, so all stop after the same step, and the logged losses are the ranks' mean.
+  Expected<std::optional<FasterRcnnEpochResult>> train_epoch(FasterRcnnSampleLoader& loader, int epoch) {
     loader.start_epoch(epoch);
     m_model->train();
     const auto started = Clock::now();
-    Progress progress("epoch " + std::to_string(epoch + 1) + "/" + std::to_string(m_options.epochs), m_batches, "batches");
+    std::optional<Progress> progress;
+    if (writes()) progress.emplace("epoch " + std::to_string(epoch + 1) + "/" + std::to_string(m_options.epochs), m_batches, "batches");
     std::array<double, 4> means{};
-    double images = 0, lr = 0;
+    double images = 0, lr = 0, backward_seconds = 0;
+    const auto waited_before = m_parallel.all_reduce_wait();
     std::int64_t i = 0;
     while (true) {
-      if (interrupt::requested()) {
+      if (!m_parallel.active() && interrupt::requested()) {
         m_report.interrupted_in_epoch = epoch + 1;
         return std::nullopt;
       }
@@ -372,18 +337,30 @@ class FasterRcnnTrainer {
       set_learning_rate(lr);
       const auto losses = batch_losses(**batch);
       m_optimizer->zero_grad();
-      losses.total().backward();
+      const auto backward_started = Clock::now();
+      if (auto ok = m_parallel.backward(losses.total()); !ok) return std::unexpected(ok.error());
+      backward_seconds += seconds_since(backward_started);
       m_optimizer->step();
-      ++i;
+      std::array<double, 4> terms{};
       const auto named = losses.named();
-      for (size_t k = 0; k < means.size(); ++k) means[k] += (named[k].second.item<double>() - means[k]) / static_cast<double>(i);
-      images += static_cast<double>((*batch)->images.size());
+      for (size_t k = 0; k < terms.size(); ++k) terms[k] = named[k].second.item<double>();
+      auto interrupted = m_parallel.agree_on_step(terms, interrupt::requested());
+      if (!interrupted) return std::unexpected(interrupted.error());
+      ++i;
+      for (size_t k = 0; k < means.size(); ++k) means[k] += (terms[k] - means[k]) / static_cast<double>(i);
+      images += static_cast<double>((*batch)->images.size()) * m_parallel.world_size();
+      if (*interrupted) {
+        m_report.interrupted_in_epoch = epoch + 1;
+        return std::nullopt;
+      }
+      if (!progress) continue;
       char note[128];
       std::snprintf(note, sizeof note, "loss %.3f %.1f img/s", means[0] + means[1] + means[2] + means[3],
                     images / seconds_since(started));
-      progress.update(i, note);
+      progress->update(i, note);
     }
-    progress.finish();
+    if (progress) progress->finish();
+    m_parallel.log_communication(m_parallel.all_reduce_wait() - waited_before, backward_seconds, i);
     FasterRcnnEpochResult result;
     result.epoch = epoch + 1;
     result.loss_objectness = means[0];
@@ -458,6 +435,7 @@ class FasterRcnnTrainer {
 
   FasterRcnnTrainOptions m_options;
   FasterRcnnEpochCallback m_on_epoch;
+  train::DataParallel m_parallel{m_options.data_parallel};
   torch::Device m_device{torch::kCPU};
   DetectionSamples m_samples;
   std::vector<std::string> m_names;

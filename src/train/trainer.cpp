@@ -17,13 +17,11 @@
 #include "batch_loader.hpp"
 #include "compute_threads.hpp"
 #include "detection_loss.hpp"
-#include "distributed_group.hpp"
+#include "data_parallel.hpp"
 #include "distributed_sampler.hpp"
 #include "faster_rcnn_validation.hpp"
-#include "gradient_reducer.hpp"
 #include "model_ema.hpp"
 #include "optimizer.hpp"
-#include "sync_batch_norm.hpp"
 #include "training_run.hpp"
 #include "validation.hpp"
 #include "vision/core/exception_error.hpp"
@@ -95,16 +93,16 @@ class Trainer {
       return fail(ErrorCode::invalid_data, "the train split of " + m_options.dataset.dir.string() + " has no images");
     }
 
-    auto rank_batch = train::per_rank_batch_size(m_options.batch_size, m_options.distributed.world_size);
+    auto rank_batch = train::per_rank_batch_size(m_options.batch_size, m_options.data_parallel.settings.world_size);
     if (!rank_batch) return std::unexpected(rank_batch.error());
-    if (auto ok = join_group(); !ok) return std::unexpected(ok.error());
+    if (auto ok = m_parallel.join(m_device); !ok) return std::unexpected(ok.error());
     if (auto ok = build_model(); !ok) return std::unexpected(ok.error());
-    if (auto ok = share_model(); !ok) return std::unexpected(ok.error());
+    if (auto ok = m_parallel.share(*m_model); !ok) return std::unexpected(ok.error());
     train::LoaderOptions loader_options;
     loader_options.img_size = m_options.img_size;
     loader_options.batch_size = *rank_batch;
-    loader_options.rank = m_options.distributed.rank;
-    loader_options.world_size = m_options.distributed.world_size;
+    loader_options.rank = m_options.data_parallel.settings.rank;
+    loader_options.world_size = m_options.data_parallel.settings.world_size;
     loader_options.workers = m_workers;
     loader_options.seed = m_options.seed;
     loader_options.augment_options = {m_options.img_size, m_options.mosaic,    m_options.hsv_h,      m_options.hsv_s,
@@ -135,7 +133,7 @@ class Trainer {
     if (m_options.dry_run) return dry_run(loader, schedule);
     if (!m_options.resume_from.empty()) {
       if (auto ok = resume(schedule); !ok) return std::unexpected(ok.error());
-      if (auto ok = share_model(); !ok) return std::unexpected(ok.error());
+      if (auto ok = m_parallel.share(*m_model); !ok) return std::unexpected(ok.error());
     }
     auto val = train::ValidationSet::load(dataset->val, m_options.img_size);
     if (!val) return std::unexpected(val.error());
@@ -150,51 +148,8 @@ class Trainer {
   }
 
  private:
-  bool distributed() const { return m_group != nullptr; }
-  bool writes() const { return m_options.distributed.rank == 0; }  // validation, checkpoints, files
-
-  // Rendezvous with the other ranks (a port in use, an unreachable master or a rank that never
-  // comes ends the run within the timeout).
-  Expected<void> join_group() {
-    if (!m_options.distributed.distributed()) return {};
-    if (m_device != torch::kCPU) {
-      return fail(ErrorCode::config, "data-parallel training runs on train.device = \"cpu\" (Gloo) in this build");
-    }
-    auto group = train::DistributedGroup::connect(m_options.distributed, std::chrono::seconds(m_options.distributed_timeout_s));
-    if (!group) return std::unexpected(group.error());
-    m_group = std::move(*group);
-    log::info("train.distributed",
-              "rank " + std::to_string(m_group->rank()) + " of " + std::to_string(m_group->world_size()) + " joined",
-              {{"rank", m_group->rank()}, {"world_size", m_group->world_size()},
-               {"local_rank", m_options.distributed.local_rank}, {"threads", at::get_num_threads()}});
-    return {};
-  }
-
-  // Every rank starts from rank 0's weights (new, imported or resumed), normalises with the
-  // global batch's statistics (train.distributed.sync_bn) and averages its gradients.
-  Expected<void> share_model() {
-    if (!distributed()) return {};
-    if (auto ok = m_group->broadcast_from_rank0(*m_model); !ok) return ok;
-    if (m_reducer) return {};
-    if (m_options.sync_bn) train::synchronise_batch_norm(*m_model, *m_group);
-    std::vector<torch::Tensor> trained;
-    for (const auto& p : m_model->parameters()) {
-      if (p.requires_grad()) trained.push_back(p);
-    }
-    auto reducer = train::GradientReducer::create(*m_group, std::move(trained));
-    if (!reducer) return std::unexpected(reducer.error());
-    m_reducer = std::move(*reducer);
-    return {};
-  }
-
-  // loss.backward(), with the gradients averaged over the ranks in a data-parallel training.
-  Expected<void> backward(const torch::Tensor& loss) {
-    if (!distributed()) {
-      loss.backward();
-      return {};
-    }
-    return m_reducer->backward(loss);
-  }
+  bool distributed() const { return m_parallel.active(); }
+  bool writes() const { return m_parallel.writes(); }  // validation, checkpoints, files
 
   Expected<void> build_model() {
     YoloModelOptions model_options{static_cast<int>(m_names.size()), m_options.scale, k_yolo_reg_max};
@@ -293,7 +248,7 @@ class Trainer {
     m_model->train();
     auto loss = batch_loss(**batch);
     schedule.optimizer().zero_grad();
-    if (auto ok = backward(loss.total); !ok) return std::unexpected(ok.error());
+    if (auto ok = m_parallel.backward(loss.total); !ok) return std::unexpected(ok.error());
     if (!writes()) return std::move(m_report);
     log::info("train.dry_run", "one batch: box " + format_number(loss.box) + " cls " + format_number(loss.cls) + " dfl " +
                                    format_number(loss.dfl),
@@ -326,7 +281,7 @@ class Trainer {
       scope.sum_over_ranks = [this](double local) { return sum_over_ranks(local); };
       // The shards are equally long, so every rank's batch has this one's size and the global
       // batch (short at an epoch's end, as one process's) is world x it.
-      const auto world = static_cast<double>(m_group->world_size());
+      const auto world = static_cast<double>(m_parallel.world_size());
       scope.batch_scale = world * world * static_cast<double>(batch.images.size(0));
     }
     return train::detection_loss(raw, targets_on_device(batch.targets), static_cast<int>(m_names.size()),
@@ -338,8 +293,8 @@ class Trainer {
   // ends the step.
   double sum_over_ranks(double local) {
     auto value = torch::full({1}, local, torch::kDouble);
-    if (auto ok = m_group->all_reduce_mean(value); !ok) throw VisionError(ok.error());
-    return value.item<double>() * m_group->world_size();
+    if (auto ok = m_parallel.group().all_reduce_mean(value); !ok) throw VisionError(ok.error());
+    return value.item<double>() * m_parallel.world_size();
   }
 
   // The epochs from m_start_epoch on, each trained, validated and saved, until the last one, an
@@ -351,41 +306,19 @@ class Trainer {
       m_report.results_csv = m_options.run_dir / "results.csv";
     }
     schedule.optimizer().zero_grad();
-    for (int epoch = m_start_epoch; epoch < m_options.epochs; ++epoch) {
-      auto trained = train_epoch(loader, schedule, epoch);
-      if (!trained) return std::unexpected(trained.error());
-      if (!*trained) return {};
-      auto& result = **trained;
-      bool stop = false;
-      if (writes()) {
-        if (auto ok = validate_and_save(result, val, schedule.optimizer()); !ok) return ok;
-        if (m_on_epoch) m_on_epoch(result);
-        stop = stops_early(result);
-      } else {
-        m_report.epochs.push_back(result);
-        m_report.epochs_trained = result.epoch;
-        log::info("train.epoch", "rank " + std::to_string(m_group->rank()) + ": epoch " + std::to_string(result.epoch) +
-                                     " trained, waiting for rank 0's validation",
-                  {{"rank", m_group->rank()}, {"epoch", result.epoch}, {"train_seconds", result.train_seconds}});
-      }
-      auto stopping = rank0_decides(stop, result.train_seconds);
-      if (!stopping) return std::unexpected(stopping.error());
-      if (*stopping) break;
-    }
+    auto finished = train::run_epochs(
+        m_parallel, m_start_epoch, m_options.epochs, m_report,
+        [&](int epoch) { return train_epoch(loader, schedule, epoch); },
+        [&](EpochResult& result) -> Expected<bool> {
+          if (auto ok = validate_and_save(result, val, schedule.optimizer()); !ok) return std::unexpected(ok.error());
+          if (m_on_epoch) m_on_epoch(result);
+          return stops_early(result);
+        });
+    if (!finished) return std::unexpected(finished.error());
+    if (!*finished) return {};
     m_report.images_per_second = m_images_trained / std::max(m_train_seconds, 1e-9);
+    m_parallel.log_weights_checksum(*m_model);
     return writes() ? finish(val) : Expected<void>{};
-  }
-
-  // After an epoch the other ranks wait while rank 0 validates and saves (the wait covers a
-  // validation: the timeout plus three times the epoch's training time), then learn whether it
-  // stops early. Alone, `stop` as it is.
-  Expected<bool> rank0_decides(bool stop, double epoch_seconds) {
-    if (!distributed()) return stop;
-    const auto wait = m_group->timeout() + std::chrono::milliseconds(static_cast<std::int64_t>(3000 * epoch_seconds));
-    if (auto ok = m_group->barrier(wait); !ok) return std::unexpected(ok.error());
-    auto flag = torch::full({1}, writes() && stop ? static_cast<double>(m_group->world_size()) : 0.0, torch::kDouble);
-    if (auto ok = m_group->all_reduce_mean(flag); !ok) return std::unexpected(ok.error());
-    return flag.item<double>() > 0.5;
   }
 
   // One pass over the training split: per batch the schedule, forward, loss and backward, and an
@@ -400,7 +333,7 @@ class Trainer {
     auto& optimizer = schedule.optimizer();
     double box = 0, cls = 0, dfl = 0, images = 0;
     std::int64_t i = 0;
-    const auto waited_before = distributed() ? m_group->all_reduce_wait() : std::chrono::nanoseconds{0};
+    const auto waited_before = m_parallel.all_reduce_wait();
     double backward_seconds = 0;
     while (true) {
       if (!distributed() && interrupt::requested()) {
@@ -414,7 +347,7 @@ class Trainer {
       const int accumulate = schedule.begin_iteration(iteration, epoch);
       auto loss = batch_loss(**batch);
       const auto backward_started = Clock::now();
-      if (auto ok = backward(loss.total); !ok) return std::unexpected(ok.error());
+      if (auto ok = m_parallel.backward(loss.total); !ok) return std::unexpected(ok.error());
       backward_seconds += seconds_since(backward_started);
       if (iteration - m_last_optimizer_step >= accumulate) {
         if (m_options.grad_clip > 0) torch::nn::utils::clip_grad_norm_(m_model->parameters(), m_options.grad_clip);
@@ -431,7 +364,7 @@ class Trainer {
       box += (loss.box - box) / static_cast<double>(i);
       cls += (loss.cls - cls) / static_cast<double>(i);
       dfl += (loss.dfl - dfl) / static_cast<double>(i);
-      images += static_cast<double>((*batch)->images.size(0) * (distributed() ? m_group->world_size() : 1));
+      images += static_cast<double>((*batch)->images.size(0) * m_parallel.world_size());
       if (*step) {
         m_report.interrupted_in_epoch = epoch + 1;
         return std::nullopt;
@@ -442,7 +375,7 @@ class Trainer {
       progress->update(i, note);
     }
     if (progress) progress->finish();
-    if (distributed() && i > 0) log_communication(m_group->all_reduce_wait() - waited_before, backward_seconds, i);
+    m_parallel.log_communication(m_parallel.all_reduce_wait() - waited_before, backward_seconds, i);
     EpochResult result;
     result.epoch = epoch + 1;
     result.box_loss = box;
@@ -456,29 +389,17 @@ class Trainer {
     return result;
   }
 
-  // Per step of an epoch: the wait in blocking all-reduces (SyncBatchNorm, loss normaliser, step
-  // agreement) and the backward whose bucketed gradient all-reduce overlaps it (scripts/bench-dist).
-  void log_communication(std::chrono::nanoseconds waited, double backward_seconds, std::int64_t steps) const {
-    const double all_reduce_ms = std::chrono::duration<double, std::milli>(waited).count() / static_cast<double>(steps);
-    const double backward_ms = 1000 * backward_seconds / static_cast<double>(steps);
-    char line[160];
-    std::snprintf(line, sizeof line, "rank %d: per step %.1f ms waiting in all-reduces, %.1f ms in backward with the gradient all-reduce",
-                  m_group->rank(), all_reduce_ms, backward_ms);
-    log::info("train.distributed.step", line,
-              {{"rank", m_group->rank()}, {"all_reduce_ms_per_step", all_reduce_ms}, {"backward_ms_per_step", backward_ms}});
-  }
-
   // In a data-parallel training the ranks' loss terms become the global batch's (their sum) and
   // true says some rank was interrupted; alone, false.
   Expected<bool> agree_on_step(train::LossResult& loss) {
-    if (!distributed()) return false;
-    auto stats = torch::tensor({loss.box, loss.cls, loss.dfl, interrupt::requested() ? 1.0 : 0.0}, torch::kDouble);
-    if (auto ok = m_group->all_reduce_mean(stats); !ok) return std::unexpected(ok.error());
-    const double ranks = m_group->world_size();
-    loss.box = stats[0].item<double>() * ranks;
-    loss.cls = stats[1].item<double>() * ranks;
-    loss.dfl = stats[2].item<double>() * ranks;
-    return stats[3].item<double>() > 0;
+    std::array<double, 3> terms = {loss.box, loss.cls, loss.dfl};
+    auto interrupted = m_parallel.agree_on_step(terms, interrupt::requested());
+    if (!interrupted || !distributed()) return interrupted;
+    const double ranks = m_parallel.world_size();
+    loss.box = terms[0] * ranks;
+    loss.cls = terms[1] * ranks;
+    loss.dfl = terms[2] * ranks;
+    return interrupted;
   }
 
   // Validates the inference weights after an epoch, adds its metrics to `result` and the report,
@@ -562,8 +483,7 @@ class Trainer {
 
   YoloTrainOptions m_options;
   EpochCallback m_on_epoch;
-  std::unique_ptr<train::DistributedGroup> m_group;  // null: one process
-  std::unique_ptr<train::GradientReducer> m_reducer;
+  train::DataParallel m_parallel{m_options.data_parallel};
   torch::Device m_device{torch::kCPU};
   std::vector<std::string> m_names;
   train::YoloDetector m_model{nullptr};

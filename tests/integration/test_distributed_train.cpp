@@ -1,19 +1,26 @@
 // `vision train` data parallel on loopback: 2 ranks x batch 8 end with the weights of 1 rank x
 // batch 16, write the files a one-process run writes, resume one process's last.pt, and a rank
 // killed mid-epoch ends the other within train.distributed.timeout_s, non-zero, with the previous
-// epoch's last.pt intact.
+// epoch's last.pt intact. Backend faster_rcnn on 2 ranks: the files of one process, a best.pt
+// that loads, the same weights on both ranks and rank 1's log lines marked with its rank; the
+// launcher passes a failed rank's own exit code on.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
 #include <chrono>
 #include <csignal>
 #include <cstdlib>
+#include <fstream>
+#include <map>
 #include <set>
 #include <thread>
 
 #include "helpers/test_support.hpp"
 #include "vision/net/free_port.hpp"
 #include "vision/train/checkpoint.hpp"
+#include "vision/train/faster_rcnn/faster_rcnn.hpp"
+#include "vision/train/faster_rcnn/variant.hpp"
+#include "vision/train/faster_rcnn/weights.hpp"
 
 namespace fs = std::filesystem;
 using vision::test::run_vision;
@@ -215,6 +222,72 @@ TEST_F(DistributedTrain, AKilledRankEndsTheOtherWithinTheTimeoutAndLastPtStays) 
   ASSERT_TRUE(checkpoint) << checkpoint.error().message;
   EXPECT_GE(checkpoint->meta.epoch, 1);
   EXPECT_LT(checkpoint->meta.epoch, 20);
+}
+
+// Backend faster_rcnn (mobilenet_v3 at 64 px, BatchNorm per rank): 1 epoch of 4 images in
+// one global batch.
+std::vector<std::string> faster_rcnn_args(std::vector<std::string> more) {
+  std::vector<std::string> args = {"--backend", "faster_rcnn", "--epochs", "1", "--batch-size", "4",
+                                   "--set", "train.faster_rcnn.max_samples=4", "--set", "train.distributed.sync_bn=false",
+                                   "--set", "export.onnx=false"};
+  args.insert(args.end(), more.begin(), more.end());
+  return args;
+}
+
+std::vector<std::string> two_local_ranks() {
+  return {"--nproc-per-node", "2", "--master-port", std::to_string(vision::net::free_loopback_port())};
+}
+
+// The JSON lines of a workdir's log.
+std::vector<nlohmann::json> log_lines(const fs::path& workdir) {
+  std::vector<nlohmann::json> lines;
+  std::ifstream file(workdir / "log.txt");
+  for (std::string line; std::getline(file, line);) lines.push_back(nlohmann::json::parse(line));
+  return lines;
+}
+
+// One process and two ranks write the same files; best.pt loads; every rank logs a checksum of
+// its trained parameters at the end, equal when the gradients were averaged and the optimiser
+// steps the same; rank 1's lines all carry "rank": 1, not only those of joining and epochs.
+TEST_F(DistributedTrain, FasterRcnnOnTwoRanksWritesTheFilesOfOneProcessWithTheSameWeightsOnEach) {
+  const auto one = run_vision(train_args("frcnn-one", faster_rcnn_args({})));
+  ASSERT_EQ(one.exit_code, 0) << one.err;
+  const auto two = run_vision(train_args("frcnn-two", faster_rcnn_args(two_local_ranks())));
+  ASSERT_EQ(two.exit_code, 0) << two.err;
+  EXPECT_EQ(file_names(rank0_folder("frcnn-two", "runs")), file_names(rank0_folder("frcnn-one", "runs")));
+  EXPECT_EQ(file_names(rank0_folder("frcnn-two", "models")), file_names(rank0_folder("frcnn-one", "models")));
+
+  namespace frcnn = vision::train::faster_rcnn;
+  auto spec = frcnn::variant_spec("mobilenet_v3");
+  ASSERT_TRUE(spec) << spec.error().message;
+  frcnn::FasterRcnn model(*spec, 4, frcnn::transform_options_for_img_size(64));
+  auto loaded = frcnn::load_weights(rank0_folder("frcnn-two", "models") / "best.pt", *model);
+  ASSERT_TRUE(loaded) << loaded.error().message;
+  EXPECT_EQ(loaded->meta.variant, "mobilenet_v3");
+
+  std::map<int, double> sums;
+  std::set<std::string> rank1_events;
+  for (const auto& line : log_lines(*s_dir / "frcnn-two")) {
+    if (line["event"] == "train.distributed.weights") sums[line["rank"].get<int>()] = line["parameter_abs_sum"].get<double>();
+    if (line.value("rank", -1) == 1) rank1_events.insert(line["event"].get<std::string>());
+  }
+  ASSERT_EQ(sums.size(), 2U) << two.err;
+  EXPECT_GT(sums[0], 0);
+  EXPECT_NEAR(sums[1], sums[0], 1e-9 * sums[0]);
+  EXPECT_TRUE(rank1_events.contains("train.start")) << two.err;
+  EXPECT_TRUE(rank1_events.contains("train.optimizer")) << two.err;
+}
+
+// A rank that fails (here on a setting this backend does not take) ends the launcher with that
+// rank's own exit code, 2 for a config error, and the key named.
+TEST_F(DistributedTrain, LauncherExitsWithTheFailedRanksOwnCode) {
+  auto args = faster_rcnn_args({"--set", "train.distributed.sync_bn=true"});
+  const auto ranks = two_local_ranks();
+  args.insert(args.end(), ranks.begin(), ranks.end());
+  const auto result = run_vision(train_args("frcnn-sync", args));
+  EXPECT_EQ(result.exit_code, 2) << result.err;
+  EXPECT_NE(result.err.find("train.distributed.sync_bn"), std::string::npos) << result.err;
+  EXPECT_NE(result.err.find("exited with code 2"), std::string::npos) << result.err;
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include <nlohmann/json.hpp>
 
@@ -34,6 +35,9 @@ class Logger {
   void close();
   void set_level(LogLevel level) { m_level = level; }
   void set_stderr_enabled(bool enabled) { m_stderr_enabled = enabled; }
+  // Fields every later line of the file carries where it has none of its own name, e.g. a
+  // data-parallel rank's {"rank": N}. Set before other threads log.
+  void set_context(nlohmann::json fields) { m_context = std::move(fields); }
 
   void write(LogLevel level, std::string_view event, std::string_view message,
              const nlohmann::json& fields = nlohmann::json::object());
@@ -42,6 +46,7 @@ class Logger {
   int m_fd = -1;
   LogLevel m_level = LogLevel::info;
   bool m_stderr_enabled = true;
+  nlohmann::json m_context = nlohmann::json::object();
   std::mutex m_stderr_mutex;
 };
 

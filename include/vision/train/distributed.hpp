@@ -33,6 +33,14 @@ struct DistributedSettings {
   bool distributed() const { return world_size > 1; }
 };
 
+// A backend's data-parallel settings: where this process stands, train.distributed.timeout_s
+// and train.distributed.sync_bn (BatchNorm over the global batch).
+struct DataParallelOptions {
+  DistributedSettings settings;
+  int timeout_s = k_distributed_default_timeout_s;
+  bool sync_bn = false;
+};
+
 // The launcher's flags: --nnodes, --node-rank, --nproc-per-node, --master-addr, --master-port.
 struct DistributedLaunchOptions {
   int nnodes = 1;
@@ -70,12 +78,20 @@ struct LocalLaunchOptions {
   std::chrono::milliseconds stop_grace{10000};  // SIGTERM to SIGKILL when stopping the others
 };
 
+// How the ranks ended: exit_code 0 when every rank succeeded; when one failed, its own exit code
+// (128 + N for a rank killed by signal N, as a shell reports it), which the launcher exits with,
+// and `failure` naming the rank and how it ended.
+struct LaunchResult {
+  int exit_code = 0;
+  std::string failure;
+};
+
 // Starts nproc_per_node ranks of `arguments`, each with its torchrun variables in a process group
 // of its own, forwards a SIGINT or SIGTERM (seen through vision::interrupt) to them once and
-// waits. When a rank exits non-zero or dies by a signal the others are stopped and the error
-// names that rank and how it ended; a stop request ends as ErrorCode::interrupted once every
-// rank has exited. A rank gets SIGTERM if the launcher dies.
-Expected<void> launch_local_ranks(const LocalLaunchOptions& options);
+// waits. When a rank exits non-zero or dies by a signal the others are stopped and the result
+// says which and how; a stop request ends as ErrorCode::interrupted once every rank has exited.
+// A rank gets SIGTERM if the launcher dies.
+Expected<LaunchResult> launch_local_ranks(const LocalLaunchOptions& options);
 
 // argv without the launcher's flags (`--nproc-per-node 2` and `--nproc-per-node=2` alike), so
 // a rank re-executes the same command without launching again.

@@ -16,6 +16,7 @@
 #include "vision/core/error.hpp"
 #include "vision/data/detection_samples.hpp"
 #include "vision/eval/detection_metrics.hpp"
+#include "vision/train/distributed.hpp"
 
 namespace vision {
 
@@ -40,6 +41,10 @@ struct FasterRcnnTrainOptions {
   double lr = 0.005, momentum = 0.9, weight_decay = 5e-4;
   double fliplr = 0.5;  // torchvision's reference augmentation, the only one
   int patience = 0;     // epochs without a better fitness before stopping; 0 = never stop early
+
+  // Data parallel, as the yolo backend's: batch_size is the global batch, rank 0 alone writes.
+  // sync_bn is not available for the variants that train BatchNorm.
+  train::DataParallelOptions data_parallel;
 };
 
 struct FasterRcnnEpochResult {

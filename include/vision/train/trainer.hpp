@@ -52,9 +52,7 @@ struct YoloTrainOptions {
 
   // Data parallel (world_size > 1): batch_size is the global batch; rank 0 alone validates and
   // writes (models_dir and run_dir are not touched on the other ranks).
-  train::DistributedSettings distributed;
-  int distributed_timeout_s = train::k_distributed_default_timeout_s;  // train.distributed.timeout_s
-  bool sync_bn = false;                                                 // train.distributed.sync_bn
+  train::DataParallelOptions data_parallel;
 };
 
 struct EpochResult {

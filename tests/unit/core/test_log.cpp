@@ -1,4 +1,5 @@
-// The JSONL log: whole lines from many threads and processes, contract fields, level filter.
+// The JSONL log: whole lines from many threads and processes, contract fields, context fields,
+// level filter.
 #include <gtest/gtest.h>
 
 #include <sys/wait.h>
@@ -108,6 +109,26 @@ TEST(Log, FieldsCannotOverwriteContractKeys) {
   const auto line = nlohmann::json::parse(vision::test::read_text(dir / "log.txt"));
   EXPECT_EQ(line["event"], "x.y");
   EXPECT_EQ(line["extra"], 1);
+}
+
+// A data-parallel rank's {"rank": N} reaches every line; a line's own field of that name wins.
+TEST(Log, ContextFieldsReachEveryLine) {
+  TempDir dir;
+  Logger logger;
+  logger.set_stderr_enabled(false);
+  logger.open(dir / "log.txt", LogLevel::info);
+  logger.set_context({{"rank", 1}});
+  logger.write(LogLevel::info, "test.plain", "no fields");
+  logger.write(LogLevel::info, "test.own", "own rank", {{"rank", 7}, {"epoch", 2}});
+  logger.close();
+  std::istringstream lines(vision::test::read_text(dir / "log.txt"));
+  std::string text;
+  ASSERT_TRUE(std::getline(lines, text));
+  EXPECT_EQ(nlohmann::json::parse(text)["rank"], 1);
+  ASSERT_TRUE(std::getline(lines, text));
+  const auto own = nlohmann::json::parse(text);
+  EXPECT_EQ(own["rank"], 7);
+  EXPECT_EQ(own["epoch"], 2);
 }
 
 TEST(Log, ParsesLevelNames) {

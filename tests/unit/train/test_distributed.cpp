@@ -1,12 +1,16 @@
-// Data-parallel training's building blocks: torchrun-style settings, the launcher, each rank's
-// shard of an epoch, and c10d on loopback (gradient all-reduce equal to one big batch, a dead or
-// hanging peer, a port in use, an unreachable master).
+// Data-parallel training's building blocks: torchrun-style settings, the launcher and its exit
+// code, each rank's shard of an epoch (the yolo and Faster R-CNN loaders alike), and c10d on
+// loopback (gradient all-reduce equal to one big batch, a dead or hanging peer, a port in use,
+// an unreachable master).
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <torch/torch.h>
+
+#include <opencv2/core.hpp>
+#include <opencv2/imgcodecs.hpp>
 
 #include <csignal>
 #include <cstdlib>
@@ -18,6 +22,7 @@
 #include "batch_loader.hpp"
 #include "distributed_group.hpp"
 #include "distributed_sampler.hpp"
+#include "faster_rcnn_sample_loader.hpp"
 #include "gradient_reducer.hpp"
 #include "sync_batch_norm.hpp"
 #include "helpers/test_support.hpp"
@@ -56,7 +61,7 @@ constexpr const char* k_rank_script_variable = "VISION_TEST_RANK_SCRIPT";
   }
   interrupt::install();
   auto launched = launch_local_ranks(shell_ranks(2, std::getenv(k_rank_script_variable)));
-  _exit(launched ? 0 : exit_code(launched.error().code));
+  _exit(launched ? launched->exit_code : exit_code(launched.error().code));
 }();
 
 // This binary in `role`, with `variables` set for it only.
@@ -239,30 +244,39 @@ TEST(DistributedLaunch, RunsEveryRankWithItsVariables) {
       dir.path().string() + "/rank$RANK";
   auto launched = launch_local_ranks(shell_ranks(3, script));
   ASSERT_TRUE(launched) << launched.error().message;
+  EXPECT_EQ(launched->exit_code, 0) << launched->failure;
   for (int rank = 0; rank < 3; ++rank) {
     EXPECT_EQ(test::read_text(dir.path() / ("rank" + std::to_string(rank))),
               std::format("{} {} 3 3 127.0.0.1 29999\n", rank, rank));
   }
 }
 
-TEST(DistributedLaunch, ARankExitingNonZeroStopsTheOthersAndIsNamed) {
+TEST(DistributedLaunch, ARankExitingNonZeroStopsTheOthersAndPassesItsCodeOn) {
   const auto start = std::chrono::steady_clock::now();
   auto launched =
       launch_local_ranks(shell_ranks(3, "if [ $RANK = 1 ]; then exit 7; fi; exec sleep 60"));
-  ASSERT_FALSE(launched);
+  ASSERT_TRUE(launched) << launched.error().message;
   EXPECT_LT(std::chrono::steady_clock::now() - start, 20s);
-  EXPECT_NE(launched.error().message.find("rank 1"), std::string::npos) << launched.error().message;
-  EXPECT_NE(launched.error().message.find("exited with code 7"), std::string::npos)
-      << launched.error().message;
+  EXPECT_EQ(launched->exit_code, 7);
+  EXPECT_NE(launched->failure.find("rank 1"), std::string::npos) << launched->failure;
+  EXPECT_NE(launched->failure.find("exited with code 7"), std::string::npos) << launched->failure;
 }
 
-TEST(DistributedLaunch, ARankKilledBySignalIsNamed) {
+TEST(DistributedLaunch, ARankKilledBySignalIsNamedAndEndsAs128PlusTheSignal) {
   auto launched =
       launch_local_ranks(shell_ranks(2, "if [ $RANK = 0 ]; then kill -KILL $$; fi; exec sleep 60"));
-  ASSERT_FALSE(launched);
-  EXPECT_NE(launched.error().message.find("rank 0"), std::string::npos) << launched.error().message;
-  EXPECT_NE(launched.error().message.find("SIGKILL"), std::string::npos)
-      << launched.error().message;
+  ASSERT_TRUE(launched) << launched.error().message;
+  EXPECT_EQ(launched->exit_code, 128 + SIGKILL);
+  EXPECT_NE(launched->failure.find("rank 0"), std::string::npos) << launched->failure;
+  EXPECT_NE(launched->failure.find("SIGKILL"), std::string::npos) << launched->failure;
+}
+
+// The launcher process itself exits with the failed rank's code, as `vision train
+// --nproc-per-node` does.
+TEST(DistributedLaunch, TheLauncherExitsWithTheFailedRanksCode) {
+  auto launcher = start_role("launcher", {{k_rank_script_variable, "if [ $RANK = 1 ]; then exit 5; fi; exec sleep 60"}});
+  ASSERT_TRUE(test::wait_until([&] { return !launcher->running(); }, 30)) << launcher->err();
+  EXPECT_EQ(launcher->stop(SIGTERM, 5), 5) << launcher->err();
 }
 
 TEST(DistributedLaunch, ForwardsSigtermToEveryRankAndEndsInterrupted) {
@@ -310,6 +324,41 @@ TEST(DistributedSampler, OrderDependsOnSeedAndEpochOnly) {
   EXPECT_EQ(epoch_order(50, 7, 2), epoch_order(50, 7, 2));
   EXPECT_NE(epoch_order(50, 7, 2), epoch_order(50, 7, 3));
   EXPECT_NE(epoch_order(50, 7, 2), epoch_order(50, 8, 2));
+}
+
+// The Faster R-CNN loader deals an epoch as the yolo backend's does: epoch_order, each rank its
+// shard_for_rank, in batches of the rank's share.
+TEST(DistributedSampler, FasterRcnnLoaderReadsItsRanksShardOfTheEpochOrder) {
+  const test::TempDir dir;
+  std::vector<DetectionSample> samples(7);
+  for (std::size_t i = 0; i < samples.size(); ++i) {
+    samples[i].image = dir.path() / std::format("{}.png", i);
+    ASSERT_TRUE(cv::imwrite(samples[i].image.string(), cv::Mat(8, 8, CV_8UC3, cv::Scalar::all(10.0 * i))));
+    samples[i].width = samples[i].height = 8;
+    samples[i].boxes = {{1, 1, 5, 5}};
+    samples[i].class_ids = {0};
+  }
+  const auto items_of = [&](int rank, int world, int batch_size, int epoch) {
+    FasterRcnnSampleLoader loader(samples, {.batch_size = batch_size, .rank = rank, .world_size = world, .fliplr = 0.5, .seed = 42});
+    loader.start_epoch(epoch);
+    std::vector<std::size_t> items;
+    std::int64_t batches = 0;
+    while (true) {
+      auto batch = loader.next();
+      EXPECT_TRUE(batch) << batch.error().message;
+      if (!batch || !*batch) break;
+      ++batches;
+      EXPECT_LE((*batch)->images.size(), static_cast<std::size_t>(batch_size));
+      items.insert(items.end(), (*batch)->items.begin(), (*batch)->items.end());
+    }
+    EXPECT_EQ(batches, loader.batches_per_epoch());
+    return items;
+  };
+  EXPECT_EQ(items_of(0, 1, 4, 3), epoch_order(samples.size(), 42, 3));
+  const auto order = epoch_order(samples.size(), 42, 5);
+  for (int rank = 0; rank < 2; ++rank) {
+    EXPECT_EQ(items_of(rank, 2, 2, 5), shard_for_rank(order, rank, 2)) << "rank " << rank;
+  }
 }
 
 TEST(DistributedSampler, GlobalBatchIsSharedEqually) {
