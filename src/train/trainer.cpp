@@ -85,6 +85,7 @@ class Trainer {
     auto device = train::resolve_device(m_options.device);
     if (!device) return std::unexpected(device.error());
     m_device = *device;
+    choose_step_format();
     m_workers = train::set_training_threads(m_options.threads, m_options.workers);
     torch::manual_seed(m_options.seed);
     at::globalContext().setDeterministicAlgorithms(m_options.deterministic, /*warn_only=*/true);
@@ -224,9 +225,16 @@ class Trainer {
     return {};
   }
 
-  // On the CPU the model, its EMA and the batches are channels-last, oneDNN's layout
-  // (bench/README.md, Training).
-  bool channels_last() const { return m_device.is_cpu(); }
+  // On the CPU the model, its EMA and the batches are channels-last (oneDNN's layout) and the
+  // forward pass may run under bf16 autocast (train.yolo.precision); bench/README.md, Training.
+  void choose_step_format() {
+    const auto precision = train::choose_precision(m_options.precision, m_device.is_cpu(), train::cpu_has_bf16());
+    m_step_format = {m_device.is_cpu(), precision.bf16};
+    if (!precision.fallback.empty()) log::warn("train.precision", precision.fallback);
+    if (precision.bf16) log::info("train.precision", "the forward pass runs under bf16 autocast (train.yolo.precision)");
+  }
+
+  bool channels_last() const { return m_step_format.channels_last; }
 
   void lay_out_ema() {
     if (channels_last()) train::to_channels_last(*m_ema->model());
@@ -337,7 +345,7 @@ class Trainer {
 
   // Forward and loss of one batch; the loss reads reg_max from the model it trains.
   train::LossResult batch_loss(const train::Batch& batch) {
-    const auto raw = train::forward_maps(*m_model, batch.images.to(m_device), channels_last());
+    const auto raw = train::forward_maps(*m_model, batch.images.to(m_device), m_step_format);
     train::LossScope scope;
     if (distributed()) {
       scope.sum_over_ranks = [this](double local) { return sum_over_ranks(local); };
@@ -582,6 +590,7 @@ class Trainer {
   std::unique_ptr<train::DistributedGroup> m_group;  // null: one process
   std::unique_ptr<train::GradientReducer> m_reducer;
   torch::Device m_device{torch::kCPU};
+  train::StepFormat m_step_format;
   std::vector<std::string> m_names;
   train::YoloDetector m_model{nullptr};
   std::unique_ptr<train::ModelEma> m_ema;
