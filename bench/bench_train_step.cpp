@@ -3,6 +3,7 @@
 // CPU. scripts/bench-train prints the trainer's throughput as a ratio of this figure, measured
 // in the same run.
 //   bench_train_step [--size 320] [--batch 16] [--threads 2] [--steps 8] [--scale n] [--boxes 16]
+//                    [--channels-last] [--precision fp32|bf16]
 #include <torch/torch.h>
 
 #include <chrono>
@@ -13,11 +14,13 @@
 
 #include "compute_threads.hpp"
 #include "detection_loss.hpp"
+#include "step_format.hpp"
 #include "vision/train/yolo_layers.hpp"
 
 int main(int argc, char** argv) {
   int size = 320, batch = 16, threads = 2, steps = 8, boxes = 16;
-  std::string scale_name = "n";
+  std::string scale_name = "n", precision = "fp32";
+  bool channels_last = false;
   CLI::App app{"The bare LibTorch training step of YOLOv8 in images per second, and the CPU's convolution rate"};
   app.add_option("--size", size, "Input size in pixels (a multiple of 32)")->capture_default_str()->check(CLI::PositiveNumber);
   app.add_option("--batch", batch, "Images per step")->capture_default_str()->check(CLI::PositiveNumber);
@@ -25,14 +28,18 @@ int main(int argc, char** argv) {
   app.add_option("--steps", steps, "Timed steps (after 2 warm-up steps)")->capture_default_str()->check(CLI::PositiveNumber);
   app.add_option("--scale", scale_name, "Model scale")->capture_default_str()->check(CLI::IsMember({"n", "s", "m"}));
   app.add_option("--boxes", boxes, "Boxes per image")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_flag("--channels-last", channels_last, "Model and batch in channels-last memory, as the trainer has them");
+  app.add_option("--precision", precision, "train.yolo.precision: the forward pass in fp32 or under bf16 autocast")->capture_default_str()->check(CLI::IsMember({"fp32", "bf16"}));
   CLI11_PARSE(app, argc, argv);
   const char scale = scale_name[0];
   vision::train::set_compute_threads(threads);
   torch::manual_seed(0);
   vision::train::YoloDetector model(vision::YoloModelOptions{4, scale, vision::k_yolo_reg_max});
   model->train();
+  if (channels_last) vision::train::to_channels_last(*model);
   torch::optim::AdamW optimizer(model->parameters(), torch::optim::AdamWOptions(1e-3));
   const auto images = torch::rand({batch, 3, size, size});
+  const vision::train::StepFormat format{channels_last, precision == "bf16"};
   // Boxes per image as a mosaic of the shapes set has them: small objects spread over the image.
   const vision::train::BatchTargets targets{torch::arange(batch).repeat_interleave(boxes),
                                             torch::randint(0, 4, {batch * boxes}, torch::kLong),
@@ -42,7 +49,7 @@ int main(int argc, char** argv) {
   for (int step = 0; step < steps + 2; ++step) {
     const auto start = std::chrono::steady_clock::now();
     optimizer.zero_grad();
-    auto loss = vision::train::detection_loss(model->forward(images), targets, 4, model->options.reg_max, {8, 16, 32}, {});
+    auto loss = vision::train::detection_loss(vision::train::forward_maps(*model, images, format), targets, 4, model->options.reg_max, {8, 16, 32}, {});
     loss.total.backward();
     optimizer.step();
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -50,8 +57,9 @@ int main(int argc, char** argv) {
     total += seconds;
     best = std::max(best, batch / seconds);
   }
-  std::printf("bench_train_step scale %c, %d px, batch %d, %d threads, %d boxes/image: %.2f images/s (mean of %d steps), best step %.2f images/s\n",
-              scale, size, batch, threads, boxes, steps * batch / total, steps, best);
+  std::printf("bench_train_step scale %c, %d px, batch %d, %d threads, %d boxes/image, %s%s: %.2f images/s (mean of %d steps), best step %.2f images/s\n",
+              scale, size, batch, threads, boxes, precision.c_str(), channels_last ? ", channels-last" : "", steps * batch / total,
+              steps, best);
 
   // 16 x 128 x 80 x 80 through a 128 -> 128 3x3 convolution: large enough that oneDNN's
   // kernels run near the CPU's FP32 peak, with a forward and a backward pass like training.

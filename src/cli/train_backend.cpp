@@ -221,6 +221,7 @@ Expected<void> train_yolo_backend(Run& run) {
   o.img_size = static_cast<int>(c.integer("train.img_size"));
   o.threads = static_cast<int>(c.integer("train.threads"));
   o.workers = static_cast<int>(c.integer("train.yolo.workers"));
+  o.precision = c.string("train.yolo.precision");
   o.dry_run = c.boolean("train.dry_run");
   o.optimizer = c.string("train.yolo.optimizer");
   o.lr0 = c.number("train.yolo.lr0");

@@ -78,6 +78,7 @@ ema = true
 grad_clip = 10.0
 patience = 100
 workers = 2
+precision = "fp32"
 resume = false
 deterministic = true
 strict_labels = false
@@ -451,6 +452,7 @@ std::vector<ConfigRule> build_rules() {
       non_negative_number("train.yolo.grad_clip"),
       non_negative_int("train.yolo.patience"),
       non_negative_int("train.yolo.workers"),
+      one_of("train.yolo.precision", {"fp32", "bf16"}),
       non_negative_int("train.yolo.close_mosaic"),
       fraction("train.yolo.mosaic"),
       fraction("train.yolo.hsv_h"),

@@ -29,16 +29,19 @@ LossResult detection_loss(const std::vector<torch::Tensor>& raw, const BatchTarg
   const auto n_max = batch > 0 && targets.image_index.numel() > 0 ? counts.max().item<std::int64_t>() : 0;
   auto gt = torch::zeros({batch, n_max, 5}, options);
   if (n_max > 0) {
+    // Each target's slot in its image's row, counted on the CPU; then one scatter of all rows
+    // instead of a handful of small tensor operations per target.
+    const auto index = targets.image_index.to(torch::kCPU, torch::kLong).contiguous();
+    const auto* image_of = index.data_ptr<std::int64_t>();
     std::vector<std::int64_t> filled(static_cast<size_t>(batch), 0);
-    const auto index = targets.image_index.to(torch::kCPU);
+    std::vector<std::int64_t> slot(static_cast<size_t>(index.size(0)));
+    for (size_t m = 0; m < slot.size(); ++m) slot[m] = filled[static_cast<size_t>(image_of[m])]++;
     const auto xywh = targets.boxes.to(options);
     const auto xyxy = torch::stack({(xywh.select(1, 0) - xywh.select(1, 2) / 2) * image_w, (xywh.select(1, 1) - xywh.select(1, 3) / 2) * image_h,
                                     (xywh.select(1, 0) + xywh.select(1, 2) / 2) * image_w, (xywh.select(1, 1) + xywh.select(1, 3) / 2) * image_h},
                                    1);
-    for (std::int64_t m = 0; m < index.size(0); ++m) {
-      const auto b = index[m].item<std::int64_t>();
-      gt[b][filled[static_cast<size_t>(b)]++] = torch::cat({targets.classes[m].to(options).view({1}), xyxy[m]});
-    }
+    const auto rows = torch::cat({targets.classes.to(options).unsqueeze(1), xyxy}, 1);
+    gt.index_put_({index.to(options.device()), torch::tensor(slot, torch::kLong).to(options.device())}, rows);
   }
   const auto gt_labels = gt.slice(2, 0, 1);
   const auto gt_boxes = gt.slice(2, 1, 5);

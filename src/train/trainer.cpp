@@ -22,6 +22,7 @@
 #include "faster_rcnn_validation.hpp"
 #include "model_ema.hpp"
 #include "optimizer.hpp"
+#include "step_format.hpp"
 #include "training_run.hpp"
 #include "validation.hpp"
 #include "vision/core/exception_error.hpp"
@@ -82,9 +83,14 @@ class Trainer {
     auto device = train::resolve_device(m_options.device);
     if (!device) return std::unexpected(device.error());
     m_device = *device;
+    choose_step_format();
     m_workers = train::set_training_threads(m_options.threads, m_options.workers);
     torch::manual_seed(m_options.seed);
     at::globalContext().setDeterministicAlgorithms(m_options.deterministic, /*warn_only=*/true);
+    // Deterministic algorithms also fill every tensor torch::empty returns with NaN, to expose
+    // reads of uninitialised memory: a write pass over each convolution's output and gradient
+    // whose values every operator overwrites before reading (bench/README.md, Training).
+    at::globalContext().setDeterministicFillUninitializedMemory(false);
 
     auto dataset = load_yolo_dataset(m_options.dataset);
     if (!dataset) return std::unexpected(dataset.error());
@@ -129,6 +135,7 @@ class Trainer {
                                      " accumulate " + std::to_string(choice.accumulate),
               m_report.optimizer);
     m_ema = std::make_unique<train::ModelEma>(*m_model);
+    lay_out_ema();
 
     if (m_options.dry_run) return dry_run(loader, schedule);
     if (!m_options.resume_from.empty()) {
@@ -169,7 +176,25 @@ class Trainer {
       if (auto ok = load_weights(); !ok) return ok;
     }
     m_model->to(m_device);
+    if (channels_last()) train::to_channels_last(*m_model);
     return {};
+  }
+
+  // The forward pass may run under bf16 autocast on the CPU (train.yolo.precision); then the
+  // model, its EMA and the batches are channels-last, where oneDNN's bf16 kernels ran 9 % faster
+  // on a Zen 5. FP32 stays contiguous: channels-last gained nothing there and would change the
+  // FP32 losses' last digits. bench/README.md, Training.
+  void choose_step_format() {
+    const auto precision = train::choose_precision(m_options.precision, m_device.is_cpu(), train::cpu_has_bf16());
+    m_step_format = {precision.bf16, precision.bf16};
+    if (!precision.fallback.empty()) log::warn("train.precision", precision.fallback);
+    if (precision.bf16) log::info("train.precision", "the forward pass runs under bf16 autocast (train.yolo.precision)");
+  }
+
+  bool channels_last() const { return m_step_format.channels_last; }
+
+  void lay_out_ema() {
+    if (channels_last()) train::to_channels_last(*m_ema->model());
   }
 
   Expected<void> load_weights() {
@@ -202,9 +227,11 @@ class Trainer {
     if (auto ok = train::load_training_state(m_options.resume_from, {m_model.get(), &schedule.optimizer()}); !ok) {
       return ok;
     }
+    if (channels_last()) train::to_channels_last(*m_model);  // loading takes the file's layout
     const auto& meta = m_resume->meta;
     m_resume->model->to(m_device);
     m_ema = std::make_unique<train::ModelEma>(*m_resume->model, 0.9999, 2000, meta.ema_updates);
+    lay_out_ema();
     m_start_epoch = meta.epoch;
     m_report.epochs_trained = meta.epoch;
     m_fitness.restore(meta.best_epoch, meta.best_fitness);
@@ -275,7 +302,7 @@ class Trainer {
 
   // Forward and loss of one batch; the loss reads reg_max from the model it trains.
   train::LossResult batch_loss(const train::Batch& batch) {
-    const auto raw = m_model->forward(batch.images.to(m_device));
+    const auto raw = train::forward_maps(*m_model, batch.images.to(m_device), m_step_format);
     train::LossScope scope;
     if (distributed()) {
       scope.sum_over_ranks = [this](double local) { return sum_over_ranks(local); };
@@ -485,6 +512,7 @@ class Trainer {
   EpochCallback m_on_epoch;
   train::DataParallel m_parallel{m_options.data_parallel};
   torch::Device m_device{torch::kCPU};
+  train::StepFormat m_step_format;
   std::vector<std::string> m_names;
   train::YoloDetector m_model{nullptr};
   std::unique_ptr<train::ModelEma> m_ema;

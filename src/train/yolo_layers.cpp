@@ -100,7 +100,7 @@ AnchorGrid anchor_grid(const std::vector<torch::Tensor>& raw, const std::vector<
   std::vector<torch::Tensor> flat, points, stride_values;
   for (size_t i = 0; i < raw.size(); ++i) {
     const auto h = raw[i].size(2), w = raw[i].size(3);
-    flat.push_back(raw[i].view({batch, channels, -1}));
+    flat.push_back(raw[i].reshape({batch, channels, -1}));  // a copy when the maps are channels-last
     const auto ys = torch::arange(h, raw[i].options()) + 0.5;
     const auto xs = torch::arange(w, raw[i].options()) + 0.5;
     const auto grid = torch::meshgrid({ys, xs}, "ij");
@@ -117,7 +117,7 @@ torch::Tensor DetectHeadImpl::decode(const std::vector<torch::Tensor>& raw) cons
   auto split = grid.maps.split({4 * reg_max, num_classes}, 1);
   // DFL: softmax over the reg_max bins, expectation via the fixed 1×1 projection.
   auto distribution = split[0].view({batch, 4, reg_max, anchors}).transpose(2, 1).softmax(1);
-  auto distances = const_cast<torch::nn::Conv2dImpl&>(*dfl).forward(distribution).view({batch, 4, anchors});
+  auto distances = const_cast<torch::nn::Conv2dImpl&>(*dfl).forward(distribution).reshape({batch, 4, anchors});
   const auto points = grid.points.t().unsqueeze(0);  // [1, 2, A]
   const auto stride = grid.strides.t();              // [1, A]
   auto lt = distances.slice(1, 0, 2);

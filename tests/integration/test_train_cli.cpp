@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <csignal>
+#include <fstream>
+#include <iterator>
 #include <sstream>
 
 #include "helpers/test_support.hpp"
@@ -60,6 +62,15 @@ TEST_F(TrainCli, DryRunRunsOneBatchAndExports) {
   const fs::path latest = m_dir / "wd" / "models" / "exp001";
   EXPECT_TRUE(fs::is_symlink(latest));
   EXPECT_TRUE(fs::equivalent(latest / "model.onnx", artifacts["model_path"].get<std::string>()));
+}
+
+TEST_F(TrainCli, Bf16PrecisionRunsOnCpusThatHaveItAndFallsBackWithAReasonElsewhere) {
+  std::ifstream cpuinfo("/proc/cpuinfo");
+  const std::string flags((std::istreambuf_iterator<char>(cpuinfo)), std::istreambuf_iterator<char>());
+  const bool native = flags.find(" avx512_bf16") != std::string::npos || flags.find(" amx_bf16") != std::string::npos;
+  const auto result = train({"--dry-run", "--set", "train.yolo.precision=bf16"});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_NE(result.err.find(native ? "runs under bf16 autocast" : "training in fp32"), std::string::npos) << result.err;
 }
 
 TEST_F(TrainCli, DeviceThisBuildLacksIsAClearError) {

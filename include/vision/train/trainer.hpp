@@ -37,6 +37,9 @@ struct YoloTrainOptions {
   int threads = 0;  // LibTorch intra-op threads; 0 = every core
   int workers = 2;  // data loader threads, at most the cores LibTorch's threads leave free
   bool dry_run = false;
+  // "fp32", or "bf16": the forward pass under bf16 autocast on a CPU with AVX512-BF16 or AMX
+  // (FP32, logged, elsewhere).
+  std::string precision = "fp32";
 
   std::string optimizer = "auto";
   double lr0 = 0.01, lrf = 0.01, momentum = 0.937, weight_decay = 5e-4;

@@ -53,6 +53,7 @@ const std::vector<BrokenRule>& broken_rules() {
       {{"train.yolo.grad_clip=-1"}, "train.yolo.grad_clip", ">= 0"},
       {{"train.yolo.patience=-1"}, "train.yolo.patience", ">= 0"},
       {{"train.yolo.workers=-1"}, "train.yolo.workers", ">= 0"},
+      {{"train.yolo.precision=fp16"}, "train.yolo.precision", "fp32|bf16"},
       {{"train.yolo.close_mosaic=-1"}, "train.yolo.close_mosaic", ">= 0"},
       {{"train.yolo.mosaic=2"}, "train.yolo.mosaic", "[0, 1]"},
       {{"train.yolo.hsv_h=2"}, "train.yolo.hsv_h", "[0, 1]"},
