@@ -220,10 +220,7 @@ BatchLoader::~BatchLoader() {
 }
 
 std::int64_t BatchLoader::batches_per_epoch() const {
-  const std::int64_t world = m_impl->options.world_size;
-  const auto n = (static_cast<std::int64_t>(m_impl->items.size()) + world - 1) / world;  // the rank's shard
-  const std::int64_t batch_size = m_impl->options.batch_size;
-  return (n + batch_size - 1) / batch_size;
+  return batches_per_rank(m_impl->items.size(), m_impl->options.batch_size, m_impl->options.world_size);
 }
 
 std::vector<std::size_t> epoch_order(std::size_t count, std::uint64_t seed, int epoch) {

@@ -8,7 +8,7 @@ namespace vision::train {
 std::vector<std::size_t> shard_for_rank(std::span<const std::size_t> epoch_order, int rank,
                                         int world_size) {
   const auto world = static_cast<std::size_t>(world_size);
-  const std::size_t per_rank = (epoch_order.size() + world - 1) / world;
+  const std::size_t per_rank = shard_size(epoch_order.size(), world_size);
   std::vector<std::size_t> shard;
   shard.reserve(per_rank);
   if (epoch_order.empty()) return shard;
@@ -17,6 +17,16 @@ std::vector<std::size_t> shard_for_rank(std::span<const std::size_t> epoch_order
     shard.push_back(epoch_order[(static_cast<std::size_t>(rank) + k * world) % epoch_order.size()]);
   }
   return shard;
+}
+
+std::size_t shard_size(std::size_t n, int world_size) {
+  const auto world = static_cast<std::size_t>(world_size);
+  return (n + world - 1) / world;
+}
+
+std::int64_t batches_per_rank(std::size_t n, int batch_size, int world_size) {
+  const auto batch = static_cast<std::size_t>(batch_size);
+  return static_cast<std::int64_t>((shard_size(n, world_size) + batch - 1) / batch);
 }
 
 Expected<int> per_rank_batch_size(int batch_size, int world_size) {

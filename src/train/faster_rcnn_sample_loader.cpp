@@ -48,10 +48,7 @@ FasterRcnnSampleLoader::FasterRcnnSampleLoader(const std::vector<DetectionSample
     : m_samples(samples), m_options(options) {}
 
 std::int64_t FasterRcnnSampleLoader::batches_per_epoch() const {
-  const auto world = static_cast<std::size_t>(m_options.world_size);
-  const auto batch_size = static_cast<std::size_t>(m_options.batch_size);
-  const std::size_t shard = (m_samples.size() + world - 1) / world;
-  return static_cast<std::int64_t>((shard + batch_size - 1) / batch_size);
+  return batches_per_rank(m_samples.size(), m_options.batch_size, m_options.world_size);
 }
 
 void FasterRcnnSampleLoader::start_epoch(int epoch) {
